@@ -1,0 +1,368 @@
+//! Fetch: one note, or one section of it (`Path.md#Heading`), by id, with its links resolved to
+//! note ids and its backlinks found.
+//!
+//! Ids are looked up in the index; they never touch the file system. Links resolve as Obsidian
+//! resolves them: a key (`folder/note`, `note`) matches notes whose path ends with it, and among
+//! several the exact path wins, then the shortest path.
+
+use serde_json::{Map, Value, json};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocAddress, Searcher, Term};
+
+use super::{NoteDoc, VaultIndex};
+use crate::error::{Error, Result};
+use crate::vault::note::{LinkKind, file_stem, link_key, name_keys};
+
+/// A fetched note or section.
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    pub id: String,
+    pub title: String,
+    /// The Markdown without frontmatter (or the section's Markdown).
+    pub text: String,
+    /// The section fetched, if any: anchor, heading text and line.
+    pub section: Option<(String, String, u32)>,
+    pub metadata: Map<String, Value>,
+}
+
+/// Most links and backlinks listed in metadata.
+const MAX_LINKS: usize = 500;
+
+/// Fetches by id. `max_bytes` cuts long text (at a character boundary) and sets
+/// `metadata.truncated`.
+pub fn fetch(
+    index: &VaultIndex,
+    searcher: &Searcher,
+    requested: &str,
+    max_bytes: Option<usize>,
+) -> Result<Fetched> {
+    let (doc, section_name) = resolve(index, searcher, requested)?;
+    let mut text = doc.body.clone();
+    let mut section = None;
+    if let Some(name) = &section_name {
+        let wanted = name.trim().to_lowercase();
+        let position = doc.meta.headings.iter().position(|h| {
+            h.anchor == wanted
+                || h.text.to_lowercase() == wanted
+                || h.anchor == crate::vault::parse::slugify(&wanted)
+        });
+        let Some(position) = position else {
+            let available: Vec<String> = doc
+                .meta
+                .headings
+                .iter()
+                .take(20)
+                .map(|h| format!("`{}#{}`", doc.meta.id, h.anchor))
+                .collect();
+            return Err(Error::NoteNotFound {
+                id: requested.to_string(),
+                suggestions: if available.is_empty() {
+                    vec![doc.meta.id.clone()]
+                } else {
+                    available
+                        .into_iter()
+                        .map(|s| s.trim_matches('`').to_string())
+                        .collect()
+                },
+            });
+        };
+        let heading = &doc.meta.headings[position];
+        // The section runs to the next heading of the same or a higher level.
+        let start = doc
+            .meta
+            .sections
+            .iter()
+            .find(|s| s.heading == Some(position as u32))
+            .map_or(0, |s| s.start as usize);
+        let end = doc
+            .meta
+            .sections
+            .iter()
+            .filter(|s| s.start as usize > start)
+            .find(|s| {
+                s.heading
+                    .and_then(|h| doc.meta.headings.get(h as usize))
+                    .is_some_and(|h| h.level <= heading.level)
+            })
+            .map_or(doc.body.len(), |s| s.start as usize);
+        text = doc.body.get(start..end).unwrap_or("").to_string();
+        section = Some((heading.anchor.clone(), heading.text.clone(), heading.line));
+    }
+    let mut truncated = false;
+    if let Some(max) = max_bytes
+        && text.len() > max
+    {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        truncated = true;
+    }
+    let metadata = metadata(index, searcher, &doc, section.as_ref(), truncated)?;
+    Ok(Fetched {
+        id: doc.meta.id.clone(),
+        title: doc.meta.title.clone(),
+        text,
+        section,
+        metadata,
+    })
+}
+
+/// Finds the note for a requested id: exact, then `id#section`, then without the extension.
+fn resolve(
+    index: &VaultIndex,
+    searcher: &Searcher,
+    requested: &str,
+) -> Result<(NoteDoc, Option<String>)> {
+    if requested.is_empty() || requested.len() > 4096 || requested.contains('\0') {
+        return Err(not_found(index, searcher, requested));
+    }
+    if let Some(doc) = index.load_by_id(searcher, requested)? {
+        return Ok((doc, None));
+    }
+    // `Note.md#Heading`: split at each `#` from the right, since ids may contain `#`.
+    for (hash, _) in requested.rmatch_indices('#') {
+        let (id, section) = (&requested[..hash], &requested[hash + 1..]);
+        if let Some(doc) = index.load_by_id(searcher, id)? {
+            return Ok((doc, Some(section.to_string())));
+        }
+    }
+    let with_extension = format!("{requested}.md");
+    if let Some(doc) = index.load_by_id(searcher, &with_extension)? {
+        return Ok((doc, None));
+    }
+    Err(not_found(index, searcher, requested))
+}
+
+fn not_found(index: &VaultIndex, searcher: &Searcher, requested: &str) -> Error {
+    let stem = file_stem(requested.split('#').next().unwrap_or(requested));
+    let suggestions = if stem.is_empty() || stem.len() > 512 {
+        Vec::new()
+    } else {
+        notes_with_key(index, searcher, &link_key(stem))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, _)| id)
+            .take(3)
+            .collect()
+    };
+    Error::NoteNotFound {
+        id: requested.to_string(),
+        suggestions,
+    }
+}
+
+/// Notes that have `key` among their name keys, with their addresses.
+fn notes_with_key(
+    index: &VaultIndex,
+    searcher: &Searcher,
+    key: &str,
+) -> Result<Vec<(String, DocAddress)>> {
+    postings_ids(
+        index,
+        searcher,
+        Term::from_field_text(index.fields().name_key, key),
+        64,
+    )
+}
+
+/// Ids of the live documents containing `term`, up to `limit`.
+fn postings_ids(
+    index: &VaultIndex,
+    searcher: &Searcher,
+    term: Term,
+    limit: usize,
+) -> Result<Vec<(String, DocAddress)>> {
+    let mut out = Vec::new();
+    for (segment_ord, segment) in searcher.segment_readers().iter().enumerate() {
+        let inverted = segment
+            .inverted_index(term.field())
+            .map_err(|e| Error::tantivy(index.dir(), e))?;
+        let Some(mut postings) = inverted
+            .read_postings(&term, IndexRecordOption::Basic)
+            .map_err(|e| Error::io(index.dir(), e))?
+        else {
+            continue;
+        };
+        let ids = segment
+            .fast_fields()
+            .str(super::schema::names::ID)
+            .map_err(|e| Error::tantivy(index.dir(), e))?;
+        let Some(ids) = ids else { continue };
+        let mut doc = tantivy::DocSet::doc(&postings);
+        while doc != tantivy::TERMINATED && out.len() < limit {
+            if !segment.is_deleted(doc)
+                && let Some(ord) = ids.term_ords(doc).next()
+            {
+                let mut id = String::new();
+                if ids.ord_to_str(ord, &mut id).unwrap_or(false) {
+                    out.push((id, DocAddress::new(segment_ord as u32, doc)));
+                }
+            }
+            doc = tantivy::DocSet::advance(&mut postings);
+        }
+    }
+    Ok(out)
+}
+
+/// The note a link key resolves to: the exact path, else the shortest path that ends with it.
+pub fn resolve_link(index: &VaultIndex, searcher: &Searcher, key: &str) -> Result<Option<String>> {
+    if key.is_empty() {
+        return Ok(None);
+    }
+    let candidates = notes_with_key(index, searcher, key)?;
+    Ok(best_candidate(
+        key,
+        candidates.into_iter().map(|(id, _)| id),
+    ))
+}
+
+fn best_candidate(key: &str, candidates: impl Iterator<Item = String>) -> Option<String> {
+    candidates.min_by(|a, b| {
+        let exact_a = link_key(a) != key;
+        let exact_b = link_key(b) != key;
+        exact_a
+            .cmp(&exact_b)
+            .then(a.len().cmp(&b.len()))
+            .then(a.cmp(b))
+    })
+}
+
+/// Notes whose links resolve to `id`.
+fn backlinks(index: &VaultIndex, searcher: &Searcher, id: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for key in name_keys(id) {
+        // A key shared by several notes points at only one of them.
+        if resolve_link(index, searcher, &key)?.as_deref() != Some(id) {
+            continue;
+        }
+        let term = Term::from_field_text(index.fields().link_key, &key);
+        for (linking, _) in postings_ids(index, searcher, term, MAX_LINKS)? {
+            if linking != id && !out.contains(&linking) {
+                out.push(linking);
+            }
+        }
+    }
+    out.sort();
+    out.truncate(MAX_LINKS);
+    Ok(out)
+}
+
+fn metadata(
+    index: &VaultIndex,
+    searcher: &Searcher,
+    doc: &NoteDoc,
+    section: Option<&(String, String, u32)>,
+    truncated: bool,
+) -> Result<Map<String, Value>> {
+    let meta = &doc.meta;
+    let mut links = Vec::new();
+    for link in meta.links.iter().take(MAX_LINKS) {
+        let resolved = if link.kind == LinkKind::External {
+            None
+        } else {
+            resolve_link(index, searcher, &link.key)?
+        };
+        let mut entry = Map::new();
+        entry.insert("target".into(), json!(link.target));
+        entry.insert("kind".into(), json!(link.kind));
+        if let Some(fragment) = &link.fragment {
+            entry.insert("fragment".into(), json!(fragment));
+        }
+        if link.kind != LinkKind::External {
+            entry.insert("id".into(), json!(resolved));
+        }
+        entry.insert("line".into(), json!(link.line));
+        links.push(Value::Object(entry));
+    }
+    let headings: Vec<Value> = meta
+        .headings
+        .iter()
+        .map(|h| json!({"level": h.level, "text": h.text, "anchor": h.anchor, "line": h.line}))
+        .collect();
+    let mut out = Map::new();
+    out.insert("path".into(), json!(meta.id));
+    out.insert("tags".into(), json!(meta.tags));
+    out.insert("aliases".into(), json!(meta.aliases));
+    out.insert(
+        "frontmatter".into(),
+        Value::Object(meta.frontmatter.clone()),
+    );
+    out.insert("headings".into(), Value::Array(headings));
+    out.insert("links".into(), Value::Array(links));
+    out.insert(
+        "backlinks".into(),
+        json!(backlinks(index, searcher, &meta.id)?),
+    );
+    if !meta.callouts.is_empty() {
+        out.insert("callouts".into(), json!(meta.callouts));
+    }
+    out.insert("created".into(), json!(meta.created.map(rfc3339)));
+    out.insert("modified".into(), json!(rfc3339(meta.mtime)));
+    out.insert("size".into(), json!(meta.size));
+    if let Some((anchor, heading, line)) = section {
+        out.insert(
+            "section".into(),
+            json!({"heading": heading, "anchor": anchor, "line": line}),
+        );
+    }
+    out.insert("truncated".into(), json!(truncated));
+    Ok(out)
+}
+
+/// Nanoseconds since the epoch as an RFC 3339 UTC timestamp (seconds precision).
+pub fn rfc3339(nanos: i64) -> String {
+    let secs = nanos.div_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 → (year, month, day).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000_123_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400 * 1_000_000_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn exact_path_then_shortest() {
+        let ids = || {
+            ["b/a/note.md", "note.md", "z/note.md"]
+                .into_iter()
+                .map(String::from)
+        };
+        assert_eq!(best_candidate("note", ids()).as_deref(), Some("note.md"));
+        let suffixed = ["b/a/note.md", "a/note.md"].into_iter().map(String::from);
+        assert_eq!(
+            best_candidate("a/note", suffixed).as_deref(),
+            Some("a/note.md")
+        );
+        assert_eq!(best_candidate("x", std::iter::empty()), None);
+    }
+}

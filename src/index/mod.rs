@@ -1,0 +1,561 @@
+//! The persistent index of a vault: opening (with schema checks and automatic rebuilds), the
+//! writer lock, the manifest, documents in and notes out.
+//!
+//! - [`schema`]: fields and the schema version.
+//! - [`tokenizer`]: the one analyzer for text and queries.
+//! - [`writer`]: the [`writer::Indexer`], sole owner of the `IndexWriter`.
+//! - [`query`], [`search`], [`snippet`]: from a query string to ranked hits with passages.
+//! - [`fetch`]: one note (or one section) by id, with its links and backlinks resolved.
+//!
+//! On disk, an index folder holds `tantivy/` (the index itself, replaced wholesale on a rebuild)
+//! and `writer.lock` (held by the one process allowed to write, with its pid inside).
+
+pub mod fetch;
+pub mod query;
+pub mod schema;
+pub mod search;
+pub mod snippet;
+pub mod tokenizer;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tantivy::directory::MmapDirectory;
+use tantivy::schema::{IndexRecordOption, Schema};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
+
+use crate::error::{Error, Result};
+use crate::vault::note::{Callout, Heading, Link, Note, Section};
+use schema::{Fields, SCHEMA_VERSION, build_schema};
+use tokenizer::{ANALYZER, VaultTokenizer};
+
+/// What is stored per note besides its body and plain text: everything `fetch` and `search`
+/// return, so they answer from the index alone.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredNote {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub frontmatter: Map<String, Value>,
+    #[serde(default)]
+    pub headings: Vec<Heading>,
+    #[serde(default)]
+    pub sections: Vec<Section>,
+    #[serde(default)]
+    pub links: Vec<Link>,
+    #[serde(default)]
+    pub callouts: Vec<Callout>,
+    pub body_line: u32,
+    pub size: u64,
+    /// Nanoseconds since the epoch.
+    pub mtime: i64,
+    #[serde(default)]
+    pub created: Option<i64>,
+    pub hash: u64,
+}
+
+/// File facts that parsing does not know.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileFacts {
+    pub size: u64,
+    pub mtime: i64,
+    pub created: Option<i64>,
+    pub hash: u64,
+}
+
+/// A note read back from the index.
+#[derive(Clone, Debug)]
+pub struct NoteDoc {
+    pub meta: StoredNote,
+    pub body: String,
+    pub plain: String,
+}
+
+impl NoteDoc {
+    /// The plain text of one section.
+    pub fn section_plain(&self, section: &Section) -> &str {
+        self.plain
+            .get(section.plain_start as usize..section.plain_end as usize)
+            .unwrap_or("")
+    }
+}
+
+/// What the manifest knows about one indexed file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileState {
+    pub size: u64,
+    pub mtime: i64,
+    pub hash: u64,
+}
+
+/// id → state of every indexed note.
+pub type Manifest = HashMap<String, FileState>;
+
+/// The commit payload: what this index is.
+#[derive(Debug, Serialize, Deserialize)]
+struct Payload {
+    schema: u32,
+    vault: PathBuf,
+}
+
+/// How opening went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenOutcome {
+    Opened,
+    Created,
+    /// The old index was discarded; the reason is for the log.
+    Rebuilt(String),
+}
+
+/// An open index: the tantivy index, its fields and one reader for the program's lifetime.
+#[derive(Clone)]
+pub struct VaultIndex {
+    dir: PathBuf,
+    index: Index,
+    fields: Fields,
+    reader: IndexReader,
+}
+
+/// Holds the right to write an index folder; released on drop (and by the OS if killed).
+#[derive(Debug)]
+pub struct WriterLock {
+    _file: File,
+}
+
+fn tantivy_dir(index_dir: &Path) -> PathBuf {
+    index_dir.join("tantivy")
+}
+
+/// Takes the writer lock of an index folder, or says who holds it.
+pub fn lock_for_writing(index_dir: &Path) -> Result<WriterLock> {
+    std::fs::create_dir_all(index_dir).map_err(|source| Error::IndexDir {
+        path: index_dir.to_path_buf(),
+        source,
+    })?;
+    let path = index_dir.join("writer.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|source| Error::IndexDir {
+            path: index_dir.to_path_buf(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(Error::IndexLocked {
+                path: index_dir.to_path_buf(),
+                holder: if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({holder})")
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(source)) => {
+            return Err(Error::IndexDir {
+                path: index_dir.to_path_buf(),
+                source,
+            });
+        }
+    }
+    let command: Vec<String> = std::env::args().take(2).collect();
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = write!(
+        file,
+        "pid {}, `{}`",
+        std::process::id(),
+        command.join(" ").rsplit('/').next().unwrap_or("")
+    );
+    let _ = file.flush();
+    Ok(WriterLock { _file: file })
+}
+
+/// True when another process holds the writer lock of this index folder.
+pub fn is_locked(index_dir: &Path) -> bool {
+    let Ok(file) = File::open(index_dir.join("writer.lock")) else {
+        return false;
+    };
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(_) => true,
+    }
+}
+
+impl VaultIndex {
+    /// Opens the index of `vault_root` in `index_dir` for writing, creating it, or rebuilding it
+    /// when it is unreadable, of another schema version, or of another vault. The caller must
+    /// hold the [`WriterLock`].
+    pub fn open_for_writing(
+        index_dir: &Path,
+        vault_root: &Path,
+        _lock: &WriterLock,
+    ) -> Result<(VaultIndex, OpenOutcome)> {
+        let dir = tantivy_dir(index_dir);
+        let has_index = dir.join("meta.json").exists();
+        if has_index {
+            match Self::try_open(&dir, vault_root) {
+                Ok(index) => return Ok((index, OpenOutcome::Opened)),
+                Err(reason) => {
+                    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                    let index = Self::create(&dir, vault_root)?;
+                    return Ok((index, OpenOutcome::Rebuilt(reason)));
+                }
+            }
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        Ok((Self::create(&dir, vault_root)?, OpenOutcome::Created))
+    }
+
+    /// Opens an existing index read-only (no lock, never rebuilt). `Ok(None)` when there is none
+    /// or it is not usable by this version.
+    pub fn open_for_reading(index_dir: &Path, vault_root: &Path) -> Result<Option<VaultIndex>> {
+        let dir = tantivy_dir(index_dir);
+        if !dir.join("meta.json").exists() {
+            return Ok(None);
+        }
+        Ok(Self::try_open(&dir, vault_root).ok())
+    }
+
+    /// Opens and checks an index; the error is a reason to rebuild.
+    fn try_open(dir: &Path, vault_root: &Path) -> std::result::Result<VaultIndex, String> {
+        let index =
+            Index::open_in_dir(dir).map_err(|e| format!("the index cannot be opened ({e})"))?;
+        let metas = index
+            .load_metas()
+            .map_err(|e| format!("the index metadata cannot be read ({e})"))?;
+        let payload: Payload = metas
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
+            .ok_or_else(|| "the index has no deepvault version stamp".to_string())?;
+        if payload.schema != SCHEMA_VERSION {
+            return Err(format!(
+                "the index has schema version {} and this deepvault uses {}",
+                payload.schema, SCHEMA_VERSION
+            ));
+        }
+        if payload.vault != vault_root {
+            return Err(format!(
+                "the index belonged to another vault ({})",
+                payload.vault.display()
+            ));
+        }
+        let (expected, fields) = build_schema();
+        if !same_schema(&index.schema(), &expected) {
+            return Err("the index schema differs from this version's".to_string());
+        }
+        let index = Self::from_index(dir, index, fields).map_err(|e| e.to_string())?;
+        // Touch every segment's store and postings headers once, so corruption shows up now.
+        let searcher = index.searcher();
+        for segment in searcher.segment_readers() {
+            segment
+                .inverted_index(index.fields.body_text)
+                .map_err(|e| format!("a segment is unreadable ({e})"))?;
+            segment
+                .get_store_reader(1)
+                .map_err(|e| format!("a segment's store is unreadable ({e})"))?;
+        }
+        Ok(index)
+    }
+
+    fn create(dir: &Path, vault_root: &Path) -> Result<VaultIndex> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::IndexDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let (schema, fields) = build_schema();
+        let directory = MmapDirectory::open(dir).map_err(|e| Error::IndexDir {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let index = Index::create(directory, schema, tantivy::IndexSettings::default())
+            .map_err(|e| Error::tantivy(dir, e))?;
+        register_analyzer(&index);
+        // Stamp the empty index with our version right away.
+        let mut writer = index
+            .writer_with_num_threads::<TantivyDocument>(1, 15_000_000)
+            .map_err(|e| Error::tantivy(dir, e))?;
+        let mut prepared = writer
+            .prepare_commit()
+            .map_err(|e| Error::tantivy(dir, e))?;
+        prepared.set_payload(&payload_json(vault_root));
+        prepared.commit().map_err(|e| Error::tantivy(dir, e))?;
+        writer
+            .wait_merging_threads()
+            .map_err(|e| Error::tantivy(dir, e))?;
+        Self::from_index(dir, index, fields)
+    }
+
+    fn from_index(dir: &Path, index: Index, fields: Fields) -> Result<VaultIndex> {
+        register_analyzer(&index);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| Error::tantivy(dir, e))?;
+        Ok(VaultIndex {
+            dir: dir.to_path_buf(),
+            index,
+            fields,
+            reader,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    pub(crate) fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// One consistent snapshot; take one per request.
+    pub fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    /// Makes the last commit visible to new searchers.
+    pub fn reload(&self) -> Result<()> {
+        self.reader
+            .reload()
+            .map_err(|e| Error::tantivy(&self.dir, e))
+    }
+
+    /// The payload to stamp commits with.
+    pub(crate) fn payload(vault_root: &Path) -> String {
+        payload_json(vault_root)
+    }
+
+    /// Reads the manifest (id, size, mtime, hash of every note) from the fast fields.
+    pub fn load_manifest(&self, searcher: &Searcher) -> Result<Manifest> {
+        let mut manifest = Manifest::with_capacity(searcher.num_docs() as usize);
+        for segment in searcher.segment_readers() {
+            let fast = segment.fast_fields();
+            let err = |e| Error::tantivy(&self.dir, e);
+            let Some(ids) = fast.str(schema::names::ID).map_err(err)? else {
+                continue;
+            };
+            let sizes = fast.u64(schema::names::SIZE).map_err(err)?;
+            let mtimes = fast.i64(schema::names::MTIME).map_err(err)?;
+            let hashes = fast.u64(schema::names::HASH).map_err(err)?;
+            // Decode the dictionary once, in order, instead of one lookup per document.
+            let mut terms = Vec::with_capacity(ids.num_rows() as usize);
+            let mut stream = ids
+                .dictionary()
+                .stream()
+                .map_err(|e| Error::io(&self.dir, e))?;
+            while stream.advance() {
+                terms.push(String::from_utf8_lossy(stream.key()).into_owned());
+            }
+            for doc in segment.doc_ids_alive() {
+                let Some(ord) = ids.term_ords(doc).next() else {
+                    continue;
+                };
+                let Some(id) = terms.get(ord as usize) else {
+                    continue;
+                };
+                manifest.insert(
+                    id.clone(),
+                    FileState {
+                        size: sizes.first(doc).unwrap_or(0),
+                        mtime: mtimes.first(doc).unwrap_or(0),
+                        hash: hashes.first(doc).unwrap_or(0),
+                    },
+                );
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// The address of the note with this exact id, if indexed.
+    pub fn address_of(&self, searcher: &Searcher, id: &str) -> Result<Option<DocAddress>> {
+        let term = Term::from_field_text(self.fields.id, id);
+        for (segment_ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let inverted = segment
+                .inverted_index(self.fields.id)
+                .map_err(|e| Error::tantivy(&self.dir, e))?;
+            let Some(mut postings) = inverted
+                .read_postings(&term, IndexRecordOption::Basic)
+                .map_err(|e| Error::io(&self.dir, e))?
+            else {
+                continue;
+            };
+            let mut doc = tantivy::DocSet::doc(&postings);
+            while doc != tantivy::TERMINATED {
+                if !segment.is_deleted(doc) {
+                    return Ok(Some(DocAddress::new(segment_ord as u32, doc)));
+                }
+                doc = tantivy::DocSet::advance(&mut postings);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads a stored note.
+    pub fn load(&self, searcher: &Searcher, address: DocAddress) -> Result<NoteDoc> {
+        use tantivy::schema::Value as _;
+        let doc: TantivyDocument = searcher
+            .doc(address)
+            .map_err(|e| Error::tantivy(&self.dir, e))?;
+        let meta_bytes = doc
+            .get_first(self.fields.meta)
+            .and_then(|v| v.as_bytes())
+            .unwrap_or_default();
+        let meta: StoredNote = serde_json::from_slice(meta_bytes).map_err(|e| {
+            Error::tantivy(
+                &self.dir,
+                tantivy::TantivyError::InternalError(format!("stored note is corrupt: {e}")),
+            )
+        })?;
+        let text = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        Ok(NoteDoc {
+            body: text(self.fields.body),
+            plain: text(self.fields.plain),
+            meta,
+        })
+    }
+
+    /// Reads the note with this id, if indexed.
+    pub fn load_by_id(&self, searcher: &Searcher, id: &str) -> Result<Option<NoteDoc>> {
+        match self.address_of(searcher, id)? {
+            Some(address) => self.load(searcher, address).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+fn payload_json(vault_root: &Path) -> String {
+    serde_json::to_string(&Payload {
+        schema: SCHEMA_VERSION,
+        vault: vault_root.to_path_buf(),
+    })
+    .expect("payload serializes")
+}
+
+fn register_analyzer(index: &Index) {
+    index
+        .tokenizers()
+        .register(ANALYZER, TextAnalyzer::from(VaultTokenizer::default()));
+}
+
+fn same_schema(a: &Schema, b: &Schema) -> bool {
+    let names = |s: &Schema| {
+        s.fields()
+            .map(|(_, entry)| {
+                (
+                    entry.name().to_string(),
+                    format!("{:?}", entry.field_type()),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    names(a) == names(b)
+}
+
+/// Builds the tantivy document of a parsed note.
+pub fn note_document(fields: &Fields, note: &Note, facts: FileFacts) -> TantivyDocument {
+    let stored = StoredNote {
+        id: note.id.clone(),
+        title: note.title.clone(),
+        aliases: note.aliases.clone(),
+        tags: note.tags.clone(),
+        frontmatter: note.frontmatter.clone(),
+        headings: note.headings.clone(),
+        sections: note.sections.clone(),
+        links: note.links.clone(),
+        callouts: note.callouts.clone(),
+        body_line: note.body_line,
+        size: facts.size,
+        mtime: facts.mtime,
+        created: facts.created,
+        hash: facts.hash,
+    };
+    stored_document(fields, &stored, &note.body, &note.plain)
+}
+
+/// Builds the tantivy document from stored parts, for a fresh parse and for a note whose file was
+/// touched but not changed (rebuilt without parsing).
+pub fn stored_document(
+    fields: &Fields,
+    stored: &StoredNote,
+    body: &str,
+    plain: &str,
+) -> TantivyDocument {
+    use crate::vault::note::{folder_prefixes, name_keys, strip_markdown_extension, tag_keys};
+    let mut doc = TantivyDocument::new();
+    doc.add_text(fields.id, &stored.id);
+    doc.add_text(fields.title, &stored.title);
+    for alias in &stored.aliases {
+        doc.add_text(fields.aliases, alias);
+    }
+    for heading in &stored.headings {
+        doc.add_text(fields.headings, &heading.text);
+    }
+    for tag in &stored.tags {
+        doc.add_text(fields.tags, tag.replace('/', " "));
+        for key in tag_keys(tag) {
+            doc.add_text(fields.tag_key, key);
+        }
+    }
+    doc.add_text(fields.path, strip_markdown_extension(&stored.id));
+    doc.add_text(fields.body_text, plain);
+    for folder in folder_prefixes(&stored.id) {
+        doc.add_text(fields.folder, folder);
+    }
+    let mut link_keys: Vec<&str> = stored
+        .links
+        .iter()
+        .map(|l| l.key.as_str())
+        .filter(|k| !k.is_empty())
+        .collect();
+    link_keys.sort_unstable();
+    link_keys.dedup();
+    for key in link_keys {
+        doc.add_text(fields.link_key, key);
+    }
+    for key in name_keys(&stored.id) {
+        doc.add_text(fields.name_key, key);
+    }
+    doc.add_i64(fields.mtime, stored.mtime);
+    doc.add_u64(fields.size, stored.size);
+    doc.add_u64(fields.hash, stored.hash);
+    doc.add_bytes(
+        fields.meta,
+        &serde_json::to_vec(stored).expect("stored note serializes"),
+    );
+    doc.add_text(fields.body, body);
+    doc.add_text(fields.plain, plain);
+    doc
+}

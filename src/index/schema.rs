@@ -1,0 +1,85 @@
+//! The tantivy schema: which fields exist, how each is analyzed, and what is stored.
+//!
+//! Text fields use the [`ANALYZER`](super::tokenizer::ANALYZER) with positions (phrases and
+//! proximity). Exact-match keys (`id`, tags, folders, link keys) use the raw tokenizer. The
+//! manifest that incremental indexing compares against (`id`, `size`, `mtime`, `hash`) lives in
+//! fast fields, so start-up reads it without touching the document store. Everything a tool
+//! result needs is stored: `meta` (JSON of [`super::StoredNote`]), `body` and `plain`.
+
+use tantivy::schema::{
+    BytesOptions, FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions,
+};
+
+use super::tokenizer::ANALYZER;
+
+/// Bump whenever the schema, the analyzer or what is stored changes: an index with another
+/// version is rebuilt at start-up.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Handles to every field, resolved once.
+#[derive(Clone, Debug)]
+pub struct Fields {
+    pub id: Field,
+    pub title: Field,
+    pub aliases: Field,
+    pub headings: Field,
+    pub tags: Field,
+    pub path: Field,
+    pub body_text: Field,
+    pub tag_key: Field,
+    pub folder: Field,
+    pub link_key: Field,
+    pub name_key: Field,
+    pub mtime: Field,
+    pub size: Field,
+    pub hash: Field,
+    pub meta: Field,
+    pub body: Field,
+    pub plain: Field,
+}
+
+/// Field names, shared with fast-field lookups.
+pub mod names {
+    pub const ID: &str = "id";
+    pub const MTIME: &str = "mtime";
+    pub const SIZE: &str = "size";
+    pub const HASH: &str = "hash";
+}
+
+/// Builds the schema and its field handles.
+pub fn build_schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let text = |with_positions: bool| {
+        let option = if with_positions {
+            IndexRecordOption::WithFreqsAndPositions
+        } else {
+            IndexRecordOption::WithFreqs
+        };
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(ANALYZER)
+                .set_index_option(option),
+        )
+    };
+    let fields = Fields {
+        id: builder.add_text_field(names::ID, STRING | STORED | FAST),
+        title: builder.add_text_field("title", text(true)),
+        aliases: builder.add_text_field("aliases", text(true)),
+        headings: builder.add_text_field("headings", text(true)),
+        tags: builder.add_text_field("tags", text(true)),
+        path: builder.add_text_field("path", text(true)),
+        body_text: builder.add_text_field("body_text", text(true)),
+        tag_key: builder.add_text_field("tag_key", STRING),
+        folder: builder.add_text_field("folder", STRING),
+        link_key: builder.add_text_field("link_key", STRING),
+        name_key: builder.add_text_field("name_key", STRING),
+        mtime: builder.add_i64_field(names::MTIME, FAST),
+        size: builder.add_u64_field(names::SIZE, FAST),
+        hash: builder.add_u64_field(names::HASH, FAST),
+        meta: builder.add_bytes_field("meta", BytesOptions::default().set_stored()),
+        body: builder.add_text_field("body", STORED),
+        plain: builder.add_text_field("plain", STORED),
+    };
+    (builder.build(), fields)
+}

@@ -1,0 +1,492 @@
+//! Search: from a query string to ranked hits, each with its best passage and section.
+//!
+//! Ranking is BM25 over title, aliases, headings, tags, path and body, summed with per-field
+//! boosts, with OR semantics (a note that matches more query terms scores higher; none is
+//! required). Stop words are dropped from the ranked terms unless nothing else is left; a
+//! proximity bonus rewards query terms that appear next to each other; unknown words (typos) are
+//! expanded to their nearest indexed spellings. Quoted phrases, `title:` and `-excluded` words
+//! are honoured, and `tag:`/`path:` filter.
+
+use std::collections::{HashMap, HashSet};
+
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
+    RegexQuery, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DocAddress, Order, Searcher, Term};
+
+use super::query::{ParsedQuery, is_stop_word, parse_query};
+use super::snippet::{Passage, best_passage};
+use super::tokenizer::{analyze, is_bigram_script};
+use super::{NoteDoc, VaultIndex};
+use crate::error::{Error, Result};
+
+/// Tunable ranking parameters.
+#[derive(Clone, Debug)]
+pub struct Ranking {
+    pub title: f32,
+    pub aliases: f32,
+    pub headings: f32,
+    pub tags: f32,
+    pub path: f32,
+    pub body: f32,
+    /// Boost of the "adjacent query terms" phrase clauses.
+    pub proximity: f32,
+    /// Slop of those clauses.
+    pub proximity_slop: u32,
+    /// Boost of fuzzy expansions of unknown terms.
+    pub fuzzy: f32,
+    /// The most distinct terms a query is ranked on.
+    pub max_terms: usize,
+}
+
+impl Default for Ranking {
+    fn default() -> Self {
+        Ranking {
+            title: 2.5,
+            aliases: 2.5,
+            headings: 1.2,
+            tags: 1.5,
+            path: 1.2,
+            body: 1.0,
+            proximity: 0.6,
+            proximity_slop: 1,
+            fuzzy: 0.6,
+            max_terms: 256,
+        }
+    }
+}
+
+/// Options of one search.
+#[derive(Clone, Debug)]
+pub struct SearchOptions {
+    pub limit: usize,
+    pub snippet_chars: usize,
+    /// Longer queries are cut here before analysis.
+    pub max_query_chars: usize,
+    pub ranking: Ranking,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            limit: 10,
+            snippet_chars: 300,
+            max_query_chars: 16 * 1024,
+            ranking: Ranking::default(),
+        }
+    }
+}
+
+/// The section a hit points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SectionRef {
+    pub anchor: String,
+    pub heading: String,
+    pub line: u32,
+}
+
+/// One result.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub id: String,
+    pub title: String,
+    pub score: f32,
+    /// The best-matching passage, plain text.
+    pub text: String,
+    pub section: Option<SectionRef>,
+}
+
+/// A query analyzed against the index: what ranking and snippets need.
+pub(crate) struct Analysis {
+    /// Distinct ranked terms with their body IDF weight.
+    pub weights: HashMap<String, f32>,
+}
+
+/// A query ready to run.
+struct Plan {
+    query: Box<dyn Query>,
+    analysis: Analysis,
+    /// False when only filters remain: results are ordered by recency instead of score.
+    scored: bool,
+}
+
+/// Runs a search. An empty query gives no hits.
+pub fn search(
+    index: &VaultIndex,
+    searcher: &Searcher,
+    query: &str,
+    options: &SearchOptions,
+) -> Result<Vec<Hit>> {
+    let parsed = parse_query(query, options.max_query_chars);
+    if parsed.is_empty() || options.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let planner = Planner {
+        index,
+        searcher,
+        ranking: &options.ranking,
+    };
+    let plan = planner.build(&parsed, true)?;
+    let mut top = planner.run(&plan, options.limit)?;
+    if top.is_empty() && (!parsed.phrases.is_empty() || !parsed.titles.is_empty()) {
+        // Quoted phrases and `title:` narrow the results while something matches them; when
+        // nothing does, fall back to ranking on their words.
+        let relaxed = planner.build(&parsed, false)?;
+        top = planner.run(&relaxed, options.limit)?;
+    }
+    let mut hits = Vec::with_capacity(top.len());
+    for (score, address) in top {
+        let doc = index.load(searcher, address)?;
+        hits.push(make_hit(doc, score, &plan.analysis, options.snippet_chars));
+    }
+    Ok(hits)
+}
+
+fn make_hit(doc: NoteDoc, score: f32, analysis: &Analysis, snippet_chars: usize) -> Hit {
+    let Passage { text, section } = best_passage(&doc, &analysis.weights, snippet_chars);
+    let section = section.and_then(|index| {
+        let section = doc.meta.sections.get(index)?;
+        let heading = doc.meta.headings.get(section.heading? as usize)?;
+        Some(SectionRef {
+            anchor: heading.anchor.clone(),
+            heading: heading.text.clone(),
+            line: section.line,
+        })
+    });
+    Hit {
+        id: doc.meta.id,
+        title: doc.meta.title,
+        score,
+        text,
+        section,
+    }
+}
+
+struct Planner<'a> {
+    index: &'a VaultIndex,
+    searcher: &'a Searcher,
+    ranking: &'a Ranking,
+}
+
+/// One analyzed query token.
+struct QueryToken {
+    term: String,
+    position: usize,
+    stop: bool,
+}
+
+impl Planner<'_> {
+    fn field_boosts(&self) -> [(Field, f32); 6] {
+        let f = self.index.fields();
+        let r = self.ranking;
+        [
+            (f.title, r.title),
+            (f.aliases, r.aliases),
+            (f.headings, r.headings),
+            (f.tags, r.tags),
+            (f.path, r.path),
+            (f.body_text, r.body),
+        ]
+    }
+
+    fn text_fields(&self) -> [Field; 6] {
+        self.field_boosts().map(|(field, _)| field)
+    }
+
+    fn build(&self, parsed: &ParsedQuery, strict: bool) -> Result<Plan> {
+        let fields = self.index.fields();
+        let tokens = analyze_query(&parsed.text);
+        let meaningful: Vec<&QueryToken> = tokens.iter().filter(|t| !t.stop).collect();
+        let ranked: Vec<&QueryToken> = if meaningful.is_empty() {
+            tokens.iter().collect()
+        } else {
+            meaningful
+        };
+        let mut seen = HashSet::new();
+        let distinct: Vec<&str> = ranked
+            .iter()
+            .map(|t| t.term.as_str())
+            .filter(|t| seen.insert(*t))
+            .take(self.ranking.max_terms)
+            .collect();
+
+        let mut weights = HashMap::new();
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let num_docs = self.searcher.num_docs().max(1) as f32;
+        for term in &distinct {
+            let body_term = Term::from_field_text(fields.body_text, term);
+            let doc_freq = self.doc_freq(&body_term)?;
+            let idf = (1.0 + (num_docs - doc_freq as f32 + 0.5) / (doc_freq as f32 + 0.5)).ln();
+            weights.insert(term.to_string(), idf);
+            should.push((Occur::Should, self.term_clause(term)));
+            if self.is_unknown(term)?
+                && let Some(fuzzy) = self.fuzzy_clause(term)
+            {
+                should.push((Occur::Should, fuzzy));
+            }
+        }
+        // Proximity: adjacent query tokens (stop words included) appearing together.
+        for pair in tokens.windows(2) {
+            if pair[0].stop && pair[1].stop {
+                continue;
+            }
+            if pair[1].position != pair[0].position + 1 {
+                continue;
+            }
+            for (field, boost) in [
+                (fields.body_text, 1.0),
+                (fields.title, 1.5),
+                (fields.headings, 1.0),
+            ] {
+                let mut phrase = PhraseQuery::new(vec![
+                    Term::from_field_text(field, &pair[0].term),
+                    Term::from_field_text(field, &pair[1].term),
+                ]);
+                phrase.set_slop(self.ranking.proximity_slop);
+                should.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(phrase),
+                        self.ranking.proximity * boost,
+                    )),
+                ));
+            }
+        }
+
+        // The whole query as a file name: finds `c++.md` for "c++" and `[[.md` for "[[", whose
+        // names have no words.
+        let whole = crate::vault::note::link_key(&parsed.text);
+        if !whole.is_empty() {
+            should.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(fields.name_key, &whole),
+                        IndexRecordOption::Basic,
+                    )),
+                    self.ranking.title * 2.0,
+                )),
+            ));
+        }
+
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let has_ranked = !should.is_empty();
+        if has_ranked {
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(should))));
+        }
+        for phrase in &parsed.phrases {
+            if let Some(query) = self.phrase_any_field(phrase) {
+                let occur = if strict { Occur::Must } else { Occur::Should };
+                clauses.push((occur, Box::new(BoostQuery::new(query, 2.0))));
+            }
+        }
+        for title in &parsed.titles {
+            if let Some(query) = self.phrase_in(fields.title, title) {
+                let occur = if strict { Occur::Must } else { Occur::Should };
+                clauses.push((occur, query));
+            }
+        }
+        for tag in &parsed.tags {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(fields.tag_key, tag),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        for path in &parsed.paths {
+            clauses.push((Occur::Must, self.path_filter(path)));
+        }
+        for excluded in &parsed.excluded {
+            if let Some(query) = self.phrase_any_field(excluded) {
+                clauses.push((Occur::MustNot, query));
+            }
+        }
+        let analysis = Analysis { weights };
+        if !has_ranked && !clauses.iter().any(|(o, _)| *o != Occur::MustNot) {
+            if clauses.is_empty() {
+                return Ok(Plan {
+                    query: Box::new(EmptyQuery),
+                    analysis,
+                    scored: false,
+                });
+            }
+            clauses.push((Occur::Must, Box::new(AllQuery)));
+        }
+        Ok(Plan {
+            query: Box::new(BooleanQuery::new(clauses)),
+            analysis,
+            scored: has_ranked,
+        })
+    }
+
+    fn run(&self, plan: &Plan, limit: usize) -> Result<Vec<(f32, DocAddress)>> {
+        let err = |e| Error::tantivy(self.index.dir(), e);
+        if plan.scored {
+            let collector = tantivy::collector::TopDocs::with_limit(limit).order_by_score();
+            return self.searcher.search(&*plan.query, &collector).map_err(err);
+        }
+        // Only filters: newest first.
+        let collector = tantivy::collector::TopDocs::with_limit(limit)
+            .order_by_fast_field::<i64>(super::schema::names::MTIME, Order::Desc);
+        let docs = self
+            .searcher
+            .search(&*plan.query, &collector)
+            .map_err(err)?;
+        Ok(docs
+            .into_iter()
+            .map(|(_, address)| (0.0, address))
+            .collect())
+    }
+
+    fn doc_freq(&self, term: &Term) -> Result<u64> {
+        self.searcher
+            .doc_freq(term)
+            .map_err(|e| Error::tantivy(self.index.dir(), e))
+    }
+
+    /// A term that no text field knows: probably a typo.
+    fn is_unknown(&self, term: &str) -> Result<bool> {
+        for field in self.text_fields() {
+            if self.doc_freq(&Term::from_field_text(field, term))? > 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The term in every text field, each with its boost.
+    fn term_clause(&self, term: &str) -> Box<dyn Query> {
+        let single_cjk = {
+            let mut chars = term.chars();
+            matches!((chars.next(), chars.next()), (Some(c), None) if is_bigram_script(c))
+        };
+        let clauses: Vec<(Occur, Box<dyn Query>)> = self
+            .field_boosts()
+            .into_iter()
+            .map(|(field, boost)| {
+                let query: Box<dyn Query> = if single_cjk {
+                    // A single character matches inside any bigram that holds it.
+                    let c = regex_escape(term);
+                    match RegexQuery::from_pattern(&format!("{c}.?|.{c}"), field) {
+                        Ok(regex) => Box::new(regex),
+                        Err(_) => Box::new(EmptyQuery),
+                    }
+                } else {
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(field, term),
+                        IndexRecordOption::WithFreqs,
+                    ))
+                };
+                (
+                    Occur::Should,
+                    Box::new(BoostQuery::new(query, boost)) as Box<dyn Query>,
+                )
+            })
+            .collect();
+        Box::new(BooleanQuery::new(clauses))
+    }
+
+    fn fuzzy_clause(&self, term: &str) -> Option<Box<dyn Query>> {
+        let length = term.chars().count();
+        if length < 4
+            || term.chars().any(is_bigram_script)
+            || term.chars().all(|c| c.is_ascii_digit())
+        {
+            return None;
+        }
+        let distance = if length <= 6 { 1 } else { 2 };
+        let fields = self.index.fields();
+        let clauses: Vec<(Occur, Box<dyn Query>)> = [
+            (fields.title, 2.0),
+            (fields.body_text, 1.0),
+            (fields.headings, 1.0),
+        ]
+        .into_iter()
+        .map(|(field, boost)| {
+            let fuzzy = FuzzyTermQuery::new(Term::from_field_text(field, term), distance, true);
+            (
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(fuzzy), boost * self.ranking.fuzzy))
+                    as Box<dyn Query>,
+            )
+        })
+        .collect();
+        Some(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// The analyzed text as a phrase (or a term) in one field.
+    fn phrase_in(&self, field: Field, text: &str) -> Option<Box<dyn Query>> {
+        let tokens = analyze(text);
+        match tokens.len() {
+            0 => None,
+            1 => Some(Box::new(TermQuery::new(
+                Term::from_field_text(field, &tokens[0].term),
+                IndexRecordOption::WithFreqs,
+            ))),
+            _ => {
+                let base = tokens[0].position;
+                let terms = tokens
+                    .iter()
+                    .map(|t| (t.position - base, Term::from_field_text(field, &t.term)))
+                    .collect();
+                Some(Box::new(PhraseQuery::new_with_offset(terms)))
+            }
+        }
+    }
+
+    /// The phrase in any text field.
+    fn phrase_any_field(&self, text: &str) -> Option<Box<dyn Query>> {
+        let clauses: Vec<(Occur, Box<dyn Query>)> = self
+            .text_fields()
+            .into_iter()
+            .filter_map(|field| self.phrase_in(field, text).map(|q| (Occur::Should, q)))
+            .collect();
+        (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
+    }
+
+    /// `path:x`: notes under folder `x/`, or whose path contains the words of `x`.
+    fn path_filter(&self, path: &str) -> Box<dyn Query> {
+        let fields = self.index.fields();
+        let folder = format!("{}/", path.trim().trim_matches('/').to_lowercase());
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
+            Occur::Should,
+            Box::new(TermQuery::new(
+                Term::from_field_text(fields.folder, &folder),
+                IndexRecordOption::Basic,
+            )),
+        )];
+        if let Some(phrase) = self.phrase_in(fields.path, path) {
+            clauses.push((Occur::Should, phrase));
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+}
+
+fn analyze_query(text: &str) -> Vec<QueryToken> {
+    analyze(text)
+        .into_iter()
+        .map(|token| {
+            let raw = text[token.offsets.clone()].to_lowercase();
+            QueryToken {
+                stop: is_stop_word(&raw),
+                term: token.term,
+                position: token.position,
+            }
+        })
+        .collect()
+}
+
+fn regex_escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

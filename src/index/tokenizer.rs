@@ -1,0 +1,418 @@
+//! The one analyzer for every text field and every query: words for scripts with spaces,
+//! character bigrams for scripts without them.
+//!
+//! - Letters, digits and combining marks form words. A word is lowercased, Latin and Greek
+//!   diacritics are folded (`café` → `cafe`), an English possessive `'s` is dropped, and purely
+//!   alphabetic ASCII words are stemmed with Snowball English (`running` → `run`).
+//! - Han, kana, Hangul, Thai, Lao, Khmer and Myanmar runs become overlapping bigrams at
+//!   consecutive positions (`全文检索` → `全文`, `文检`, `检索`), so any two-character word inside
+//!   a run matches and a phrase query over bigrams matches a contiguous string. A one-character
+//!   run is a unigram. Mixed text splits at script changes: `Zotero群组` → `zotero`, `群组`.
+//! - Tokens longer than [`MAX_TOKEN_BYTES`] (hashes, base64) are dropped; positions still advance
+//!   so phrases never match across them.
+//!
+//! Doing all of this in one hand-written pass (instead of a chain of tantivy filters) keeps
+//! indexing fast: no per-token allocation, and the stemmer only sees words it can stem.
+
+use std::ops::Range;
+
+use frostem::{Algorithm, Stemmer};
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+
+/// The name the analyzer is registered under in the index.
+pub const ANALYZER: &str = "deepvault";
+
+/// Longer tokens are dropped.
+pub const MAX_TOKEN_BYTES: usize = 64;
+
+/// The tantivy tokenizer.
+#[derive(Clone)]
+pub struct VaultTokenizer {
+    stemmer: Stemmer,
+}
+
+impl Default for VaultTokenizer {
+    fn default() -> Self {
+        VaultTokenizer {
+            stemmer: Stemmer::new(Algorithm::English),
+        }
+    }
+}
+
+impl Tokenizer for VaultTokenizer {
+    type TokenStream<'a> = VaultTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> VaultTokenStream<'a> {
+        VaultTokenStream {
+            text,
+            cursor: 0,
+            next_position: 0,
+            run_previous: None,
+            run_emitted: false,
+            token: Token::default(),
+            stemmer: self.stemmer,
+        }
+    }
+}
+
+/// The stream of tokens over one text.
+pub struct VaultTokenStream<'a> {
+    text: &'a str,
+    cursor: usize,
+    next_position: usize,
+    /// Inside a bigram run: the previous character and where it starts.
+    run_previous: Option<(usize, char)>,
+    /// Whether the current run has produced a bigram yet.
+    run_emitted: bool,
+    token: Token,
+    stemmer: Stemmer,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CharClass {
+    Separator,
+    Word,
+    Bigram,
+}
+
+fn classify(c: char) -> CharClass {
+    if c.is_ascii() {
+        return if c.is_ascii_alphanumeric() {
+            CharClass::Word
+        } else {
+            CharClass::Separator
+        };
+    }
+    if is_bigram_script(c) {
+        CharClass::Bigram
+    } else if c.is_alphanumeric() || is_combining_mark(c) {
+        CharClass::Word
+    } else {
+        CharClass::Separator
+    }
+}
+
+/// Scripts written without spaces between words (and Hangul, whose words carry particles).
+pub fn is_bigram_script(c: char) -> bool {
+    matches!(c as u32,
+        0x0E00..=0x0EFF          // Thai, Lao
+        | 0x1000..=0x109F        // Myanmar
+        | 0x1100..=0x11FF        // Hangul Jamo
+        | 0x1780..=0x17FF        // Khmer
+        | 0x2E80..=0x2FDF        // CJK radicals
+        | 0x3005..=0x3007        // 々 〆 〇
+        | 0x3040..=0x30FF        // Hiragana, Katakana
+        | 0x3100..=0x312F        // Bopomofo
+        | 0x3130..=0x318F        // Hangul compatibility Jamo
+        | 0x31F0..=0x31FF        // Katakana extensions
+        | 0x3400..=0x4DBF        // CJK extension A
+        | 0x4E00..=0x9FFF        // CJK unified ideographs
+        | 0xA960..=0xA97F        // Hangul Jamo extended A
+        | 0xAC00..=0xD7FF        // Hangul syllables, Jamo extended B
+        | 0xF900..=0xFAFF        // CJK compatibility ideographs
+        | 0xFF66..=0xFF9F        // halfwidth Katakana
+        | 0x20000..=0x3134F      // CJK extensions B–G
+    )
+}
+
+/// Combining marks that belong to the letter before them (accents, Indic vowel signs).
+fn is_combining_mark(c: char) -> bool {
+    matches!(c as u32,
+        0x0300..=0x036F | 0x0483..=0x0489 | 0x0591..=0x05BD | 0x05BF | 0x05C1..=0x05C2
+        | 0x05C4..=0x05C5 | 0x05C7 | 0x0610..=0x061A | 0x064B..=0x065F | 0x0670
+        | 0x06D6..=0x06DC | 0x06DF..=0x06E4 | 0x06E7..=0x06E8 | 0x06EA..=0x06ED
+        | 0x0900..=0x0903 | 0x093A..=0x094F | 0x0951..=0x0957 | 0x0962..=0x0963
+        | 0x0981..=0x0983 | 0x09BC..=0x09D7 | 0x0A01..=0x0A03 | 0x0A3C..=0x0A51
+        | 0x0A81..=0x0A83 | 0x0ABC..=0x0ACD | 0x0B01..=0x0B03 | 0x0B3C..=0x0B57
+        | 0x0B82 | 0x0BBE..=0x0BCD | 0x0C00..=0x0C04 | 0x0C3E..=0x0C56 | 0x0C81..=0x0C83
+        | 0x0CBC..=0x0CD6 | 0x0D00..=0x0D03 | 0x0D3B..=0x0D57 | 0x1AB0..=0x1AFF
+        | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F
+    )
+}
+
+impl<'a> VaultTokenStream<'a> {
+    fn emit(&mut self, from: usize, to: usize) {
+        self.token.offset_from = from;
+        self.token.offset_to = to;
+        self.token.position = self.next_position;
+        self.token.position_length = 1;
+        self.next_position += 1;
+    }
+
+    fn next_char(&self) -> Option<char> {
+        self.text[self.cursor..].chars().next()
+    }
+}
+
+impl TokenStream for VaultTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        loop {
+            if let Some((previous_start, previous)) = self.run_previous {
+                match self.next_char() {
+                    Some(c) if classify(c) == CharClass::Bigram => {
+                        let end = self.cursor + c.len_utf8();
+                        self.token.text.clear();
+                        self.token.text.push(previous);
+                        self.token.text.push(c);
+                        self.emit(previous_start, end);
+                        self.run_previous = Some((self.cursor, c));
+                        self.run_emitted = true;
+                        self.cursor = end;
+                        return true;
+                    }
+                    _ => {
+                        self.run_previous = None;
+                        if !self.run_emitted {
+                            self.token.text.clear();
+                            self.token.text.push(previous);
+                            self.emit(previous_start, previous_start + previous.len_utf8());
+                            return true;
+                        }
+                        self.next_position += 1; // no phrase across a script boundary
+                        continue;
+                    }
+                }
+            }
+            // Skip separators.
+            let rest = &self.text[self.cursor..];
+            let Some((skip, first)) = rest
+                .char_indices()
+                .find(|&(_, c)| classify(c) != CharClass::Separator)
+            else {
+                self.cursor = self.text.len();
+                return false;
+            };
+            let start = self.cursor + skip;
+            if classify(first) == CharClass::Bigram {
+                self.run_previous = Some((start, first));
+                self.run_emitted = false;
+                self.cursor = start + first.len_utf8();
+                continue;
+            }
+            let end = word_end(self.text, start);
+            self.cursor = end;
+            normalize_word(&self.text[start..end], &mut self.token.text);
+            if self.token.text.is_empty() || self.token.text.len() > MAX_TOKEN_BYTES {
+                self.next_position += 1;
+                continue;
+            }
+            stem_in_place(&self.stemmer, &mut self.token.text);
+            self.emit(start, end);
+            return true;
+        }
+    }
+
+    fn token(&self) -> &Token {
+        &self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.token
+    }
+}
+
+/// The end of the word starting at `start`: word characters, plus an apostrophe between two
+/// letters (`don't`, `Obsidian's`).
+fn word_end(text: &str, start: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut end = start;
+    let mut chars = text[start..].char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let absolute = start + i;
+        match classify(c) {
+            CharClass::Word => end = absolute + c.len_utf8(),
+            _ if (c == '\'' || c == '\u{2019}') && end == absolute => {
+                let followed_by_letter = chars
+                    .peek()
+                    .is_some_and(|&(_, n)| n.is_alphabetic() && classify(n) == CharClass::Word);
+                if !followed_by_letter {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    debug_assert!(end <= bytes.len());
+    end
+}
+
+/// Lowercases and folds a word into `out`; drops apostrophes and a possessive `'s`.
+fn normalize_word(word: &str, out: &mut String) {
+    out.clear();
+    if word.is_ascii() {
+        for b in word.bytes() {
+            if b != b'\'' {
+                out.push(b.to_ascii_lowercase() as char);
+            }
+        }
+    } else {
+        for c in word.chars() {
+            if c == '\'' || c == '\u{2019}' {
+                continue;
+            }
+            fold_char(c, out);
+        }
+    }
+    // `obsidian's` became `obsidians`: the possessive is not a plural.
+    if word.len() > 2 {
+        let lower_tail = word.char_indices().rev().nth(1).map(|(i, _)| &word[i..]);
+        if matches!(lower_tail, Some("'s" | "'S" | "\u{2019}s" | "\u{2019}S")) {
+            out.pop();
+        }
+    }
+}
+
+/// Lowercase, and fold Latin and Greek diacritics away.
+fn fold_char(c: char, out: &mut String) {
+    for lower in c.to_lowercase() {
+        let code = lower as u32;
+        let foldable = matches!(code, 0x00C0..=0x024F | 0x1E00..=0x1EFF | 0x0370..=0x03FF | 0x1F00..=0x1FFF)
+            || lower == 'ё';
+        if !foldable {
+            if !(0x0300..=0x036F).contains(&code) {
+                out.push(lower);
+            }
+            continue;
+        }
+        match lower {
+            'ß' => out.push_str("ss"),
+            'æ' => out.push_str("ae"),
+            'œ' => out.push_str("oe"),
+            'ø' => out.push('o'),
+            'đ' | 'ð' => out.push('d'),
+            'ł' => out.push('l'),
+            'þ' => out.push_str("th"),
+            'ı' => out.push('i'),
+            'ħ' => out.push('h'),
+            'ŀ' => out.push('l'),
+            'ŧ' => out.push('t'),
+            'ё' => out.push('е'),
+            _ => {
+                let before = out.len();
+                unicode_normalization::char::decompose_canonical(lower, |d| {
+                    if !(0x0300..=0x036F).contains(&(d as u32)) {
+                        out.push(d);
+                    }
+                });
+                if out.len() == before {
+                    out.push(lower);
+                }
+            }
+        }
+    }
+}
+
+fn stem_in_place(stemmer: &Stemmer, word: &mut String) {
+    if word.len() < 3 || !word.bytes().all(|b| b.is_ascii_lowercase()) {
+        return;
+    }
+    let stemmed = stemmer.stem(word);
+    if stemmed.len() != word.len() || stemmed != word.as_str() {
+        let stemmed = stemmed.into_owned();
+        *word = stemmed;
+    }
+}
+
+/// One analyzed token, for query analysis and snippets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Analyzed {
+    pub term: String,
+    pub position: usize,
+    pub offsets: Range<usize>,
+}
+
+/// Runs the analyzer over `text`.
+pub fn analyze(text: &str) -> Vec<Analyzed> {
+    let mut tokenizer = VaultTokenizer::default();
+    let mut stream = tokenizer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        let token = stream.token();
+        out.push(Analyzed {
+            term: token.text.clone(),
+            position: token.position,
+            offsets: token.offset_from..token.offset_to,
+        });
+    }
+    out
+}
+
+/// Calls `sink` for each token of `text` without collecting them.
+pub fn for_each_token(tokenizer: &mut VaultTokenizer, text: &str, mut sink: impl FnMut(&Token)) {
+    let mut stream = tokenizer.token_stream(text);
+    while stream.advance() {
+        sink(stream.token());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(text: &str) -> Vec<String> {
+        analyze(text).into_iter().map(|t| t.term).collect()
+    }
+
+    #[test]
+    fn words_are_lowercased_folded_and_stemmed() {
+        assert_eq!(
+            terms("Running CAFÉ naïve Straße"),
+            vec!["run", "cafe", "naiv", "strass"]
+        );
+        assert_eq!(
+            terms("Obsidian's don't v1.2_beta"),
+            vec!["obsidian", "dont", "v1", "2", "beta"]
+        );
+        assert_eq!(terms("Get-ChildItem"), vec!["get", "childitem"]);
+    }
+
+    #[test]
+    fn cjk_runs_become_bigrams_with_positions() {
+        let tokens = analyze("全文检索");
+        let got: Vec<_> = tokens
+            .iter()
+            .map(|t| (t.term.as_str(), t.position))
+            .collect();
+        assert_eq!(got, vec![("全文", 0), ("文检", 1), ("检索", 2)]);
+        assert_eq!(tokens[2].offsets, 6..12);
+        assert_eq!(terms("茶"), vec!["茶"]);
+        assert_eq!(terms("Zotero群组"), vec!["zotero", "群组"]);
+        assert_eq!(terms("日本語メモ"), vec!["日本", "本語", "語メ", "メモ"]);
+        assert_eq!(terms("검색을 합니다"), vec!["검색", "색을", "합니", "니다"]);
+    }
+
+    #[test]
+    fn script_boundaries_break_phrases() {
+        let tokens = analyze("群组 abc 群组");
+        let positions: Vec<_> = tokens.iter().map(|t| t.position).collect();
+        // a one-character gap after each run so that no phrase spans scripts
+        assert_eq!(positions, vec![0, 2, 3]);
+    }
+
+    #[test]
+    fn rtl_thai_emoji_do_not_break() {
+        assert_eq!(terms("مرحبا بالعالم"), vec!["مرحبا", "بالعالم"]);
+        assert_eq!(terms("สวัสดี"), vec!["สว", "วั", "ัส", "สด", "ดี"]);
+        assert_eq!(terms("🎉 party 🎉"), vec!["parti"]);
+        assert_eq!(terms("नमस्ते दुनिया"), vec!["नमस्ते", "दुनिया"]);
+        assert!(terms("").is_empty());
+        assert!(terms("!!! ... ---").is_empty());
+    }
+
+    #[test]
+    fn long_tokens_are_dropped_but_count_as_positions() {
+        let long = "a".repeat(100);
+        let tokens = analyze(&format!("one {long} two"));
+        let got: Vec<_> = tokens
+            .iter()
+            .map(|t| (t.term.as_str(), t.position))
+            .collect();
+        assert_eq!(got, vec![("one", 0), ("two", 2)]);
+    }
+
+    #[test]
+    fn greek_and_vietnamese_fold() {
+        assert_eq!(terms("Ελληνικά"), vec!["ελληνικα"]);
+        assert_eq!(terms("Tiếng Việt"), vec!["tieng", "viet"]);
+    }
+}

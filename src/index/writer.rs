@@ -1,0 +1,669 @@
+//! The [`Indexer`]: the only owner of the tantivy `IndexWriter`, and of the manifest that says
+//! what the index holds.
+//!
+//! Everything that changes the index goes through it: the full reconcile (walk the vault, diff
+//! against the manifest, re-read only what changed), and path-level updates from the watcher.
+//! Files are read and parsed on a two-thread pool that feeds the one writer; tantivy's own
+//! worker threads tokenize and build segments. Nothing is visible to searchers until
+//! [`Indexer::commit`], which stamps the commit with the schema version and reloads the reader.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use tantivy::{IndexWriter, TantivyDocument, Term};
+
+use super::{
+    FileFacts, FileState, Manifest, OpenOutcome, VaultIndex, WriterLock, lock_for_writing,
+    note_document, stored_document,
+};
+use crate::config::Privacy;
+use crate::error::{Error, Result};
+use crate::vault::Vault;
+use crate::vault::note::{Note, tag_keys};
+use crate::vault::parse::parse_note;
+use crate::vault::rules::{Rules, is_rules_file};
+use crate::vault::walk::{FileEntry, created_ns, mtime_ns, walk};
+
+/// Why a commit happened (logged with it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitTrigger {
+    /// The start-up reconcile finished.
+    Startup,
+    /// A long reconcile committed part of its work so searches see it.
+    Progress,
+    /// No new change arrived for the quiet period.
+    Quiet,
+    /// The oldest pending change reached the maximum delay.
+    MaxDelay,
+    /// The pending batch reached its maximum size.
+    BatchSize,
+    /// A rescan after a watcher error, overflow or rules change.
+    Rescan,
+    /// The periodic light reconcile found something.
+    Reconcile,
+    /// The process is stopping.
+    Shutdown,
+    /// A one-shot `deepvault index` run.
+    Command,
+}
+
+/// Settings for indexing.
+#[derive(Clone, Debug)]
+pub struct IndexerSettings {
+    pub privacy: Privacy,
+    pub max_file_bytes: u64,
+    /// Total memory budget of the tantivy writer.
+    pub memory_budget: usize,
+    /// tantivy indexing threads.
+    pub writer_threads: usize,
+    /// Threads that read and parse files.
+    pub parse_threads: usize,
+    /// During a long reconcile, commit at least this often (so searches see progress).
+    pub commit_every: Option<Duration>,
+}
+
+impl Default for IndexerSettings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        IndexerSettings {
+            privacy: Privacy::default(),
+            max_file_bytes: 64 * 1024 * 1024,
+            memory_budget: 96 * 1024 * 1024,
+            writer_threads: cores.clamp(1, 4),
+            parse_threads: cores.clamp(1, 8),
+            commit_every: None,
+        }
+    }
+}
+
+/// Why a note was not indexed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipKind {
+    /// Vanished between the walk and the read.
+    Vanished,
+    /// Larger than `max_file_bytes`.
+    TooLarge,
+    /// Could not be read.
+    Unreadable,
+    /// Found by the walk but passed over (non-UTF-8 name, symlink out of the vault, …).
+    Walk,
+}
+
+impl SkipKind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            SkipKind::Vanished => "vanished while indexing",
+            SkipKind::TooLarge => "larger than max_file_bytes",
+            SkipKind::Unreadable => "unreadable",
+            SkipKind::Walk => "not a readable note path",
+        }
+    }
+}
+
+/// What a reconcile or an update did.
+#[derive(Clone, Debug, Default)]
+pub struct ChangeReport {
+    /// Notes new to the index.
+    pub added: usize,
+    /// Notes re-indexed because their content changed.
+    pub updated: usize,
+    /// Notes whose file was touched but whose content hash is unchanged (not re-parsed).
+    pub touched: usize,
+    /// Notes removed (deleted, moved away, newly excluded or newly private).
+    pub removed: usize,
+    /// Notes checked and found unchanged.
+    pub unchanged: usize,
+    /// Notes kept out because they are private.
+    pub private: usize,
+    /// Files not indexed, with the reason.
+    pub skipped: Vec<(String, SkipKind, String)>,
+    /// Notes indexed with a parse warning (invalid UTF-8, bad frontmatter).
+    pub warnings: Vec<(String, String)>,
+    /// Bytes read from disk.
+    pub bytes_read: u64,
+    /// Files seen by the walk (for a reconcile).
+    pub files_seen: usize,
+}
+
+impl ChangeReport {
+    /// True when the index changed.
+    pub fn changed(&self) -> bool {
+        self.added + self.updated + self.touched + self.removed > 0
+    }
+
+    fn absorb(&mut self, other: ChangeReport) {
+        self.added += other.added;
+        self.updated += other.updated;
+        self.touched += other.touched;
+        self.removed += other.removed;
+        self.unchanged += other.unchanged;
+        self.private += other.private;
+        self.skipped.extend(other.skipped);
+        self.warnings.extend(other.warnings);
+        self.bytes_read += other.bytes_read;
+        self.files_seen += other.files_seen;
+    }
+}
+
+/// Progress of a long operation: `(done, total)`.
+pub type ProgressFn<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// What happened to one file.
+enum Outcome {
+    Indexed {
+        state: FileState,
+        new: bool,
+        warning: Option<String>,
+    },
+    Touched {
+        state: FileState,
+    },
+    Unchanged,
+    Private {
+        was_indexed: bool,
+    },
+    Skipped {
+        kind: SkipKind,
+        message: String,
+        was_indexed: bool,
+    },
+}
+
+/// The sole writer of an index.
+pub struct Indexer {
+    vault: Vault,
+    rules: Rules,
+    index: VaultIndex,
+    writer: IndexWriter<TantivyDocument>,
+    /// Loaded on first use, so that opening (and a server's start) stays fast.
+    manifest: Manifest,
+    manifest_loaded: bool,
+    settings: IndexerSettings,
+    pool: rayon::ThreadPool,
+    last_commit: Instant,
+    uncommitted: bool,
+    _lock: WriterLock,
+}
+
+impl Indexer {
+    /// Takes the writer lock, opens (or creates, or rebuilds) the index and reads the manifest.
+    pub fn open(
+        vault: Vault,
+        index_dir: &Path,
+        settings: IndexerSettings,
+    ) -> Result<(Indexer, OpenOutcome)> {
+        let lock = lock_for_writing(index_dir)?;
+        let (index, outcome) = VaultIndex::open_for_writing(index_dir, vault.root(), &lock)?;
+        let writer = index
+            .index()
+            .writer_with_num_threads(settings.writer_threads.max(1), settings.memory_budget)
+            .map_err(|e| Error::tantivy(index.dir(), e))?;
+        let rules = Rules::load(&vault)?;
+        for warning in &rules.warnings {
+            tracing::warn!("{warning}");
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(settings.parse_threads.max(1))
+            .thread_name(|i| format!("deepvault-parse-{i}"))
+            .build()
+            .map_err(|e| Error::io(index_dir, std::io::Error::other(e)))?;
+        Ok((
+            Indexer {
+                vault,
+                rules,
+                index,
+                writer,
+                manifest: Manifest::new(),
+                manifest_loaded: false,
+                settings,
+                pool,
+                last_commit: Instant::now(),
+                uncommitted: false,
+                _lock: lock,
+            },
+            outcome,
+        ))
+    }
+
+    pub fn index(&self) -> &VaultIndex {
+        &self.index
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Number of notes in the index (committed or not).
+    pub fn note_count(&self) -> usize {
+        if self.manifest_loaded {
+            self.manifest.len()
+        } else {
+            self.index.searcher().num_docs() as usize
+        }
+    }
+
+    fn ensure_manifest(&mut self) -> Result<()> {
+        if !self.manifest_loaded {
+            self.manifest = self.index.load_manifest(&self.index.searcher())?;
+            self.manifest_loaded = true;
+        }
+        Ok(())
+    }
+
+    /// Commit at least this often during a long reconcile, so searches see progress.
+    pub fn set_commit_every(&mut self, every: Option<Duration>) {
+        self.settings.commit_every = every;
+    }
+
+    /// Reloads the exclusion rules (after a `.gitignore` or `app.json` change).
+    pub fn reload_rules(&mut self) -> Result<()> {
+        self.rules = Rules::load(&self.vault)?;
+        for warning in &self.rules.warnings {
+            tracing::warn!("{warning}");
+        }
+        Ok(())
+    }
+
+    /// Walks the whole vault and brings the index in line with it: new and changed files are
+    /// read, deleted or excluded ones removed. Unchanged files (same size and mtime) are not read.
+    pub fn reconcile(&mut self, progress: Option<ProgressFn<'_>>) -> Result<ChangeReport> {
+        self.ensure_manifest()?;
+        let walked = walk(&self.vault, self.rules.extra());
+        let mut report = ChangeReport {
+            files_seen: walked.files.len(),
+            ..ChangeReport::default()
+        };
+        for (path, reason) in walked.skipped {
+            report
+                .skipped
+                .push((path, SkipKind::Walk, reason.to_string()));
+        }
+        let seen: HashSet<&str> = walked.files.iter().map(|f| f.id.as_str()).collect();
+        let gone: Vec<String> = self
+            .manifest
+            .keys()
+            .filter(|id| !seen.contains(id.as_str()))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.remove(&id);
+            report.removed += 1;
+        }
+        let mut changed = Vec::new();
+        for file in walked.files {
+            match self.manifest.get(&file.id) {
+                Some(state) if state.size == file.size && state.mtime == file.mtime => {
+                    report.unchanged += 1
+                }
+                _ => changed.push(file),
+            }
+        }
+        let upserts = self.upsert(changed, progress)?;
+        report.absorb(upserts);
+        Ok(report)
+    }
+
+    /// Brings the index in line with the files at these paths (absolute), as reported by the
+    /// watcher. Returns `Ok(None)` when the change needs a full reconcile instead (a folder
+    /// appeared, or an ignore rule changed); the caller then calls [`Indexer::reconcile`].
+    pub fn update_paths(
+        &mut self,
+        paths: &HashSet<std::path::PathBuf>,
+    ) -> Result<Option<ChangeReport>> {
+        self.ensure_manifest()?;
+        let mut report = ChangeReport::default();
+        let mut candidates = Vec::new();
+        for path in paths {
+            let Some(id) = self.vault.id_for(path) else {
+                continue;
+            };
+            if is_rules_file(&id) {
+                return Ok(None);
+            }
+            match std::fs::metadata(path) {
+                Ok(metadata) if metadata.is_dir() => {
+                    if !self.rules.is_excluded(&id, true) {
+                        return Ok(None);
+                    }
+                    report.removed += self.remove_prefix(&id);
+                }
+                Ok(metadata) => {
+                    if self.rules.is_note_path(&id, path) {
+                        let unchanged = self.manifest.get(&id).is_some_and(|s| {
+                            s.size == metadata.len() && s.mtime == mtime_ns(&metadata)
+                        });
+                        if unchanged {
+                            report.unchanged += 1;
+                        } else {
+                            candidates.push(FileEntry {
+                                id,
+                                size: metadata.len(),
+                                mtime: mtime_ns(&metadata),
+                            });
+                        }
+                    } else if self.manifest.contains_key(&id) {
+                        self.remove(&id);
+                        report.removed += 1;
+                    }
+                }
+                Err(_) => {
+                    if self.manifest.contains_key(&id) {
+                        self.remove(&id);
+                        report.removed += 1;
+                    } else {
+                        // Perhaps a folder that was deleted or moved away.
+                        report.removed += self.remove_prefix(&id);
+                    }
+                }
+            }
+        }
+        let upserts = self.upsert(candidates, None)?;
+        report.absorb(upserts);
+        Ok(Some(report))
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.writer
+            .delete_term(Term::from_field_text(self.index.fields().id, id));
+        self.manifest.remove(id);
+        self.uncommitted = true;
+    }
+
+    /// Removes every note under a folder id; returns how many.
+    fn remove_prefix(&mut self, folder: &str) -> usize {
+        let prefix = format!("{folder}/");
+        let ids: Vec<String> = self
+            .manifest
+            .keys()
+            .filter(|id| id.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for id in &ids {
+            self.remove(id);
+        }
+        ids.len()
+    }
+
+    /// Reads, parses and indexes the given files in parallel, committing along the way when
+    /// `commit_every` says so.
+    fn upsert(
+        &mut self,
+        files: Vec<FileEntry>,
+        progress: Option<ProgressFn<'_>>,
+    ) -> Result<ChangeReport> {
+        let mut report = ChangeReport::default();
+        let total = files.len();
+        let done = AtomicUsize::new(0);
+        // Chunks bound the time between intermediate commits; size them by bytes so a chunk of
+        // huge notes does not run for long.
+        let mut chunk: Vec<FileEntry> = Vec::new();
+        let mut files = files.into_iter().peekable();
+        while files.peek().is_some() {
+            chunk.clear();
+            let mut chunk_bytes = 0u64;
+            while let Some(file) = files.next_if(|_| chunk.len() < 4096 && chunk_bytes < 64 << 20) {
+                chunk_bytes += file.size;
+                chunk.push(file);
+            }
+            let outcomes = self.process_chunk(&chunk, &done, total, progress);
+            for (file, outcome) in chunk.iter().zip(outcomes) {
+                self.record(file, outcome, &mut report);
+            }
+            if let Some(every) = self.settings.commit_every
+                && files.peek().is_some()
+                && self.last_commit.elapsed() >= every
+            {
+                self.commit(CommitTrigger::Progress)?;
+            }
+        }
+        Ok(report)
+    }
+
+    fn process_chunk(
+        &self,
+        chunk: &[FileEntry],
+        done: &AtomicUsize,
+        total: usize,
+        progress: Option<ProgressFn<'_>>,
+    ) -> Vec<Outcome> {
+        let searcher = self.index.searcher();
+        let bytes_read = AtomicU64::new(0);
+        self.pool.install(|| {
+            chunk
+                .par_iter()
+                .map(|file| {
+                    let outcome = self.process_file(file, &searcher, &bytes_read);
+                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if let Some(progress) = progress
+                        && (finished.is_multiple_of(256) || finished == total)
+                    {
+                        progress(finished, total);
+                    }
+                    outcome
+                })
+                .collect()
+        })
+    }
+
+    /// Reads one file and hands its document to the writer. Runs on the parse pool.
+    fn process_file(
+        &self,
+        file: &FileEntry,
+        searcher: &tantivy::Searcher,
+        bytes_read: &AtomicU64,
+    ) -> Outcome {
+        let previous = self.manifest.get(&file.id).copied();
+        let was_indexed = previous.is_some();
+        let path = self.vault.path_of(&file.id);
+        if file.size > self.settings.max_file_bytes {
+            return Outcome::Skipped {
+                kind: SkipKind::TooLarge,
+                message: format!(
+                    "{} MB is over max_file_bytes ({} MB)",
+                    file.size / (1024 * 1024),
+                    self.settings.max_file_bytes / (1024 * 1024)
+                ),
+                was_indexed,
+            };
+        }
+        let (bytes, metadata) = match read_file(&path) {
+            Ok(read) => read,
+            Err(err) => {
+                let kind = if err.kind() == std::io::ErrorKind::NotFound {
+                    SkipKind::Vanished
+                } else {
+                    SkipKind::Unreadable
+                };
+                return Outcome::Skipped {
+                    kind,
+                    message: err.to_string(),
+                    was_indexed,
+                };
+            }
+        };
+        bytes_read.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+        // The stat after the read is what we record: if the file changed during the read, the
+        // next reconcile sees a newer mtime and reads it again.
+        let state = FileState {
+            size: bytes.len() as u64,
+            mtime: mtime_ns(&metadata),
+            hash,
+        };
+        let facts = FileFacts {
+            size: state.size,
+            mtime: state.mtime,
+            created: created_ns(&metadata),
+            hash,
+        };
+        let fields = self.index.fields();
+        let id_term = Term::from_field_text(fields.id, &file.id);
+        if let Some(previous) = previous
+            && previous.hash == hash
+            && previous.size == state.size
+        {
+            // Touched, not changed: rebuild the document from what is stored, no parse.
+            if previous.mtime == state.mtime {
+                return Outcome::Unchanged;
+            }
+            if let Ok(Some(mut stored)) = self.index.load_by_id(searcher, &file.id) {
+                stored.meta.mtime = state.mtime;
+                let doc = stored_document(fields, &stored.meta, &stored.body, &stored.plain);
+                self.writer.delete_term(id_term.clone());
+                if self.writer.add_document(doc).is_ok() {
+                    return Outcome::Touched { state };
+                }
+            }
+        }
+        // The parser is pure and should never panic; if it does on some input, that one note is
+        // skipped with its path and indexing goes on.
+        let note = match std::panic::catch_unwind(|| parse_note(&file.id, &bytes)) {
+            Ok(note) => note,
+            Err(_) => {
+                return Outcome::Skipped {
+                    kind: SkipKind::Unreadable,
+                    message: "the Markdown parser failed on this file; please report it".into(),
+                    was_indexed,
+                };
+            }
+        };
+        if is_private(&note, &self.settings.privacy) {
+            if was_indexed {
+                self.writer.delete_term(id_term.clone());
+            }
+            return Outcome::Private { was_indexed };
+        }
+        let warning = (!note.warnings.is_empty()).then(|| note.warnings.join("; "));
+        let doc = note_document(fields, &note, facts);
+        self.writer.delete_term(id_term);
+        match self.writer.add_document(doc) {
+            Ok(_) => Outcome::Indexed {
+                state,
+                new: !was_indexed,
+                warning,
+            },
+            Err(err) => Outcome::Skipped {
+                kind: SkipKind::Unreadable,
+                message: format!("the index refused it: {err}"),
+                was_indexed,
+            },
+        }
+    }
+
+    fn record(&mut self, file: &FileEntry, outcome: Outcome, report: &mut ChangeReport) {
+        match outcome {
+            Outcome::Indexed {
+                state,
+                new,
+                warning,
+            } => {
+                report.bytes_read += state.size;
+                if new {
+                    report.added += 1;
+                } else {
+                    report.updated += 1;
+                }
+                if let Some(warning) = warning {
+                    tracing::warn!(note = %file.id, "{warning}");
+                    report.warnings.push((file.id.clone(), warning));
+                }
+                self.manifest.insert(file.id.clone(), state);
+                self.uncommitted = true;
+            }
+            Outcome::Touched { state } => {
+                report.bytes_read += state.size;
+                report.touched += 1;
+                self.manifest.insert(file.id.clone(), state);
+                self.uncommitted = true;
+            }
+            Outcome::Unchanged => report.unchanged += 1,
+            Outcome::Private { was_indexed } => {
+                report.private += 1;
+                if was_indexed {
+                    report.removed += 1;
+                    self.manifest.remove(&file.id);
+                    self.uncommitted = true;
+                }
+            }
+            Outcome::Skipped {
+                kind,
+                message,
+                was_indexed,
+            } => {
+                tracing::warn!(note = %file.id, "skipped: {} ({message})", kind.label());
+                if was_indexed {
+                    self.remove(&file.id);
+                    report.removed += 1;
+                }
+                report.skipped.push((file.id.clone(), kind, message));
+            }
+        }
+    }
+
+    /// Commits pending changes (if any) and makes them visible to searchers.
+    pub fn commit(&mut self, trigger: CommitTrigger) -> Result<bool> {
+        if !self.uncommitted {
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let dir = self.index.dir().to_path_buf();
+        let mut prepared = self
+            .writer
+            .prepare_commit()
+            .map_err(|e| Error::tantivy(&dir, e))?;
+        prepared.set_payload(&VaultIndex::payload(self.vault.root()));
+        prepared.commit().map_err(|e| Error::tantivy(&dir, e))?;
+        self.index.reload()?;
+        self.uncommitted = false;
+        self.last_commit = Instant::now();
+        tracing::debug!(
+            trigger = ?trigger,
+            notes = self.manifest.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "committed"
+        );
+        Ok(true)
+    }
+
+    /// Waits for background merges, then releases the writer (and its lock).
+    pub fn close(self) -> Result<()> {
+        let dir = self.index.dir().to_path_buf();
+        self.writer
+            .wait_merging_threads()
+            .map_err(|e| Error::tantivy(&dir, e))
+    }
+}
+
+fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let metadata = file.metadata()?;
+    let mut bytes = Vec::with_capacity(metadata.len() as usize + 1);
+    file.read_to_end(&mut bytes)?;
+    Ok((bytes, metadata))
+}
+
+/// True when the note must stay out of the index: frontmatter `<key>: <value>` or a private tag.
+pub fn is_private(note: &Note, privacy: &Privacy) -> bool {
+    let marked = note
+        .frontmatter
+        .get(&privacy.key)
+        .is_some_and(|value| match value {
+            serde_json::Value::String(s) => s.trim().eq_ignore_ascii_case(&privacy.value),
+            serde_json::Value::Bool(b) => privacy.value.eq_ignore_ascii_case(&b.to_string()),
+            serde_json::Value::Array(items) => items.iter().any(|v| {
+                v.as_str()
+                    .is_some_and(|s| s.trim().eq_ignore_ascii_case(&privacy.value))
+            }),
+            _ => false,
+        });
+    marked
+        || note
+            .tags
+            .iter()
+            .flat_map(|t| tag_keys(t))
+            .any(|key| privacy.tags.contains(&key))
+}

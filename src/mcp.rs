@@ -1,0 +1,240 @@
+//! The MCP server: exactly two read-only tools, `search` and `fetch`, in the shape OpenAI's
+//! connectors and deep research require.
+//!
+//! Each result is one text content item holding the JSON plus the same object as
+//! `structuredContent` ([`CallToolResult::structured`]). Failures the model should see (unknown
+//! id, a missing argument) are `isError: true` results with a message that helps; they never
+//! take the server down. Tantivy work runs on the blocking pool, never on the async runtime.
+//! The same handler serves streamable HTTP, the legacy SSE transport and stdio.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ErrorData as McpError, ServerHandler, schemars, tool, tool_handler, tool_router};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::status::Status;
+use crate::tools::Tools;
+
+/// Arguments of `search`. Deserialization accepts anything so that a wrong type or a missing
+/// field becomes a tool error that helps, not a bare serde message; the schema says what is
+/// expected.
+#[derive(Debug, Deserialize)]
+pub struct SearchArgs {
+    #[serde(default)]
+    pub query: Value,
+}
+
+/// Arguments of `fetch`.
+#[derive(Debug, Deserialize)]
+pub struct FetchArgs {
+    #[serde(default)]
+    pub id: Value,
+}
+
+const QUERY_DESCRIPTION: &str = "What to look for: a natural-language question or keywords. \
+    Optional syntax: \"exact phrase\", -exclude, tag:name, path:folder/, title:word.";
+const ID_DESCRIPTION: &str = "The id of a note, exactly as returned by `search` (a \
+    vault-relative path such as `Projects/Plan.md`). Append `#Heading` to fetch one section.";
+
+fn one_string_argument(name: &str, description: &str) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "properties": { name: { "type": "string", "description": description } },
+        "required": [name],
+    })
+}
+
+impl schemars::JsonSchema for SearchArgs {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SearchArgs".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        one_string_argument("query", QUERY_DESCRIPTION)
+    }
+}
+
+impl schemars::JsonSchema for FetchArgs {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FetchArgs".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        one_string_argument("id", ID_DESCRIPTION)
+    }
+}
+
+/// Shared state of every MCP session.
+#[derive(Clone)]
+pub struct VaultServer {
+    tools: Tools,
+    status: Arc<Status>,
+    vault_name: String,
+    tool_router: ToolRouter<VaultServer>,
+}
+
+impl VaultServer {
+    pub fn new(tools: Tools, status: Arc<Status>, vault_name: &str) -> VaultServer {
+        VaultServer {
+            tools,
+            status,
+            vault_name: vault_name.to_string(),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    fn instructions(&self) -> String {
+        format!(
+            "This server is deepvault: read-only access to \"{vault}\", a folder of Markdown notes. \
+             Call `search` with a natural-language question or a few keywords; it returns up to \
+             {limit} notes, best first, each with an `id`, a `title`, a citation `url` and `text`, \
+             the passage that matched. Then call `fetch` with an `id` to read the whole note as \
+             Markdown, with metadata (tags, aliases, headings, links and backlinks as ids you can \
+             fetch in turn). Use `Note.md#Heading` to fetch one section. Search again with other \
+             words when results are thin: matching is lexical. Optional query syntax: \"exact \
+             phrase\", -exclude, tag:name, path:folder/, title:word. Cite each note you use by \
+             its `url`.",
+            vault = self.vault_name,
+            limit = self.tools.search.limit,
+        )
+    }
+}
+
+/// Turns a non-string argument into a helpful tool error.
+fn string_argument(value: Value, name: &str, example: &str) -> Result<String, Box<CallToolResult>> {
+    match value {
+        Value::String(s) => Ok(s),
+        Value::Null => Err(Box::new(tool_error(format!(
+            "`{name}` is missing; pass a string, e.g. {{\"{name}\": \"{example}\"}}"
+        )))),
+        other => Err(Box::new(tool_error(format!(
+            "`{name}` must be a string, not {}; e.g. {{\"{name}\": \"{example}\"}}",
+            json_type(&other)
+        )))),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn tool_error(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+#[tool_router]
+impl VaultServer {
+    #[tool(
+        name = "search",
+        description = "Search the notes. Takes a natural-language question or keywords; returns \
+                       {\"results\": [{\"id\", \"title\", \"url\", \"text\"}]}, best first, where \
+                       `text` is the passage that matched and `url` is the citation link. Optional \
+                       syntax: \"exact phrase\", -exclude, tag:name, path:folder/, title:word.",
+        annotations(
+            title = "Search notes",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn search(
+        &self,
+        Parameters(args): Parameters<SearchArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let query = match string_argument(args.query, "query", "how do I brew pour-over coffee") {
+            Ok(query) => query,
+            Err(result) => return Ok(*result),
+        };
+        if query.trim().is_empty() {
+            return Ok(CallToolResult::structured(
+                serde_json::json!({"results": []}),
+            ));
+        }
+        let tools = self.tools.clone();
+        let started = Instant::now();
+        let outcome = tokio::task::spawn_blocking(move || tools.search(&query)).await;
+        let result = match outcome {
+            Ok(Ok(value)) => CallToolResult::structured(value),
+            Ok(Err(err)) => {
+                tracing::error!("search failed: {err}");
+                tool_error(format!("search failed: {err}"))
+            }
+            Err(join) => {
+                tracing::error!("search task failed: {join}");
+                tool_error("search failed unexpectedly; please try again".into())
+            }
+        };
+        tracing::debug!(took_us = started.elapsed().as_micros() as u64, "search");
+        Ok(result)
+    }
+
+    #[tool(
+        name = "fetch",
+        description = "Fetch one note by the `id` that `search` returned. Returns {\"id\", \
+                       \"title\", \"text\", \"url\", \"metadata\"}: the full Markdown of the note \
+                       (without frontmatter), its citation url, and metadata with path, tags, \
+                       aliases, frontmatter, headings, links, backlinks, created, modified and \
+                       size. `Note.md#Heading` returns one section.",
+        annotations(
+            title = "Fetch a note",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn fetch(
+        &self,
+        Parameters(args): Parameters<FetchArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let id = match string_argument(args.id, "id", "Projects/Plan.md") {
+            Ok(id) => id,
+            Err(result) => return Ok(*result),
+        };
+        let tools = self.tools.clone();
+        let outcome = tokio::task::spawn_blocking(move || tools.fetch(&id)).await;
+        Ok(match outcome {
+            Ok(Ok(value)) => CallToolResult::structured(value),
+            Ok(Err(err @ Error::NoteNotFound { .. })) => {
+                let mut message = err.to_string();
+                if !self.status.is_ready() {
+                    message.push_str(" (the index is still being built; try again shortly)");
+                }
+                tool_error(message)
+            }
+            Ok(Err(err)) => {
+                tracing::error!("fetch failed: {err}");
+                tool_error(format!("fetch failed: {err}"))
+            }
+            Err(join) => {
+                tracing::error!("fetch task failed: {join}");
+                tool_error("fetch failed unexpectedly; please try again".into())
+            }
+        })
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for VaultServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("deepvault", env!("CARGO_PKG_VERSION")).with_title("deepvault"),
+            )
+            .with_instructions(self.instructions())
+    }
+}

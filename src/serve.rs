@@ -1,0 +1,228 @@
+//! `deepvault serve`: open the index, start the sync thread, and serve MCP over HTTP or stdio.
+//!
+//! The order matters for strict clients (Codex gives a server 10 s, some clients 1.5 s): the
+//! index is opened (milliseconds), the socket is bound and MCP answers `initialize` and
+//! `tools/list` at once, while the start-up reconcile runs on the sync thread. Until it has
+//! committed, `search` answers from the last commit and `/readyz` says 503.
+//!
+//! One signal (SIGINT or SIGTERM) cancels a root token: HTTP stops accepting, open streams end,
+//! the sync thread commits what is pending and releases the index.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use crate::http::{AppState, guard::HostAllowList, router};
+use crate::index::OpenOutcome;
+use crate::index::search::SearchOptions;
+use crate::index::writer::{Indexer, IndexerSettings};
+use crate::mcp::VaultServer;
+use crate::status::Status;
+use crate::tools::{Citations, Tools};
+use crate::vault::Vault;
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut overrides = args.common.overrides(args.vault);
+    overrides.listen = args.listen;
+    if args.poll {
+        overrides.poll = Some(true);
+    }
+    let config = Config::load(&overrides)?;
+    let vault = Vault::open(&config.vault, &config.exclude)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("deepvault-rt")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config, vault, args.stdio))
+}
+
+/// Settings of the long-running indexer.
+fn serve_settings(config: &Config) -> IndexerSettings {
+    IndexerSettings {
+        privacy: config.privacy.clone(),
+        max_file_bytes: config.max_file_bytes,
+        ..IndexerSettings::default()
+    }
+}
+
+/// The tools as the server exposes them; `base_url` is where note pages are served.
+pub fn server_tools(
+    config: &Config,
+    vault: &Vault,
+    indexer: &Indexer,
+    base_url: String,
+) -> anyhow::Result<Tools> {
+    Ok(Tools {
+        index: indexer.index().clone(),
+        citations: Arc::new(Citations::with_base(config, vault.name(), base_url)?),
+        search: SearchOptions {
+            limit: config.max_results,
+            snippet_chars: config.snippet_chars,
+            ..SearchOptions::default()
+        },
+        max_fetch_bytes: None,
+    })
+}
+
+async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<ExitCode> {
+    let status = Arc::new(Status::new());
+    let (indexer, outcome) =
+        Indexer::open(vault.clone(), &config.index_dir, serve_settings(&config))?;
+    match &outcome {
+        OpenOutcome::Rebuilt(reason) => {
+            tracing::warn!(
+                "rebuilding the index at {}: {reason}",
+                config.index_dir.display()
+            );
+            status.set_rebuilt(reason);
+        }
+        OpenOutcome::Created => {
+            tracing::info!("creating the index at {}", config.index_dir.display())
+        }
+        OpenOutcome::Opened => {}
+    }
+    status.set_notes(indexer.note_count());
+    let shutdown = CancellationToken::new();
+
+    // Over stdio, HTTP still serves the note pages that citations link to, if the port is free.
+    let listener = if stdio {
+        match bind(&config.listen).await {
+            Ok(listener) => Some(listener),
+            Err(err) => {
+                tracing::warn!("note pages are not served: {err:#}");
+                None
+            }
+        }
+    } else {
+        Some(bind(&config.listen).await?)
+    };
+    let address = listener.as_ref().and_then(|l| l.local_addr().ok());
+    let base_url = match (&config.public_url, address) {
+        (Some(url), _) => url.clone(),
+        (None, Some(address)) => format!("http://{address}"),
+        (None, None) => config.base_url(),
+    };
+    let tools = server_tools(&config, &vault, &indexer, base_url)?;
+    let server = VaultServer::new(tools, Arc::clone(&status), vault.name());
+    let sync = crate::sync::start(indexer, config.watch.clone(), Arc::clone(&status));
+
+    let http = listener.map(|listener| {
+        let hosts = HostAllowList::new(
+            &listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            config.public_url.as_deref(),
+            &[],
+        );
+        let state = AppState {
+            server: server.clone(),
+            status: Arc::clone(&status),
+            hosts,
+            shutdown: shutdown.clone(),
+        };
+        (listener, router(state))
+    });
+
+    if stdio {
+        tracing::info!(vault = %vault.root().display(), "serving MCP over stdio");
+        if let Some((listener, app)) = http {
+            let graceful = shutdown.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { graceful.cancelled().await });
+                if let Err(err) = served.await {
+                    tracing::warn!("the note-page server stopped: {err}");
+                }
+            });
+        }
+        let served = serve_stdio(server, shutdown.clone()).await;
+        shutdown.cancel();
+        tokio::task::spawn_blocking(move || sync.shutdown()).await?;
+        served?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let (listener, app) = http.expect("bound above");
+    // Printed on stderr for humans and for tests that pass --listen 127.0.0.1:0.
+    eprintln!(
+        "deepvault {} serving {} at http://{}/mcp (index: {})",
+        env!("CARGO_PKG_VERSION"),
+        vault.root().display(),
+        address.map(|a| a.to_string()).unwrap_or_default(),
+        config.index_dir.display()
+    );
+    let signal_token = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        signal_token.cancel();
+    });
+    let graceful = shutdown.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        graceful.cancelled().await;
+    });
+    // Requests in flight get a moment to finish; streams were ended by the token.
+    tokio::select! {
+        result = server => result.context("the HTTP server failed")?,
+        _ = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        } => tracing::warn!("some connections did not close within 5 s"),
+    }
+    tokio::task::spawn_blocking(move || sync.shutdown()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve_stdio(server: VaultServer, shutdown: CancellationToken) -> anyhow::Result<()> {
+    use rmcp::ServiceExt;
+    let running = tokio::select! {
+        running = server.serve(rmcp::transport::stdio()) => running.context("MCP initialization over stdio failed")?,
+        _ = shutdown_signal() => return Ok(()),
+    };
+    tokio::select! {
+        result = running.waiting() => { result.context("the stdio session failed")?; }
+        _ = shutdown_signal() => { shutdown.cancel(); }
+    }
+    Ok(())
+}
+
+async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => Ok(listener),
+        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "cannot listen on {listen}: the port is in use (another deepvault serve?)\n\nhint: stop the other process, or pass --listen with another port, e.g. --listen 127.0.0.1:8766"
+        ),
+        Err(err) => Err(err).with_context(|| {
+            format!("cannot listen on {listen}\n\nhint: pass --listen HOST:PORT with an address of this machine")
+        }),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,143 @@
+//! What the server knows about its own state, for `/readyz`, the search page and the logs.
+//!
+//! The sync loop writes it; HTTP handlers read it. It is a small struct behind a mutex: updates
+//! happen a few times per commit, reads once per status request.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+/// Shared state of a running server.
+#[derive(Debug, Default)]
+pub struct Status {
+    ready: AtomicBool,
+    /// Number of redactions applied to responses since start.
+    pub redactions: AtomicU64,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Inner {
+    notes: usize,
+    phase: String,
+    progress: Option<(usize, usize)>,
+    last_commit: Option<SystemTime>,
+    last_event: Option<SystemTime>,
+    last_reconcile: Option<SystemTime>,
+    pending: usize,
+    skipped: usize,
+    warnings: usize,
+    watcher: String,
+    last_error: Option<String>,
+    rebuilt: Option<String>,
+}
+
+impl Status {
+    pub fn new() -> Status {
+        let status = Status::default();
+        status.update(|s| s.phase = "starting".into());
+        status
+    }
+
+    /// True once the first reconcile has committed: the index has caught up with the vault.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+        self.update(|s| {
+            s.phase = "watching".into();
+            s.progress = None;
+        });
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Inner)) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut inner);
+    }
+
+    pub fn set_phase(&self, phase: &str) {
+        self.update(|s| s.phase = phase.to_string());
+    }
+
+    pub fn set_progress(&self, done: usize, total: usize) {
+        self.update(|s| s.progress = Some((done, total)));
+    }
+
+    pub fn set_notes(&self, notes: usize) {
+        self.update(|s| s.notes = notes);
+    }
+
+    pub fn committed(&self, notes: usize) {
+        self.update(|s| {
+            s.notes = notes;
+            s.last_commit = Some(SystemTime::now());
+        });
+    }
+
+    pub fn event_seen(&self, pending: usize) {
+        self.update(|s| {
+            s.last_event = Some(SystemTime::now());
+            s.pending = pending;
+        });
+    }
+
+    pub fn set_pending(&self, pending: usize) {
+        self.update(|s| s.pending = pending);
+    }
+
+    pub fn reconciled(&self) {
+        self.update(|s| s.last_reconcile = Some(SystemTime::now()));
+    }
+
+    pub fn set_counts(&self, skipped: usize, warnings: usize) {
+        self.update(|s| {
+            s.skipped = skipped;
+            s.warnings = warnings;
+        });
+    }
+
+    pub fn set_watcher(&self, watcher: &str) {
+        self.update(|s| s.watcher = watcher.to_string());
+    }
+
+    pub fn set_error(&self, error: Option<String>) {
+        self.update(|s| s.last_error = error);
+    }
+
+    pub fn set_rebuilt(&self, reason: &str) {
+        self.update(|s| s.rebuilt = Some(reason.to_string()));
+    }
+
+    pub fn notes(&self) -> usize {
+        self.inner.lock().map(|s| s.notes).unwrap_or(0)
+    }
+
+    /// The `/readyz` body.
+    pub fn to_json(&self) -> Value {
+        let inner = self.inner.lock().map(|s| s.clone()).unwrap_or_default();
+        let time = |t: Option<SystemTime>| {
+            t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| crate::index::fetch::rfc3339(d.as_nanos() as i64))
+        };
+        json!({
+            "ready": self.is_ready(),
+            "phase": inner.phase,
+            "progress": inner.progress.map(|(done, total)| json!({"done": done, "total": total})),
+            "notes": inner.notes,
+            "pending_changes": inner.pending,
+            "skipped": inner.skipped,
+            "warnings": inner.warnings,
+            "last_commit": time(inner.last_commit),
+            "last_event": time(inner.last_event),
+            "last_reconcile": time(inner.last_reconcile),
+            "watcher": inner.watcher,
+            "redactions": self.redactions.load(Ordering::Relaxed),
+            "last_error": inner.last_error,
+            "rebuilt": inner.rebuilt,
+        })
+    }
+}

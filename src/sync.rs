@@ -1,0 +1,321 @@
+//! Keeping the index current while serving: one thread owns the [`Indexer`] and turns file
+//! events, rescans and periodic reconciles into batched commits.
+//!
+//! ```text
+//! notify watcher ─paths─┐
+//! rescan requests ──────┼─▶ sync thread: collect dirty paths ─▶ Indexer.update_paths ─▶ commit
+//! periodic timer ───────┘   (commit on quiet / max delay / batch size)     or .reconcile()
+//! ```
+//!
+//! Triggers are named ([`CommitTrigger`]). A watcher error or an event overflow asks for a full
+//! rescan (stat only, then re-reads only what changed). A light reconcile runs every
+//! `reconcile_interval` to catch whatever the watcher missed, and `--poll` replaces the watcher
+//! by a reconcile every `poll_interval`.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::config::WatchConfig;
+use crate::index::writer::{ChangeReport, CommitTrigger, Indexer};
+use crate::status::Status;
+
+/// A message to the sync thread.
+#[derive(Debug)]
+pub enum SyncMsg {
+    /// These paths (absolute) may have changed.
+    Paths(Vec<PathBuf>),
+    /// Rescan the whole vault, for this reason.
+    Rescan(String),
+    /// Commit what is pending and stop.
+    Shutdown,
+}
+
+/// The running sync thread.
+pub struct SyncHandle {
+    tx: Sender<SyncMsg>,
+    thread: Option<JoinHandle<()>>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl SyncHandle {
+    /// A sender for more messages (tests and tools use it to force a rescan).
+    pub fn sender(&self) -> Sender<SyncMsg> {
+        self.tx.clone()
+    }
+
+    /// Asks the thread to commit and stop, and waits for it.
+    pub fn shutdown(mut self) {
+        let _ = self.tx.send(SyncMsg::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts watching and the sync thread. The start-up reconcile runs on that thread; `status`
+/// turns ready when it has committed.
+pub fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Status>) -> SyncHandle {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    // Watch before the first reconcile so no change made during it is missed.
+    let watcher = if config.poll {
+        status.set_watcher(&format!(
+            "polling every {} ms",
+            config.poll_interval.as_millis()
+        ));
+        None
+    } else {
+        match crate::watch::watch(indexer.vault().root(), tx.clone()) {
+            Ok(watcher) => {
+                status.set_watcher("native events");
+                Some(watcher)
+            }
+            Err(err) => {
+                tracing::warn!(
+                    "cannot watch the vault for changes ({err}); polling every {} ms instead. hint: raise fs.inotify.max_user_watches, or pass --poll",
+                    config.poll_interval.as_millis()
+                );
+                status.set_watcher(&format!("polling (native events failed: {err})"));
+                None
+            }
+        }
+    };
+    let polling = watcher.is_none();
+    let thread_status = Arc::clone(&status);
+    let thread = std::thread::Builder::new()
+        .name("deepvault-sync".into())
+        .spawn(move || {
+            // Intermediate commits let searches see a long first index grow.
+            indexer.set_commit_every(Some(Duration::from_secs(2)));
+            startup(&mut indexer, &thread_status);
+            indexer.set_commit_every(None);
+            let mut sync = SyncLoop {
+                indexer,
+                status: thread_status,
+                config,
+                polling,
+                dirty: HashSet::new(),
+                rescan: None,
+                first_pending: None,
+                last_event: Instant::now(),
+                last_reconcile: Instant::now(),
+            };
+            sync.run(&rx);
+        })
+        .expect("spawn the sync thread");
+    SyncHandle {
+        tx,
+        thread: Some(thread),
+        _watcher: watcher,
+    }
+}
+
+fn startup(indexer: &mut Indexer, status: &Status) {
+    status.set_phase("indexing");
+    status.set_notes(indexer.note_count());
+    let started = Instant::now();
+    let progress = |done: usize, total: usize| status.set_progress(done, total);
+    match indexer.reconcile(Some(&progress)) {
+        Ok(report) => {
+            if let Err(err) = indexer.commit(CommitTrigger::Startup) {
+                tracing::error!("cannot commit the index: {err}");
+                status.set_error(Some(err.to_string()));
+            }
+            log_report("start-up reconcile", &report, started.elapsed());
+            status.set_counts(report.skipped.len() + report.private, report.warnings.len());
+        }
+        Err(err) => {
+            tracing::error!("start-up reconcile failed: {err}");
+            status.set_error(Some(err.to_string()));
+        }
+    }
+    status.committed(indexer.note_count());
+    status.reconciled();
+    status.set_ready();
+}
+
+fn log_report(what: &str, report: &ChangeReport, took: Duration) {
+    tracing::info!(
+        notes_seen = report.files_seen,
+        added = report.added,
+        updated = report.updated,
+        touched = report.touched,
+        removed = report.removed,
+        unchanged = report.unchanged,
+        private = report.private,
+        skipped = report.skipped.len(),
+        took_ms = took.as_millis() as u64,
+        "{what} done"
+    );
+}
+
+struct SyncLoop {
+    indexer: Indexer,
+    status: Arc<Status>,
+    config: WatchConfig,
+    polling: bool,
+    dirty: HashSet<PathBuf>,
+    rescan: Option<String>,
+    first_pending: Option<Instant>,
+    last_event: Instant,
+    last_reconcile: Instant,
+}
+
+impl SyncLoop {
+    fn run(&mut self, rx: &Receiver<SyncMsg>) {
+        loop {
+            let timeout = self.next_timeout();
+            match rx.recv_timeout(timeout) {
+                Ok(SyncMsg::Paths(paths)) => {
+                    self.dirty.extend(paths);
+                    self.mark_pending();
+                    if self.dirty.len() >= self.config.commit.max_batch {
+                        self.flush(CommitTrigger::BatchSize);
+                    }
+                }
+                Ok(SyncMsg::Rescan(reason)) => {
+                    tracing::info!("rescanning the vault: {reason}");
+                    self.rescan = Some(reason);
+                    self.mark_pending();
+                }
+                Ok(SyncMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    self.flush(CommitTrigger::Shutdown);
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => self.on_timeout(),
+            }
+        }
+    }
+
+    fn mark_pending(&mut self) {
+        let now = Instant::now();
+        self.last_event = now;
+        self.first_pending.get_or_insert(now);
+        self.status.event_seen(self.dirty.len());
+    }
+
+    fn periodic_interval(&self) -> Option<Duration> {
+        if self.polling {
+            Some(self.config.poll_interval)
+        } else if self.config.reconcile_interval.is_zero() {
+            None
+        } else {
+            Some(self.config.reconcile_interval)
+        }
+    }
+
+    fn next_timeout(&self) -> Duration {
+        let now = Instant::now();
+        if let Some(first) = self.first_pending {
+            let quiet_at = self.last_event + self.config.commit.quiet;
+            let latest_at = first + self.config.commit.max_delay;
+            return quiet_at.min(latest_at).saturating_duration_since(now);
+        }
+        match self.periodic_interval() {
+            Some(interval) => (self.last_reconcile + interval).saturating_duration_since(now),
+            None => Duration::from_secs(3600),
+        }
+    }
+
+    fn on_timeout(&mut self) {
+        let now = Instant::now();
+        if let Some(first) = self.first_pending {
+            if now >= first + self.config.commit.max_delay {
+                self.flush(CommitTrigger::MaxDelay);
+            } else if now >= self.last_event + self.config.commit.quiet {
+                self.flush(CommitTrigger::Quiet);
+            }
+            return;
+        }
+        if let Some(interval) = self.periodic_interval()
+            && now >= self.last_reconcile + interval
+        {
+            self.reconcile(CommitTrigger::Reconcile);
+        }
+    }
+
+    fn flush(&mut self, trigger: CommitTrigger) {
+        if self.rescan.take().is_some() {
+            self.dirty.clear();
+            self.first_pending = None;
+            if let Err(err) = self.indexer.reload_rules() {
+                tracing::warn!("cannot reload the exclusion rules: {err}");
+            }
+            self.reconcile(CommitTrigger::Rescan);
+            return;
+        }
+        if self.dirty.is_empty() {
+            self.first_pending = None;
+            self.status.set_pending(0);
+            return;
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        self.first_pending = None;
+        let started = Instant::now();
+        match self.indexer.update_paths(&dirty) {
+            Ok(Some(report)) => self.commit(trigger, &report, started),
+            Ok(None) => {
+                // A folder appeared or a rule changed: the whole vault is rescanned (stat only).
+                if let Err(err) = self.indexer.reload_rules() {
+                    tracing::warn!("cannot reload the exclusion rules: {err}");
+                }
+                self.reconcile(trigger);
+            }
+            Err(err) => {
+                tracing::error!("updating the index failed: {err}; rescanning");
+                self.status.set_error(Some(err.to_string()));
+                self.reconcile(CommitTrigger::Rescan);
+            }
+        }
+        self.status.set_pending(self.dirty.len());
+    }
+
+    fn reconcile(&mut self, trigger: CommitTrigger) {
+        let started = Instant::now();
+        match self.indexer.reconcile(None) {
+            Ok(report) => {
+                if report.changed() && trigger == CommitTrigger::Reconcile {
+                    tracing::info!(
+                        added = report.added,
+                        updated = report.updated,
+                        removed = report.removed,
+                        "the periodic reconcile found changes the watcher missed"
+                    );
+                }
+                self.commit(trigger, &report, started);
+            }
+            Err(err) => {
+                tracing::error!("reconcile failed: {err}");
+                self.status.set_error(Some(err.to_string()));
+            }
+        }
+        self.last_reconcile = Instant::now();
+        self.status.reconciled();
+    }
+
+    fn commit(&mut self, trigger: CommitTrigger, report: &ChangeReport, started: Instant) {
+        match self.indexer.commit(trigger) {
+            Ok(true) => {
+                tracing::debug!(
+                    trigger = ?trigger,
+                    added = report.added,
+                    updated = report.updated,
+                    removed = report.removed,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "index updated"
+                );
+                self.status.committed(self.indexer.note_count());
+                self.status.set_error(None);
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::error!("commit failed: {err}");
+                self.status.set_error(Some(err.to_string()));
+            }
+        }
+    }
+}

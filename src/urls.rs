@@ -1,0 +1,302 @@
+//! Citation URLs: the `url` of every search hit and fetched note.
+//!
+//! A [`UrlTemplate`] is parsed once from `url_template` and rendered per note. Placeholders:
+//!
+//! | placeholder      | value for `Travel/Kyoto 2025/Kyoto temples.md`, section "Kinkaku-ji" |
+//! |------------------|------------------------------------------------------------------------|
+//! | `{public_url}`   | `--public-url`, else `http://` + the listen address                    |
+//! | `{path}`         | `Travel/Kyoto%202025/Kyoto%20temples.md` (each segment encoded)        |
+//! | `{path_raw}`     | `Travel/Kyoto 2025/Kyoto temples.md`                                   |
+//! | `{path_encoded}` | `Travel%2FKyoto%202025%2FKyoto%20temples.md` (for query strings)       |
+//! | `{path_noext}`   | `Travel/Kyoto%202025/Kyoto%20temples`                                  |
+//! | `{slug}`         | `Travel/Kyoto-2025/Kyoto-temples` (Quartz-style page slug)             |
+//! | `{vault}`        | the vault folder's name, encoded for a query string                    |
+//! | `{anchor}`       | `kinkaku-ji`, the best section's heading anchor, or empty              |
+//! | `{#anchor}`      | `#kinkaku-ji`, or nothing when there is no section                     |
+//! | `{heading}`      | `Kinkaku-ji`, the heading text encoded for a query string, or empty    |
+//! | `{line}`         | the section's line number in the file (1 without a section)            |
+//!
+//! Presets (documented in the README): deepvault's pages `{public_url}/notes/{path}{#anchor}`,
+//! Obsidian `obsidian://open?vault={vault}&file={path_encoded}`, a Quartz or Publish site
+//! `https://notes.example.com/{slug}{#anchor}`, a Git forge
+//! `https://github.com/me/notes/blob/main/{path}#L{line}`.
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+use crate::error::{Error, Result};
+
+/// Characters encoded inside one path segment: everything but unreserved characters and a few
+/// sub-delimiters that are safe in paths.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'[')
+    .add(b']')
+    .add(b'^')
+    .add(b'|')
+    .add(b'\\')
+    .add(b'/');
+
+/// Characters encoded in a query-string component: everything but unreserved characters.
+const COMPONENT: &AsciiSet = &SEGMENT
+    .add(b'!')
+    .add(b'$')
+    .add(b'&')
+    .add(b'\'')
+    .add(b'(')
+    .add(b')')
+    .add(b'*')
+    .add(b'+')
+    .add(b',')
+    .add(b':')
+    .add(b';')
+    .add(b'=')
+    .add(b'@');
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    PublicUrl,
+    Path,
+    PathRaw,
+    PathEncoded,
+    PathNoExt,
+    Slug,
+    Vault,
+    Anchor,
+    HashAnchor,
+    Heading,
+    Line,
+}
+
+/// A parsed `url_template`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UrlTemplate {
+    parts: Vec<Part>,
+}
+
+/// What a URL is rendered for.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Target<'a> {
+    pub id: &'a str,
+    /// The best section's heading anchor, if the URL should point at a section.
+    pub anchor: Option<&'a str>,
+    /// That heading's text.
+    pub heading: Option<&'a str>,
+    /// The section's 1-based line number.
+    pub line: Option<u32>,
+}
+
+impl UrlTemplate {
+    /// Parses a template; an unknown or unclosed placeholder is an error that names it.
+    pub fn parse(template: &str) -> Result<UrlTemplate> {
+        let mut parts = Vec::new();
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(Part::Literal(rest[..open].to_string()));
+            }
+            let after = &rest[open + 1..];
+            let close = after.find('}').ok_or_else(|| Error::Config {
+                message: format!("url_template `{template}` has a `{{` without a closing `}}`"),
+            })?;
+            let name = &after[..close];
+            parts.push(match name {
+                "public_url" => Part::PublicUrl,
+                "path" => Part::Path,
+                "path_raw" => Part::PathRaw,
+                "path_encoded" => Part::PathEncoded,
+                "path_noext" => Part::PathNoExt,
+                "slug" => Part::Slug,
+                "vault" => Part::Vault,
+                "anchor" => Part::Anchor,
+                "#anchor" => Part::HashAnchor,
+                "heading" => Part::Heading,
+                "line" => Part::Line,
+                other => {
+                    return Err(Error::Config {
+                        message: format!(
+                            "url_template `{template}` has an unknown placeholder `{{{other}}}`\n\nhint: known placeholders are {{public_url}}, {{path}}, {{path_raw}}, {{path_encoded}}, {{path_noext}}, {{slug}}, {{vault}}, {{anchor}}, {{#anchor}}, {{heading}}, {{line}}"
+                        ),
+                    });
+                }
+            });
+            rest = &after[close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_string()));
+        }
+        if parts.is_empty() {
+            return Err(Error::Config {
+                message: "url_template is empty; citations need a URL\n\nhint: leave it unset for deepvault's own note pages".into(),
+            });
+        }
+        Ok(UrlTemplate { parts })
+    }
+
+    /// True when the template points at deepvault's own note pages.
+    pub fn uses_own_pages(&self) -> bool {
+        self.parts.first() == Some(&Part::PublicUrl)
+            && matches!(self.parts.get(1), Some(Part::Literal(l)) if l.starts_with("/notes/"))
+    }
+
+    /// Renders the URL for a note.
+    pub fn render(&self, public_url: &str, vault: &str, target: Target<'_>) -> String {
+        let mut out = String::with_capacity(64 + target.id.len() * 2);
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::PublicUrl => out.push_str(public_url),
+                Part::Path => push_segments(&mut out, target.id),
+                Part::PathRaw => out.push_str(target.id),
+                Part::PathEncoded => out.extend(utf8_percent_encode(target.id, COMPONENT)),
+                Part::PathNoExt => push_segments(
+                    &mut out,
+                    crate::vault::note::strip_markdown_extension(target.id),
+                ),
+                Part::Slug => out.push_str(&page_slug(target.id)),
+                Part::Vault => out.extend(utf8_percent_encode(vault, COMPONENT)),
+                Part::Anchor => {
+                    if let Some(anchor) = target.anchor {
+                        out.extend(utf8_percent_encode(anchor, SEGMENT));
+                    }
+                }
+                Part::HashAnchor => {
+                    if let Some(anchor) = target.anchor.filter(|a| !a.is_empty()) {
+                        out.push('#');
+                        out.extend(utf8_percent_encode(anchor, SEGMENT));
+                    }
+                }
+                Part::Heading => {
+                    if let Some(heading) = target.heading {
+                        out.extend(utf8_percent_encode(heading, COMPONENT));
+                    }
+                }
+                Part::Line => out.push_str(&target.line.unwrap_or(1).to_string()),
+            }
+        }
+        out
+    }
+}
+
+/// Appends an id with each `/`-separated segment percent-encoded.
+pub fn push_segments(out: &mut String, id: &str) {
+    for (i, segment) in id.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.extend(utf8_percent_encode(segment, SEGMENT));
+    }
+}
+
+/// A page slug as static-site generators (Quartz) build it: no extension, spaces become `-`,
+/// `&` becomes `-and-`, `%` becomes `-percent`, `?` and `#` are dropped, and whatever is left
+/// outside unreserved characters is percent-encoded.
+pub fn page_slug(id: &str) -> String {
+    let stem = crate::vault::note::strip_markdown_extension(id);
+    let mut out = String::with_capacity(stem.len());
+    for (i, segment) in stem.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let cleaned: String = segment
+            .replace('&', "-and-")
+            .replace('%', "-percent")
+            .chars()
+            .filter(|c| *c != '?' && *c != '#')
+            .map(|c| if c.is_whitespace() { '-' } else { c })
+            .collect();
+        out.extend(utf8_percent_encode(&cleaned, SEGMENT));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(template: &str, target: Target<'_>) -> String {
+        UrlTemplate::parse(template)
+            .unwrap()
+            .render("https://host", "My Vault", target)
+    }
+
+    #[test]
+    fn default_template_with_and_without_anchor() {
+        let t = Target {
+            id: "Travel/Kyoto 2025/Kyoto temples.md",
+            anchor: Some("kinkaku-ji"),
+            heading: Some("Kinkaku-ji"),
+            line: Some(12),
+        };
+        assert_eq!(
+            render(crate::config::DEFAULT_URL_TEMPLATE, t),
+            "https://host/notes/Travel/Kyoto%202025/Kyoto%20temples.md#kinkaku-ji"
+        );
+        let plain = Target {
+            id: "a.md",
+            ..Target::default()
+        };
+        assert_eq!(
+            render(crate::config::DEFAULT_URL_TEMPLATE, plain),
+            "https://host/notes/a.md"
+        );
+    }
+
+    #[test]
+    fn hostile_names_are_encoded() {
+        for (id, path, encoded) in [
+            ("[[.md", "%5B%5B.md", "%5B%5B.md"),
+            ("c++.md", "c++.md", "c%2B%2B.md"),
+            ("%.md", "%25.md", "%25.md"),
+            ("a/#x?.md", "a/%23x%3F.md", "a%2F%23x%3F.md"),
+        ] {
+            let t = Target {
+                id,
+                ..Target::default()
+            };
+            assert_eq!(render("{path}", t), path);
+            assert_eq!(render("{path_encoded}", t), encoded);
+        }
+    }
+
+    #[test]
+    fn presets() {
+        let t = Target {
+            id: "Coffee/Q&A — brewing.md",
+            anchor: Some("grind"),
+            heading: Some("Grind & ratio"),
+            line: Some(7),
+        };
+        assert_eq!(
+            render("obsidian://open?vault={vault}&file={path_encoded}", t),
+            "obsidian://open?vault=My%20Vault&file=Coffee%2FQ%26A%20%E2%80%94%20brewing.md"
+        );
+        assert_eq!(
+            render("https://notes.example.com/{slug}{#anchor}", t),
+            "https://notes.example.com/Coffee/Q-and-A-%E2%80%94-brewing#grind"
+        );
+        assert_eq!(
+            render("https://github.com/me/notes/blob/main/{path}#L{line}", t),
+            "https://github.com/me/notes/blob/main/Coffee/Q&A%20%E2%80%94%20brewing.md#L7"
+        );
+    }
+
+    #[test]
+    fn bad_templates_are_named() {
+        let err = UrlTemplate::parse("https://x/{paht}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`{paht}`"), "{err}");
+        assert!(UrlTemplate::parse("https://x/{path").is_err());
+        assert!(UrlTemplate::parse("").is_err());
+    }
+}

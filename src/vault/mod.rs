@@ -1,0 +1,133 @@
+//! The vault: a folder of Markdown notes, the rules that say which files are notes, and the
+//! mapping between file paths and note ids.
+//!
+//! - [`note`]: the note model.
+//! - [`parse`]: bytes → [`note::Note`], pure.
+//! - [`walk`]: the full scan, in parallel, with every exclusion rule applied.
+//! - [`rules`]: the exclusion rules (dot-files, `.gitignore`/`.ignore`, Obsidian's excluded
+//!   files, config globs), usable for one path at a time by the watcher.
+//!
+//! Ids are vault-relative paths with `/` separators. They are produced from paths the walk found,
+//! never turned back into paths from user input: lookups by id go through the index.
+
+pub mod note;
+pub mod parse;
+pub mod rules;
+pub mod walk;
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// An opened vault: its canonical root and its exclusion rules.
+#[derive(Clone, Debug)]
+pub struct Vault {
+    root: PathBuf,
+    name: String,
+    exclude: Vec<String>,
+}
+
+impl Vault {
+    /// Opens the folder at `path`. It must exist and be a directory.
+    pub fn open(path: &Path, exclude: &[String]) -> Result<Vault> {
+        let metadata = std::fs::metadata(path).map_err(|source| Error::VaultMissing {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !metadata.is_dir() {
+            return Err(Error::VaultNotADirectory {
+                path: path.to_path_buf(),
+            });
+        }
+        let root = std::fs::canonicalize(path).map_err(|source| Error::VaultMissing {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let name = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "vault".to_string());
+        Ok(Vault {
+            root,
+            name,
+            exclude: exclude.to_vec(),
+        })
+    }
+
+    /// The canonical root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder's name, used as the Obsidian vault name in `obsidian://` URLs.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The config's `exclude` globs.
+    pub fn exclude_globs(&self) -> &[String] {
+        &self.exclude
+    }
+
+    /// The id of a file under the root: its relative path with `/` separators. `None` for paths
+    /// outside the root, with `..` components, or whose name is not valid UTF-8.
+    pub fn id_for(&self, path: &Path) -> Option<String> {
+        let relative = path.strip_prefix(&self.root).ok()?;
+        relative_id(relative)
+    }
+
+    /// The absolute path of an id that came from [`Vault::id_for`] or the walk. Never call this
+    /// with an id from a client: those are looked up in the index.
+    pub(crate) fn path_of(&self, id: &str) -> PathBuf {
+        let mut path = self.root.clone();
+        path.extend(id.split('/'));
+        path
+    }
+}
+
+/// Joins the normal components of a relative path with `/`.
+pub(crate) fn relative_id(relative: &Path) -> Option<String> {
+    let mut id = String::new();
+    for component in relative.components() {
+        match component {
+            Component::Normal(part) => {
+                if !id.is_empty() {
+                    id.push('/');
+                }
+                id.push_str(part.to_str()?);
+            }
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!id.is_empty()).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_relative_slash_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path(), &[]).unwrap();
+        let id = vault
+            .id_for(&vault.root().join("a").join("b c.md"))
+            .unwrap();
+        assert_eq!(id, "a/b c.md");
+        assert_eq!(vault.path_of(&id), vault.root().join("a/b c.md"));
+        assert_eq!(vault.id_for(Path::new("/elsewhere/x.md")), None);
+        assert_eq!(relative_id(Path::new("../x.md")), None);
+    }
+
+    #[test]
+    fn a_file_is_not_a_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("note.md");
+        std::fs::write(&file, "x").unwrap();
+        let err = Vault::open(&file, &[]).unwrap_err();
+        assert!(err.to_string().contains("is a file"), "{err}");
+        let err = Vault::open(&dir.path().join("missing"), &[]).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}

@@ -1,0 +1,262 @@
+//! The full scan of a vault: every note's id, size and modification time, found in parallel.
+//!
+//! Only `stat` happens here; files are read later, and only when they changed.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use ignore::WalkState;
+
+use super::Vault;
+use super::note::is_markdown_name;
+use super::rules::{ExtraRules, stays_inside, walk_builder};
+
+/// A note file found by the walk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileEntry {
+    pub id: String,
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime: i64,
+}
+
+/// Why the walk passed over something that looked like a note.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SkipReason {
+    /// The file name is not valid UTF-8, so it has no id.
+    NonUtf8Name,
+    /// A symlink that resolves outside the vault.
+    SymlinkOutside,
+    /// The walk could not read a folder or a file's metadata.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::NonUtf8Name => f.write_str("file name is not valid UTF-8"),
+            SkipReason::SymlinkOutside => f.write_str("symlink points outside the vault"),
+            SkipReason::Unreadable(err) => write!(f, "unreadable: {err}"),
+        }
+    }
+}
+
+/// What a walk found.
+#[derive(Debug, Default)]
+pub struct WalkReport {
+    pub files: Vec<FileEntry>,
+    /// Paths passed over, with the reason.
+    pub skipped: Vec<(String, SkipReason)>,
+}
+
+enum Found {
+    File(FileEntry),
+    Skipped(String, SkipReason),
+}
+
+/// Walks the vault with every rule applied. Uses two threads; the order of `files` is sorted by
+/// id so results are deterministic.
+pub fn walk(vault: &Vault, extra: &ExtraRules) -> WalkReport {
+    let root = vault.root().to_path_buf();
+    let extra = Arc::new(extra.clone());
+    let (tx, rx) = crossbeam_channel::unbounded::<Found>();
+    let mut builder = walk_builder(&root);
+    {
+        let root = root.clone();
+        let extra = Arc::clone(&extra);
+        let tx = tx.clone();
+        builder.filter_entry(move |entry| {
+            if entry.depth() == 0 {
+                return true;
+            }
+            let Some(id) = entry
+                .path()
+                .strip_prefix(&root)
+                .ok()
+                .and_then(super::relative_id)
+            else {
+                let _ = tx.send(Found::Skipped(
+                    entry.path().to_string_lossy().into_owned(),
+                    SkipReason::NonUtf8Name,
+                ));
+                return false;
+            };
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            if super::rules::is_hidden_name(&entry.file_name().to_string_lossy(), is_dir) {
+                return false;
+            }
+            if extra.excludes(&id, is_dir) {
+                return false;
+            }
+            if entry.path_is_symlink() && !stays_inside(&root, entry.path()) {
+                let _ = tx.send(Found::Skipped(id, SkipReason::SymlinkOutside));
+                return false;
+            }
+            true
+        });
+    }
+    builder.threads(2).build_parallel().run(|| {
+        let tx = tx.clone();
+        let root = root.clone();
+        Box::new(move |result| {
+            let entry = match result {
+                Ok(entry) => entry,
+                Err(err) => {
+                    let path = error_path(&err).unwrap_or_default();
+                    let _ = tx.send(Found::Skipped(
+                        path,
+                        SkipReason::Unreadable(err.to_string()),
+                    ));
+                    return WalkState::Continue;
+                }
+            };
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                return WalkState::Continue;
+            }
+            let name = entry.file_name().to_string_lossy();
+            if !is_markdown_name(&name) {
+                return WalkState::Continue;
+            }
+            let Some(id) = entry
+                .path()
+                .strip_prefix(&root)
+                .ok()
+                .and_then(super::relative_id)
+            else {
+                return WalkState::Continue; // reported by the filter
+            };
+            match entry.metadata() {
+                Ok(metadata) => {
+                    let _ = tx.send(Found::File(FileEntry {
+                        id,
+                        size: metadata.len(),
+                        mtime: mtime_ns(&metadata),
+                    }));
+                }
+                Err(err) => {
+                    let _ = tx.send(Found::Skipped(id, SkipReason::Unreadable(err.to_string())));
+                }
+            }
+            WalkState::Continue
+        })
+    });
+    // The filter holds a sender too: drop the builder so the channel closes.
+    drop(builder);
+    drop(tx);
+    let mut report = WalkReport::default();
+    for found in rx {
+        match found {
+            Found::File(file) => report.files.push(file),
+            Found::Skipped(path, reason) => report.skipped.push((path, reason)),
+        }
+    }
+    report.files.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    report.skipped.sort();
+    report.skipped.dedup();
+    report
+}
+
+/// Modification time in nanoseconds since the Unix epoch (0 when unknown).
+pub fn mtime_ns(metadata: &std::fs::Metadata) -> i64 {
+    system_time_ns(metadata.modified().ok())
+}
+
+/// Creation (birth) time in nanoseconds since the epoch, when the file system records it.
+pub fn created_ns(metadata: &std::fs::Metadata) -> Option<i64> {
+    metadata.created().ok().map(|t| system_time_ns(Some(t)))
+}
+
+fn system_time_ns(time: Option<SystemTime>) -> i64 {
+    match time.map(|t| t.duration_since(SystemTime::UNIX_EPOCH)) {
+        Some(Ok(d)) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Some(Err(before)) => -i64::try_from(before.duration().as_nanos()).unwrap_or(i64::MAX),
+        None => 0,
+    }
+}
+
+fn error_path(err: &ignore::Error) -> Option<String> {
+    match err {
+        ignore::Error::WithPath { path, .. } => Some(path.to_string_lossy().into_owned()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err)
+        }
+        ignore::Error::Loop { child, .. } => Some(child.to_string_lossy().into_owned()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::rules::Rules;
+    use super::*;
+
+    #[test]
+    fn walk_applies_all_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            "a.md",
+            "b.markdown",
+            "c.txt",
+            "sub/deep/d.md",
+            ".obsidian/x.md",
+            ".trash/y.md",
+            "Archive/z.md",
+            "drafts/w.md",
+            "Templates/t.md",
+            "[[.md",
+            "c++.md",
+            "emoji 🎉.md",
+            "..md",
+            ".hidden.md",
+            ".github/t.md",
+        ];
+        for f in files {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+        }
+        std::fs::write(
+            dir.path().join(".obsidian/app.json"),
+            r#"{"userIgnoreFilters":["Archive/"]}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "drafts/\n").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.md"), "secret").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.md"), dir.path().join("link.md"))
+            .unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("linkdir")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("a.md"), dir.path().join("inside.md")).unwrap();
+
+        let vault = Vault::open(dir.path(), &["Templates/**".to_string()]).unwrap();
+        let rules = Rules::load(&vault).unwrap();
+        let report = walk(&vault, rules.extra());
+        let ids: Vec<_> = report.files.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "..md",
+                "[[.md",
+                "a.md",
+                "b.markdown",
+                "c++.md",
+                "emoji 🎉.md",
+                "inside.md",
+                "sub/deep/d.md"
+            ]
+        );
+        let skipped: Vec<_> = report
+            .skipped
+            .iter()
+            .map(|(p, r)| (p.as_str(), r))
+            .collect();
+        assert_eq!(
+            skipped,
+            vec![
+                ("link.md", &SkipReason::SymlinkOutside),
+                ("linkdir", &SkipReason::SymlinkOutside)
+            ]
+        );
+        assert!(report.files.iter().all(|f| f.size == 1 && f.mtime > 0));
+    }
+}
