@@ -76,6 +76,8 @@ pub struct VaultServer {
     tools: Tools,
     status: Arc<Status>,
     vault_name: String,
+    /// How long a call waits for the first index before answering from what is committed.
+    first_index_wait: std::time::Duration,
     tool_router: ToolRouter<VaultServer>,
 }
 
@@ -85,8 +87,20 @@ impl VaultServer {
             tools,
             status,
             vault_name: vault_name.to_string(),
+            first_index_wait: std::time::Duration::from_secs(5),
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// A tool error for a call that came while the first index is still being built.
+    fn still_indexing(&self, what: &str) -> String {
+        let progress = match self.status.progress() {
+            Some((done, total)) => format!(" ({done} of {total} notes read so far)"),
+            None => String::new(),
+        };
+        format!(
+            "{what}, but the index of this vault is still being built{progress}; try again in a few seconds"
+        )
     }
 
     fn instructions(&self) -> String {
@@ -164,10 +178,17 @@ impl VaultServer {
                 serde_json::json!({"results": []}),
             ));
         }
+        let ready = self.status.wait_ready(self.first_index_wait).await;
         let tools = self.tools.clone();
         let started = Instant::now();
         let outcome = tokio::task::spawn_blocking(move || tools.search(&query)).await;
         let result = match outcome {
+            // An empty answer from a half-built index would read as "nothing matches".
+            Ok(Ok(value))
+                if !ready && value["results"].as_array().is_some_and(|r| r.is_empty()) =>
+            {
+                tool_error(self.still_indexing("no note matches yet"))
+            }
             Ok(Ok(value)) => CallToolResult::structured(value),
             Ok(Err(err)) => {
                 tracing::error!("search failed: {err}");
@@ -205,17 +226,15 @@ impl VaultServer {
             Ok(id) => id,
             Err(result) => return Ok(*result),
         };
+        let ready = self.status.wait_ready(self.first_index_wait).await;
         let tools = self.tools.clone();
         let outcome = tokio::task::spawn_blocking(move || tools.fetch(&id)).await;
         Ok(match outcome {
             Ok(Ok(value)) => CallToolResult::structured(value),
-            Ok(Err(err @ Error::NoteNotFound { .. })) => {
-                let mut message = err.to_string();
-                if !self.status.is_ready() {
-                    message.push_str(" (the index is still being built; try again shortly)");
-                }
-                tool_error(message)
+            Ok(Err(err @ Error::NoteNotFound { .. })) if !ready => {
+                tool_error(self.still_indexing(&err.to_string()))
             }
+            Ok(Err(err @ Error::NoteNotFound { .. })) => tool_error(err.to_string()),
             Ok(Err(err)) => {
                 tracing::error!("fetch failed: {err}");
                 tool_error(format!("fetch failed: {err}"))
@@ -236,5 +255,69 @@ impl ServerHandler for VaultServer {
                 Implementation::new("deepvault", env!("CARGO_PKG_VERSION")).with_title("deepvault"),
             )
             .with_instructions(self.instructions())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::index::search::SearchOptions;
+    use crate::index::writer::{Indexer, IndexerSettings};
+    use crate::tools::Citations;
+    use crate::vault::Vault;
+
+    /// A search during the first index never reads as "nothing matches".
+    #[tokio::test]
+    async fn search_while_indexing_says_so() {
+        let vault_dir = tempfile::tempdir().unwrap();
+        let index_dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(vault_dir.path(), &[]).unwrap();
+        let (indexer, _) =
+            Indexer::open(vault, index_dir.path(), IndexerSettings::default()).unwrap();
+        let config = Config::load_with_env(&Default::default(), &Default::default()).unwrap();
+        let tools = Tools {
+            index: indexer.index().clone(),
+            citations: std::sync::Arc::new(Citations::from_config(&config, "v").unwrap()),
+            search: SearchOptions::default(),
+            max_fetch_bytes: None,
+        };
+        let status = Arc::new(Status::new());
+        status.set_progress(10, 500);
+        let mut server = VaultServer::new(tools, Arc::clone(&status), "v");
+        server.first_index_wait = std::time::Duration::from_millis(20);
+        let args = || {
+            Parameters(SearchArgs {
+                query: Value::from("anything"),
+            })
+        };
+        let result = server.search(args()).await.unwrap();
+        assert_eq!(result.is_error, Some(true));
+        let text = result.content[0].as_text().unwrap().text.clone();
+        assert!(
+            text.contains("still being built (10 of 500 notes"),
+            "{text}"
+        );
+        let fetched = server
+            .fetch(Parameters(FetchArgs {
+                id: Value::from("a.md"),
+            }))
+            .await
+            .unwrap();
+        assert!(
+            fetched.content[0]
+                .as_text()
+                .unwrap()
+                .text
+                .contains("still being built")
+        );
+
+        status.set_ready();
+        let result = server.search(args()).await.unwrap();
+        assert_eq!(result.is_error, Some(false));
+        assert_eq!(
+            result.structured_content,
+            Some(serde_json::json!({"results": []}))
+        );
     }
 }

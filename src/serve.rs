@@ -17,10 +17,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
+use crate::error::Error;
 use crate::http::{AppState, guard::HostAllowList, router};
-use crate::index::OpenOutcome;
 use crate::index::search::SearchOptions;
 use crate::index::writer::{Indexer, IndexerSettings};
+use crate::index::{OpenOutcome, VaultIndex};
 use crate::mcp::VaultServer;
 use crate::status::Status;
 use crate::tools::{Citations, Tools};
@@ -55,11 +56,11 @@ fn serve_settings(config: &Config) -> IndexerSettings {
 pub fn server_tools(
     config: &Config,
     vault: &Vault,
-    indexer: &Indexer,
+    index: VaultIndex,
     base_url: String,
 ) -> anyhow::Result<Tools> {
     Ok(Tools {
-        index: indexer.index().clone(),
+        index,
         citations: Arc::new(Citations::with_base(config, vault.name(), base_url)?),
         search: SearchOptions {
             limit: config.max_results,
@@ -70,24 +71,139 @@ pub fn server_tools(
     })
 }
 
+/// Who keeps the index current.
+enum Role {
+    /// This process writes the index.
+    Writer(Box<Indexer>),
+    /// Another process writes it; this one serves it read-only and takes over when it stops.
+    Follower(Box<VaultIndex>),
+}
+
+/// Opens the index as its writer, or, when another deepvault process writes it (a second
+/// `serve --stdio` that Codex or Claude Desktop started, say), as a follower of that process.
+async fn open_role(config: &Config, vault: &Vault, status: &Status) -> anyhow::Result<Role> {
+    let opened = {
+        let (vault, dir, settings) = (
+            vault.clone(),
+            config.index_dir.clone(),
+            serve_settings(config),
+        );
+        tokio::task::spawn_blocking(move || Indexer::open(vault, &dir, settings)).await?
+    };
+    match opened {
+        Ok((indexer, outcome)) => {
+            match &outcome {
+                OpenOutcome::Rebuilt(reason) => {
+                    tracing::warn!(
+                        "rebuilding the index at {}: {reason}",
+                        config.index_dir.display()
+                    );
+                    status.set_rebuilt(reason);
+                }
+                OpenOutcome::Created => {
+                    tracing::info!("creating the index at {}", config.index_dir.display())
+                }
+                OpenOutcome::Opened => {}
+            }
+            status.set_notes(indexer.note_count());
+            Ok(Role::Writer(Box::new(indexer)))
+        }
+        Err(Error::IndexLocked { holder, .. }) => {
+            // The writer creates a missing index within milliseconds; give it a moment.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let index = loop {
+                if let Some(index) = VaultIndex::open_following(&config.index_dir, vault.root())? {
+                    break index;
+                }
+                if std::time::Instant::now() > deadline {
+                    anyhow::bail!(
+                        "the index at {} is locked by another deepvault process{holder} that has not created it\n\nhint: stop that process, or pass --index-dir to use a separate index",
+                        config.index_dir.display()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            tracing::info!(
+                "another deepvault process{holder} keeps this index current; serving it read-only, and taking over if it stops"
+            );
+            status.set_watcher(&format!("following another process{holder}"));
+            status.set_notes(index.searcher().num_docs() as usize);
+            status.set_ready();
+            status.set_phase("following");
+            Ok(Role::Follower(Box::new(index)))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The sync thread: started at once by a writer, or once a follower takes over.
+struct SyncSlot(Arc<std::sync::Mutex<Option<crate::sync::SyncHandle>>>);
+
+impl SyncSlot {
+    fn shutdown(self) {
+        let handle = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = handle {
+            handle.shutdown();
+        }
+    }
+}
+
+/// Starts syncing now (writer), or keeps trying to take the writer lock (follower).
+fn start_sync(
+    writer: Option<Indexer>,
+    config: &Config,
+    vault: &Vault,
+    status: &Arc<Status>,
+    shutdown: &CancellationToken,
+) -> SyncSlot {
+    let slot = Arc::new(std::sync::Mutex::new(None));
+    if let Some(indexer) = writer {
+        let handle = crate::sync::start(indexer, config.watch.clone(), Arc::clone(status));
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        return SyncSlot(slot);
+    }
+    let slot_task = Arc::clone(&slot);
+    let (config, vault, status, shutdown) = (
+        config.clone(),
+        vault.clone(),
+        Arc::clone(status),
+        shutdown.clone(),
+    );
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+            let (vault, dir, settings) = (
+                vault.clone(),
+                config.index_dir.clone(),
+                serve_settings(&config),
+            );
+            let opened =
+                tokio::task::spawn_blocking(move || Indexer::open(vault, &dir, settings)).await;
+            match opened {
+                Ok(Ok((indexer, _))) => {
+                    tracing::info!(
+                        "the other deepvault process stopped; this one now keeps the index current"
+                    );
+                    let handle =
+                        crate::sync::start(indexer, config.watch.clone(), Arc::clone(&status));
+                    *slot_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+                    return;
+                }
+                Ok(Err(Error::IndexLocked { .. })) => continue,
+                Ok(Err(err)) => tracing::warn!("cannot take over the index: {err}"),
+                Err(_) => return,
+            }
+        }
+    });
+    SyncSlot(slot)
+}
+
 async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<ExitCode> {
     let status = Arc::new(Status::new());
-    let (indexer, outcome) =
-        Indexer::open(vault.clone(), &config.index_dir, serve_settings(&config))?;
-    match &outcome {
-        OpenOutcome::Rebuilt(reason) => {
-            tracing::warn!(
-                "rebuilding the index at {}: {reason}",
-                config.index_dir.display()
-            );
-            status.set_rebuilt(reason);
-        }
-        OpenOutcome::Created => {
-            tracing::info!("creating the index at {}", config.index_dir.display())
-        }
-        OpenOutcome::Opened => {}
-    }
-    status.set_notes(indexer.note_count());
+    let role = open_role(&config, &vault, &status).await?;
     let shutdown = CancellationToken::new();
 
     // Over stdio, HTTP still serves the note pages that citations link to, if the port is free.
@@ -108,9 +224,13 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
         (None, Some(address)) => format!("http://{address}"),
         (None, None) => config.base_url(),
     };
-    let tools = server_tools(&config, &vault, &indexer, base_url)?;
+    let (index, writer) = match role {
+        Role::Writer(indexer) => (indexer.index().clone(), Some(*indexer)),
+        Role::Follower(index) => (*index, None),
+    };
+    let tools = server_tools(&config, &vault, index, base_url)?;
     let server = VaultServer::new(tools, Arc::clone(&status), vault.name());
-    let sync = crate::sync::start(indexer, config.watch.clone(), Arc::clone(&status));
+    let sync = start_sync(writer, &config, &vault, &status, &shutdown);
 
     let http = listener.map(|listener| {
         let hosts = HostAllowList::new(

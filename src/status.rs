@@ -10,9 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 /// Shared state of a running server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Status {
     ready: AtomicBool,
+    ready_tx: tokio::sync::watch::Sender<bool>,
     /// Number of redactions applied to responses since start.
     pub redactions: AtomicU64,
     inner: Mutex<Inner>,
@@ -34,11 +35,34 @@ struct Inner {
     rebuilt: Option<String>,
 }
 
+impl Default for Status {
+    fn default() -> Self {
+        Status::new()
+    }
+}
+
 impl Status {
     pub fn new() -> Status {
-        let status = Status::default();
+        let status = Status {
+            ready: AtomicBool::new(false),
+            ready_tx: tokio::sync::watch::Sender::new(false),
+            redactions: AtomicU64::new(0),
+            inner: Mutex::new(Inner::default()),
+        };
         status.update(|s| s.phase = "starting".into());
         status
+    }
+
+    /// Waits until ready, at most `timeout`; returns whether it is ready.
+    pub async fn wait_ready(&self, timeout: std::time::Duration) -> bool {
+        let mut rx = self.ready_tx.subscribe();
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|ready| *ready)).await;
+        self.is_ready()
+    }
+
+    /// `(indexed so far, total)` of the first index, while it runs.
+    pub fn progress(&self) -> Option<(usize, usize)> {
+        self.inner.lock().ok().and_then(|s| s.progress)
     }
 
     /// True once the first reconcile has committed: the index has caught up with the vault.
@@ -48,6 +72,7 @@ impl Status {
 
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
+        self.ready_tx.send_replace(true);
         self.update(|s| {
             s.phase = "watching".into();
             s.progress = None;

@@ -85,6 +85,8 @@ pub fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Status>) -> 
         }
     };
     let polling = watcher.is_none();
+    let commit_status = Arc::clone(&status);
+    indexer.set_on_commit(move |notes| commit_status.committed(notes));
     let thread_status = Arc::clone(&status);
     let thread = std::thread::Builder::new()
         .name("deepvault-sync".into())

@@ -239,6 +239,21 @@ impl VaultIndex {
         Ok(Self::try_open(&dir, vault_root).ok())
     }
 
+    /// Like [`VaultIndex::open_for_reading`], with a reader that follows the commits of the
+    /// process that writes the index (tantivy watches `meta.json`).
+    pub fn open_following(index_dir: &Path, vault_root: &Path) -> Result<Option<VaultIndex>> {
+        let Some(mut index) = Self::open_for_reading(index_dir, vault_root)? else {
+            return Ok(None);
+        };
+        index.reader = index
+            .index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()
+            .map_err(|e| Error::tantivy(&index.dir, e))?;
+        Ok(Some(index))
+    }
+
     /// Opens and checks an index; the error is a reason to rebuild.
     fn try_open(dir: &Path, vault_root: &Path) -> std::result::Result<VaultIndex, String> {
         let index =

@@ -185,6 +185,8 @@ pub struct Indexer {
     pool: rayon::ThreadPool,
     last_commit: Instant,
     uncommitted: bool,
+    /// Called after each commit with the number of notes, e.g. to update a status page.
+    on_commit: Option<Box<dyn Fn(usize) + Send + Sync>>,
     _lock: WriterLock,
 }
 
@@ -222,6 +224,7 @@ impl Indexer {
                 pool,
                 last_commit: Instant::now(),
                 uncommitted: false,
+                on_commit: None,
                 _lock: lock,
             },
             outcome,
@@ -256,6 +259,11 @@ impl Indexer {
     /// Commit at least this often during a long reconcile, so searches see progress.
     pub fn set_commit_every(&mut self, every: Option<Duration>) {
         self.settings.commit_every = every;
+    }
+
+    /// Registers a function called after every commit with the number of notes.
+    pub fn set_on_commit(&mut self, on_commit: impl Fn(usize) + Send + Sync + 'static) {
+        self.on_commit = Some(Box::new(on_commit));
     }
 
     /// Reloads the exclusion rules (after a `.gitignore` or `app.json` change).
@@ -398,13 +406,20 @@ impl Indexer {
         let total = files.len();
         let done = AtomicUsize::new(0);
         // Chunks bound the time between intermediate commits; size them by bytes so a chunk of
-        // huge notes does not run for long.
+        // huge notes does not run for long. Small chunks when progress must become searchable.
+        let (max_files, max_bytes) = if self.settings.commit_every.is_some() {
+            (1024, 8u64 << 20)
+        } else {
+            (4096, 64u64 << 20)
+        };
         let mut chunk: Vec<FileEntry> = Vec::new();
         let mut files = files.into_iter().peekable();
         while files.peek().is_some() {
             chunk.clear();
             let mut chunk_bytes = 0u64;
-            while let Some(file) = files.next_if(|_| chunk.len() < 4096 && chunk_bytes < 64 << 20) {
+            while let Some(file) =
+                files.next_if(|_| chunk.len() < max_files && chunk_bytes < max_bytes)
+            {
                 chunk_bytes += file.size;
                 chunk.push(file);
             }
@@ -619,6 +634,9 @@ impl Indexer {
         self.index.reload()?;
         self.uncommitted = false;
         self.last_commit = Instant::now();
+        if let Some(on_commit) = &self.on_commit {
+            on_commit(self.manifest.len());
+        }
         tracing::debug!(
             trigger = ?trigger,
             notes = self.manifest.len(),

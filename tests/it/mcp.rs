@@ -318,3 +318,43 @@ fn port_in_use_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// A second server on the same index (Codex starts one stdio server per session) follows the
+/// first one read-only, and takes over keeping the index current when the first one stops.
+#[tokio::test]
+async fn second_server_follows_then_takes_over() {
+    let t = sample_vault();
+    let first = t.serve(&[]);
+    first.wait_ready().await;
+
+    let mut command = tokio::process::Command::new(crate::common::binary());
+    command
+        .args([
+            "serve",
+            "--stdio",
+            t.root().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("DEEPVAULT_INDEX_DIR", t.index_dir())
+        .env("DEEPVAULT_LOG", "deepvault=info");
+    let transport = rmcp::transport::TokioChildProcess::new(command).unwrap();
+    let follower = ().serve(transport).await.expect("the second server initializes");
+    let json = tool_json(&call(&follower, "search", json!({"query": "blight"})).await);
+    assert_eq!(json["results"][0]["id"], "Garden/Tomatoes.md");
+
+    // The first server stops; the follower takes over, so a new edit becomes searchable.
+    first.kill9();
+    t.note(
+        "Garden/Peppers.md",
+        "# Peppers\nPeppers like heat and a sheltered spot.\n",
+    );
+    let mut last = Value::Null;
+    let found = crate::common::wait_until(Duration::from_secs(30), async || {
+        last = tool_json(&call(&follower, "search", json!({"query": "peppers sheltered"})).await);
+        last["results"][0]["id"] == "Garden/Peppers.md"
+    })
+    .await;
+    assert!(found, "the follower never picked up the edit: {last}");
+    follower.cancel().await.unwrap();
+}
