@@ -457,7 +457,7 @@ impl VaultIndex {
         };
         Ok(NoteDoc {
             body: text(self.fields.body),
-            plain: text(self.fields.plain),
+            plain: text(self.fields.body_text),
             meta,
         })
     }
@@ -571,6 +571,5 @@ pub fn stored_document(
         &serde_json::to_vec(stored).expect("stored note serializes"),
     );
     doc.add_text(fields.body, body);
-    doc.add_text(fields.plain, plain);
     doc
 }

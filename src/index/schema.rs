@@ -4,7 +4,8 @@
 //! proximity). Exact-match keys (`id`, tags, folders, link keys) use the raw tokenizer. The
 //! manifest that incremental indexing compares against (`id`, `size`, `mtime`, `hash`) lives in
 //! fast fields, so start-up reads it without touching the document store. Everything a tool
-//! result needs is stored: `meta` (JSON of [`super::StoredNote`]), `body` and `plain`.
+//! result needs is stored: `meta` (JSON of [`super::StoredNote`]), `body` (the Markdown) and
+//! `body_text` (the plain text, indexed and stored from one value).
 
 use tantivy::schema::{
     BytesOptions, FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
@@ -15,7 +16,7 @@ use super::tokenizer::ANALYZER;
 
 /// Bump whenever the schema, the analyzer or what is stored changes: an index with another
 /// version is rebuilt at start-up.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Handles to every field, resolved once.
 #[derive(Clone, Debug)]
@@ -36,7 +37,6 @@ pub struct Fields {
     pub hash: Field,
     pub meta: Field,
     pub body: Field,
-    pub plain: Field,
 }
 
 /// Field names, shared with fast-field lookups.
@@ -69,7 +69,9 @@ pub fn build_schema() -> (Schema, Fields) {
         headings: builder.add_text_field("headings", text(true)),
         tags: builder.add_text_field("tags", text(true)),
         path: builder.add_text_field("path", text(true)),
-        body_text: builder.add_text_field("body_text", text(true)),
+        // Stored as well: the same value gives the plain text back for passages, without a
+        // second copy in every document.
+        body_text: builder.add_text_field("body_text", text(true).set_stored()),
         tag_key: builder.add_text_field("tag_key", STRING),
         folder: builder.add_text_field("folder", STRING),
         link_key: builder.add_text_field("link_key", STRING),
@@ -79,7 +81,6 @@ pub fn build_schema() -> (Schema, Fields) {
         hash: builder.add_u64_field(names::HASH, FAST),
         meta: builder.add_bytes_field("meta", BytesOptions::default().set_stored()),
         body: builder.add_text_field("body", STORED),
-        plain: builder.add_text_field("plain", STORED),
     };
     (builder.build(), fields)
 }

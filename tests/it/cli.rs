@@ -411,7 +411,8 @@ fn schema_mismatch_rebuilds() {
     assert!(t.run(&["index", &root]).status.success());
     let meta = t.index_dir().join("tantivy/meta.json");
     let text = std::fs::read_to_string(&meta).unwrap();
-    let bumped = text.replace("\\\"schema\\\":1", "\\\"schema\\\":999");
+    let current = format!("\\\"schema\\\":{}", deepvault::index::schema::SCHEMA_VERSION);
+    let bumped = text.replace(&current, "\\\"schema\\\":999");
     assert_ne!(text, bumped, "payload carries the schema version: {text}");
     std::fs::write(&meta, bumped).unwrap();
     let out = t.run(&["index", &root]);
