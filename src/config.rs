@@ -40,6 +40,7 @@ pub struct ConfigFile {
     pub commit_quiet_ms: Option<u64>,
     pub commit_max_delay_ms: Option<u64>,
     pub commit_max_batch: Option<usize>,
+    pub progress_commit_ms: Option<u64>,
 }
 
 /// How each key is read from the environment.
@@ -71,6 +72,7 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("commit_quiet_ms", EnvKind::Int),
     ("commit_max_delay_ms", EnvKind::Int),
     ("commit_max_batch", EnvKind::Int),
+    ("progress_commit_ms", EnvKind::Int),
 ];
 
 /// Values given on the command line; `None` means "not given".
@@ -126,6 +128,8 @@ pub struct WatchConfig {
     /// Interval of the light (stat-only) reconcile that catches missed events; zero disables it.
     pub reconcile_interval: Duration,
     pub commit: CommitPolicy,
+    /// During the first index, commit at least this often so searches see progress.
+    pub progress_commit: Duration,
 }
 
 /// The validated configuration.
@@ -256,6 +260,7 @@ impl Config {
             )? as u64),
             reconcile_interval: Duration::from_secs(file.reconcile_interval_secs.unwrap_or(300)),
             commit,
+            progress_commit: Duration::from_millis(file.progress_commit_ms.unwrap_or(2000)),
         };
         Ok(Config {
             vault,
@@ -419,6 +424,7 @@ fn merge(file: ConfigFile, env: ConfigFile) -> ConfigFile {
         commit_quiet_ms: env.commit_quiet_ms.or(file.commit_quiet_ms),
         commit_max_delay_ms: env.commit_max_delay_ms.or(file.commit_max_delay_ms),
         commit_max_batch: env.commit_max_batch.or(file.commit_max_batch),
+        progress_commit_ms: env.progress_commit_ms.or(file.progress_commit_ms),
     }
 }
 

@@ -23,6 +23,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crate::config::WatchConfig;
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer};
 use crate::status::Status;
+use crate::watch::DirWatcher;
 
 /// A message to the sync thread.
 #[derive(Debug)]
@@ -39,7 +40,6 @@ pub enum SyncMsg {
 pub struct SyncHandle {
     tx: Sender<SyncMsg>,
     thread: Option<JoinHandle<()>>,
-    _watcher: Option<notify::RecommendedWatcher>,
 }
 
 impl SyncHandle {
@@ -61,7 +61,8 @@ impl SyncHandle {
 /// turns ready when it has committed.
 pub fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Status>) -> SyncHandle {
     let (tx, rx) = crossbeam_channel::unbounded();
-    // Watch before the first reconcile so no change made during it is missed.
+    // Watching starts before the first walk (the root and `.obsidian/`), so no change made
+    // during it is lost; the folders the walk finds are watched right after it.
     let watcher = if config.poll {
         status.set_watcher(&format!(
             "polling every {} ms",
@@ -69,22 +70,17 @@ pub fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Status>) -> 
         ));
         None
     } else {
-        match crate::watch::watch(indexer.vault().root(), tx.clone()) {
+        match DirWatcher::new(indexer.vault().root(), tx.clone()) {
             Ok(watcher) => {
                 status.set_watcher("native events");
                 Some(watcher)
             }
             Err(err) => {
-                tracing::warn!(
-                    "cannot watch the vault for changes ({err}); polling every {} ms instead. hint: raise fs.inotify.max_user_watches, or pass --poll",
-                    config.poll_interval.as_millis()
-                );
-                status.set_watcher(&format!("polling (native events failed: {err})"));
+                fall_back_to_polling(&status, &config, &err.to_string());
                 None
             }
         }
     };
-    let polling = watcher.is_none();
     let commit_status = Arc::clone(&status);
     indexer.set_on_commit(move |notes| commit_status.committed(notes));
     let thread_status = Arc::clone(&status);
@@ -92,36 +88,50 @@ pub fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Status>) -> 
         .name("deepvault-sync".into())
         .spawn(move || {
             // Intermediate commits let searches see a long first index grow.
-            indexer.set_commit_every(Some(Duration::from_secs(2)));
-            startup(&mut indexer, &thread_status);
+            indexer.set_commit_every(Some(config.progress_commit));
+            let folders = startup(&mut indexer, &thread_status);
             indexer.set_commit_every(None);
             let mut sync = SyncLoop {
                 indexer,
                 status: thread_status,
                 config,
-                polling,
+                watcher,
                 dirty: HashSet::new(),
                 rescan: None,
                 first_pending: None,
                 last_event: Instant::now(),
                 last_reconcile: Instant::now(),
             };
+            // Files created in a folder before its watch existed are caught by one more look.
+            if sync.ensure_watches(&folders) {
+                sync.rescan = Some("folders appeared during the first index".into());
+                sync.mark_pending();
+            }
+            sync.status.set_ready();
             sync.run(&rx);
         })
         .expect("spawn the sync thread");
     SyncHandle {
         tx,
         thread: Some(thread),
-        _watcher: watcher,
     }
 }
 
-fn startup(indexer: &mut Indexer, status: &Status) {
+fn fall_back_to_polling(status: &Status, config: &WatchConfig, error: &str) {
+    tracing::warn!(
+        "cannot watch the vault for changes ({error}); polling every {} ms instead\n\nhint: raise fs.inotify.max_user_watches, or pass --poll",
+        config.poll_interval.as_millis()
+    );
+    status.set_watcher(&format!("polling (native events failed: {error})"));
+}
+
+/// The first reconcile; returns the folders it walked.
+fn startup(indexer: &mut Indexer, status: &Status) -> Vec<PathBuf> {
     status.set_phase("indexing");
     status.set_notes(indexer.note_count());
     let started = Instant::now();
     let progress = |done: usize, total: usize| status.set_progress(done, total);
-    match indexer.reconcile(Some(&progress)) {
+    let folders = match indexer.reconcile(Some(&progress)) {
         Ok(report) => {
             if let Err(err) = indexer.commit(CommitTrigger::Startup) {
                 tracing::error!("cannot commit the index: {err}");
@@ -129,15 +139,17 @@ fn startup(indexer: &mut Indexer, status: &Status) {
             }
             log_report("start-up reconcile", &report, started.elapsed());
             status.set_counts(report.skipped.len() + report.private, report.warnings.len());
+            report.folders
         }
         Err(err) => {
             tracing::error!("start-up reconcile failed: {err}");
             status.set_error(Some(err.to_string()));
+            Vec::new()
         }
-    }
+    };
     status.committed(indexer.note_count());
     status.reconciled();
-    status.set_ready();
+    folders
 }
 
 fn log_report(what: &str, report: &ChangeReport, took: Duration) {
@@ -159,7 +171,8 @@ struct SyncLoop {
     indexer: Indexer,
     status: Arc<Status>,
     config: WatchConfig,
-    polling: bool,
+    /// `None` when polling.
+    watcher: Option<DirWatcher>,
     dirty: HashSet<PathBuf>,
     rescan: Option<String>,
     first_pending: Option<Instant>,
@@ -200,8 +213,36 @@ impl SyncLoop {
         self.status.event_seen(self.dirty.len());
     }
 
+    /// Watches the folders a reconcile walked; returns true when new ones were added (files
+    /// created in them before their watch existed are then caught by one more reconcile).
+    fn ensure_watches(&mut self, folders: &[PathBuf]) -> bool {
+        let Some(watcher) = &mut self.watcher else {
+            return false;
+        };
+        match watcher.watch_all(folders) {
+            Ok(added) => added > 0,
+            Err(err) => {
+                fall_back_to_polling(&self.status, &self.config, &err.to_string());
+                self.watcher = None;
+                false
+            }
+        }
+    }
+
+    /// Unwatches dirty paths that were watched folders and are no longer there.
+    fn forget_gone_folders(&mut self) {
+        let Some(watcher) = &mut self.watcher else {
+            return;
+        };
+        for path in &self.dirty {
+            if watcher.is_watched(path) && !path.is_dir() {
+                watcher.forget(path);
+            }
+        }
+    }
+
     fn periodic_interval(&self) -> Option<Duration> {
-        if self.polling {
+        if self.watcher.is_none() {
             Some(self.config.poll_interval)
         } else if self.config.reconcile_interval.is_zero() {
             None
@@ -255,6 +296,7 @@ impl SyncLoop {
             self.status.set_pending(0);
             return;
         }
+        self.forget_gone_folders();
         let dirty = std::mem::take(&mut self.dirty);
         self.first_pending = None;
         let started = Instant::now();
@@ -280,6 +322,10 @@ impl SyncLoop {
         let started = Instant::now();
         match self.indexer.reconcile(None) {
             Ok(report) => {
+                if self.ensure_watches(&report.folders) {
+                    self.rescan = Some("new folders are watched now".into());
+                    self.mark_pending();
+                }
                 if report.changed() && trigger == CommitTrigger::Reconcile {
                     tracing::info!(
                         added = report.added,

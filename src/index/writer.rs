@@ -126,6 +126,8 @@ pub struct ChangeReport {
     pub bytes_read: u64,
     /// Files seen by the walk (for a reconcile).
     pub files_seen: usize,
+    /// Folders the walk entered (for a reconcile): what the watcher must watch.
+    pub folders: Vec<std::path::PathBuf>,
 }
 
 impl ChangeReport {
@@ -145,6 +147,7 @@ impl ChangeReport {
         self.warnings.extend(other.warnings);
         self.bytes_read += other.bytes_read;
         self.files_seen += other.files_seen;
+        self.folders.extend(other.folders);
     }
 }
 
@@ -282,6 +285,7 @@ impl Indexer {
         let walked = walk(&self.vault, self.rules.extra());
         let mut report = ChangeReport {
             files_seen: walked.files.len(),
+            folders: walked.dirs,
             ..ChangeReport::default()
         };
         for (path, reason) in walked.skipped {

@@ -36,7 +36,10 @@ pub fn is_hidden_name(name: &str, is_dir: bool) -> bool {
 /// Files whose change means the rules must be reloaded and the vault rescanned.
 pub fn is_rules_file(relative_id: &str) -> bool {
     let name = relative_id.rsplit('/').next().unwrap_or(relative_id);
-    relative_id == ".obsidian/app.json" || name == ".gitignore" || name == ".ignore"
+    relative_id == ".obsidian/app.json"
+        || relative_id == ".obsidian"
+        || name == ".gitignore"
+        || name == ".ignore"
 }
 
 /// One entry of Obsidian's `userIgnoreFilters`.

@@ -47,10 +47,13 @@ pub struct WalkReport {
     pub files: Vec<FileEntry>,
     /// Paths passed over, with the reason.
     pub skipped: Vec<(String, SkipReason)>,
+    /// Every folder the walk entered (absolute, the root included): what a watcher watches.
+    pub dirs: Vec<std::path::PathBuf>,
 }
 
 enum Found {
     File(FileEntry),
+    Dir(std::path::PathBuf),
     Skipped(String, SkipReason),
 }
 
@@ -110,6 +113,10 @@ pub fn walk(vault: &Vault, extra: &ExtraRules) -> WalkReport {
                     return WalkState::Continue;
                 }
             };
+            if entry.file_type().is_some_and(|t| t.is_dir()) {
+                let _ = tx.send(Found::Dir(entry.path().to_path_buf()));
+                return WalkState::Continue;
+            }
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 return WalkState::Continue;
             }
@@ -147,6 +154,7 @@ pub fn walk(vault: &Vault, extra: &ExtraRules) -> WalkReport {
     for found in rx {
         match found {
             Found::File(file) => report.files.push(file),
+            Found::Dir(dir) => report.dirs.push(dir),
             Found::Skipped(path, reason) => report.skipped.push((path, reason)),
         }
     }

@@ -411,7 +411,10 @@ fn schema_mismatch_rebuilds() {
     assert!(t.run(&["index", &root]).status.success());
     let meta = t.index_dir().join("tantivy/meta.json");
     let text = std::fs::read_to_string(&meta).unwrap();
-    let current = format!("\\\"schema\\\":{}", deepvault::index::schema::SCHEMA_VERSION);
+    let current = format!(
+        "\\\"schema\\\":{}",
+        deepvault::index::schema::SCHEMA_VERSION
+    );
     let bumped = text.replace(&current, "\\\"schema\\\":999");
     assert_ne!(text, bumped, "payload carries the schema version: {text}");
     std::fs::write(&meta, bumped).unwrap();

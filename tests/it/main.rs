@@ -5,5 +5,9 @@ mod common;
 
 /// `index`, `search`, `fetch`, config and errors on the command line.
 mod cli;
+/// SIGKILL during a large first index, edits while down, restart: equals a fresh index.
+mod crash;
 /// `serve`: MCP over HTTP, legacy SSE and stdio; health, readiness and the Host guard.
 mod mcp;
+/// The live index: every kind of vault change while serving, restarts, polling, the lock.
+mod watch;
