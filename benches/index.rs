@@ -7,11 +7,9 @@
 //!   searcher.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use deepvault::config::{Config, Overrides};
-use deepvault::index::search::SearchOptions;
 use deepvault::index::writer::{CommitTrigger, Indexer, IndexerSettings};
 use deepvault::tools::{Citations, Tools};
 use deepvault::vault::Vault;
@@ -69,12 +67,8 @@ fn bench_search(c: &mut Criterion) {
         &Default::default(),
     )
     .unwrap();
-    let tools = Tools {
-        index: indexer.index().clone(),
-        citations: Arc::new(Citations::from_config(&config, "windows-powershell-docs").unwrap()),
-        search: SearchOptions::default(),
-        max_fetch_bytes: None,
-    };
+    let citations = Citations::from_config(&config, "windows-powershell-docs").unwrap();
+    let tools = Tools::new(&config, indexer.index().clone(), citations).unwrap();
     let mut group = c.benchmark_group("search");
     for (name, query) in [
         ("keywords", "Get-ADUser filter properties"),

@@ -6,7 +6,6 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -15,7 +14,6 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Config, Overrides};
 use crate::error::Error;
 use crate::index::VaultIndex;
-use crate::index::search::SearchOptions;
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer, IndexerSettings};
 use crate::tools::{Citations, Tools};
 use crate::vault::Vault;
@@ -389,16 +387,11 @@ fn tools_for(
     index: VaultIndex,
     limit: Option<usize>,
 ) -> anyhow::Result<Tools> {
-    Ok(Tools {
-        index,
-        citations: Arc::new(Citations::from_config(config, vault.name())?),
-        search: SearchOptions {
-            limit: limit.unwrap_or(config.max_results),
-            snippet_chars: config.snippet_chars,
-            ..SearchOptions::default()
-        },
-        max_fetch_bytes: None,
-    })
+    let mut tools = Tools::new(config, index, Citations::from_config(config, vault.name())?)?;
+    if let Some(limit) = limit {
+        tools.search.limit = limit;
+    }
+    Ok(tools)
 }
 
 fn search_command(args: SearchArgs) -> anyhow::Result<ExitCode> {

@@ -41,6 +41,10 @@ pub struct ConfigFile {
     pub commit_max_delay_ms: Option<u64>,
     pub commit_max_batch: Option<usize>,
     pub progress_commit_ms: Option<u64>,
+    pub pages: Option<PagesMode>,
+    pub page_link_ttl_secs: Option<u64>,
+    pub redact_defaults: Option<bool>,
+    pub redact_patterns: Option<Vec<String>>,
 }
 
 /// How each key is read from the environment.
@@ -73,6 +77,10 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("commit_max_delay_ms", EnvKind::Int),
     ("commit_max_batch", EnvKind::Int),
     ("progress_commit_ms", EnvKind::Int),
+    ("pages", EnvKind::Text),
+    ("page_link_ttl_secs", EnvKind::Int),
+    ("redact_defaults", EnvKind::Bool),
+    ("redact_patterns", EnvKind::List),
 ];
 
 /// Values given on the command line; `None` means "not given".
@@ -85,6 +93,19 @@ pub struct Overrides {
     pub public_url: Option<String>,
     pub url_template: Option<String>,
     pub poll: Option<bool>,
+}
+
+/// Who may open the note pages that citations link to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PagesMode {
+    /// Each citation URL carries a signature for its one note; the search page and other notes
+    /// need the token. The default when auth is on.
+    Signed,
+    /// Anyone who reaches the server may read every page. The default without auth (loopback).
+    Public,
+    /// Pages need the same bearer token as `/mcp`.
+    Token,
 }
 
 /// Who marks a note private.
@@ -147,6 +168,13 @@ pub struct Config {
     pub snippet_chars: usize,
     pub max_file_bytes: u64,
     pub watch: WatchConfig,
+    pub pages: PagesMode,
+    /// Signed page links expire after this long; `None` means never.
+    pub page_link_ttl: Option<Duration>,
+    /// Use the built-in secret patterns.
+    pub redact_defaults: bool,
+    /// More patterns (regular expressions) to redact.
+    pub redact_patterns: Vec<String>,
     /// The file the configuration came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -274,6 +302,13 @@ impl Config {
             snippet_chars,
             max_file_bytes: file.max_file_bytes.unwrap_or(64 * 1024 * 1024),
             watch,
+            pages: file.pages.unwrap_or(PagesMode::Public),
+            page_link_ttl: file
+                .page_link_ttl_secs
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
+            redact_defaults: file.redact_defaults.unwrap_or(true),
+            redact_patterns: file.redact_patterns.unwrap_or_default(),
             source,
         })
     }
@@ -425,6 +460,10 @@ fn merge(file: ConfigFile, env: ConfigFile) -> ConfigFile {
         commit_max_delay_ms: env.commit_max_delay_ms.or(file.commit_max_delay_ms),
         commit_max_batch: env.commit_max_batch.or(file.commit_max_batch),
         progress_commit_ms: env.progress_commit_ms.or(file.progress_commit_ms),
+        pages: env.pages.or(file.pages),
+        page_link_ttl_secs: env.page_link_ttl_secs.or(file.page_link_ttl_secs),
+        redact_defaults: env.redact_defaults.or(file.redact_defaults),
+        redact_patterns: env.redact_patterns.or(file.redact_patterns),
     }
 }
 

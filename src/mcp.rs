@@ -262,7 +262,6 @@ impl ServerHandler for VaultServer {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::index::search::SearchOptions;
     use crate::index::writer::{Indexer, IndexerSettings};
     use crate::tools::Citations;
     use crate::vault::Vault;
@@ -276,12 +275,8 @@ mod tests {
         let (indexer, _) =
             Indexer::open(vault, index_dir.path(), IndexerSettings::default()).unwrap();
         let config = Config::load_with_env(&Default::default(), &Default::default()).unwrap();
-        let tools = Tools {
-            index: indexer.index().clone(),
-            citations: std::sync::Arc::new(Citations::from_config(&config, "v").unwrap()),
-            search: SearchOptions::default(),
-            max_fetch_bytes: None,
-        };
+        let citations = Citations::from_config(&config, "v").unwrap();
+        let tools = Tools::new(&config, indexer.index().clone(), citations).unwrap();
         let status = Arc::new(Status::new());
         status.set_progress(10, 500);
         let mut server = VaultServer::new(tools, Arc::clone(&status), "v");

@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::error::Error;
+use crate::http::pages::PagesState;
 use crate::http::{AppState, guard::HostAllowList, router};
-use crate::index::search::SearchOptions;
 use crate::index::writer::{Indexer, IndexerSettings};
 use crate::index::{OpenOutcome, VaultIndex};
 use crate::mcp::VaultServer;
@@ -50,25 +50,6 @@ fn serve_settings(config: &Config) -> IndexerSettings {
         max_file_bytes: config.max_file_bytes,
         ..IndexerSettings::default()
     }
-}
-
-/// The tools as the server exposes them; `base_url` is where note pages are served.
-pub fn server_tools(
-    config: &Config,
-    vault: &Vault,
-    index: VaultIndex,
-    base_url: String,
-) -> anyhow::Result<Tools> {
-    Ok(Tools {
-        index,
-        citations: Arc::new(Citations::with_base(config, vault.name(), base_url)?),
-        search: SearchOptions {
-            limit: config.max_results,
-            snippet_chars: config.snippet_chars,
-            ..SearchOptions::default()
-        },
-        max_fetch_bytes: None,
-    })
 }
 
 /// Who keeps the index current.
@@ -228,8 +209,9 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
         Role::Writer(indexer) => (indexer.index().clone(), Some(*indexer)),
         Role::Follower(index) => (*index, None),
     };
-    let tools = server_tools(&config, &vault, index, base_url)?;
-    let server = VaultServer::new(tools, Arc::clone(&status), vault.name());
+    let citations = Citations::with_base(&config, vault.name(), base_url)?;
+    let tools = Tools::new(&config, index, citations)?;
+    let server = VaultServer::new(tools.clone(), Arc::clone(&status), vault.name());
     let sync = start_sync(writer, &config, &vault, &status, &shutdown);
 
     let http = listener.map(|listener| {
@@ -246,6 +228,14 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
             status: Arc::clone(&status),
             hosts,
             shutdown: shutdown.clone(),
+            pages: PagesState {
+                tools: tools.clone(),
+                status: Arc::clone(&status),
+                vault_name: vault.name().to_string(),
+                mode: config.pages,
+                signer: tools.citations.signer.clone(),
+                authorized: Arc::new(|_| false),
+            },
         };
         (listener, router(state))
     });

@@ -4,7 +4,7 @@
 //! happen a few times per commit, reads once per status request.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -14,8 +14,6 @@ use serde_json::{Value, json};
 pub struct Status {
     ready: AtomicBool,
     ready_tx: tokio::sync::watch::Sender<bool>,
-    /// Number of redactions applied to responses since start.
-    pub redactions: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -46,7 +44,6 @@ impl Status {
         let status = Status {
             ready: AtomicBool::new(false),
             ready_tx: tokio::sync::watch::Sender::new(false),
-            redactions: AtomicU64::new(0),
             inner: Mutex::new(Inner::default()),
         };
         status.update(|s| s.phase = "starting".into());
@@ -160,7 +157,6 @@ impl Status {
             "last_event": time(inner.last_event),
             "last_reconcile": time(inner.last_reconcile),
             "watcher": inner.watcher,
-            "redactions": self.redactions.load(Ordering::Relaxed),
             "last_error": inner.last_error,
             "rebuilt": inner.rebuilt,
         })

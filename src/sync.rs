@@ -105,7 +105,7 @@ pub fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Status>) -> 
             // Files created in a folder before its watch existed are caught by one more look.
             if sync.ensure_watches(&folders) {
                 sync.rescan = Some("folders appeared during the first index".into());
-                sync.mark_pending();
+                sync.schedule();
             }
             sync.status.set_ready();
             sync.run(&rx);
@@ -206,11 +206,17 @@ impl SyncLoop {
         }
     }
 
+    /// A change arrived: batch it.
     fn mark_pending(&mut self) {
+        self.schedule();
+        self.status.event_seen(self.dirty.len());
+    }
+
+    /// Work is pending (a change, or a rescan of our own): flush after the quiet period.
+    fn schedule(&mut self) {
         let now = Instant::now();
         self.last_event = now;
         self.first_pending.get_or_insert(now);
-        self.status.event_seen(self.dirty.len());
     }
 
     /// Watches the folders a reconcile walked; returns true when new ones were added (files
@@ -324,7 +330,7 @@ impl SyncLoop {
             Ok(report) => {
                 if self.ensure_watches(&report.folders) {
                     self.rescan = Some("new folders are watched now".into());
-                    self.mark_pending();
+                    self.schedule();
                 }
                 if report.changed() && trigger == CommitTrigger::Reconcile {
                     tracing::info!(

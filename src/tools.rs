@@ -10,11 +10,13 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::config::Config;
+use crate::config::{Config, PagesMode};
 use crate::error::Result;
 use crate::index::VaultIndex;
 use crate::index::fetch::fetch;
 use crate::index::search::{SearchOptions, search};
+use crate::redact::Redactor;
+use crate::signing::PageSigner;
 use crate::urls::{Target, UrlTemplate};
 
 /// How citation URLs are made.
@@ -23,6 +25,8 @@ pub struct Citations {
     pub template: UrlTemplate,
     pub public_url: String,
     pub vault_name: String,
+    /// Signs links to deepvault's own note pages (`pages = "signed"`).
+    pub signer: Option<PageSigner>,
 }
 
 impl Citations {
@@ -33,17 +37,44 @@ impl Citations {
     }
 
     /// Citations with an explicit base URL (the actually bound address, e.g. after port 0).
+    /// With `pages = "signed"`, links to the note pages carry signatures made with the index
+    /// folder's page secret.
     pub fn with_base(config: &Config, vault_name: &str, base_url: String) -> Result<Citations> {
+        let signer = match config.pages {
+            PagesMode::Signed => Some(PageSigner::load_or_create(
+                &config.index_dir,
+                config.page_link_ttl,
+            )?),
+            PagesMode::Public | PagesMode::Token => None,
+        };
         Ok(Citations {
             template: UrlTemplate::parse(&config.url_template)?,
             public_url: base_url,
             vault_name: vault_name.to_string(),
+            signer,
         })
     }
 
     pub fn url(&self, target: Target<'_>) -> String {
-        self.template
-            .render(&self.public_url, &self.vault_name, target)
+        let url = self
+            .template
+            .render(&self.public_url, &self.vault_name, target);
+        match &self.signer {
+            Some(signer) if self.template.uses_own_pages() => {
+                let (before, fragment) = match url.split_once('#') {
+                    Some((before, fragment)) => (before, Some(fragment)),
+                    None => (url.as_str(), None),
+                };
+                let separator = if before.contains('?') { '&' } else { '?' };
+                let mut signed = format!("{before}{separator}{}", signer.query(target.id));
+                if let Some(fragment) = fragment {
+                    signed.push('#');
+                    signed.push_str(fragment);
+                }
+                signed
+            }
+            _ => url,
+        }
     }
 }
 
@@ -55,9 +86,34 @@ pub struct Tools {
     pub search: SearchOptions,
     /// Fetched text longer than this is cut, with `metadata.truncated: true`.
     pub max_fetch_bytes: Option<usize>,
+    /// Applied to everything that leaves the server.
+    pub redactor: Arc<Redactor>,
 }
 
 impl Tools {
+    /// The tools for a configuration: limits, passage length and redaction from the config.
+    pub fn new(config: &Config, index: VaultIndex, citations: Citations) -> Result<Tools> {
+        Ok(Tools {
+            index,
+            citations: Arc::new(citations),
+            search: SearchOptions {
+                limit: config.max_results,
+                snippet_chars: config.snippet_chars,
+                ..SearchOptions::default()
+            },
+            max_fetch_bytes: None,
+            redactor: Arc::new(Redactor::new(
+                config.redact_defaults,
+                &config.redact_patterns,
+            )?),
+        })
+    }
+
+    /// Secrets in `text` replaced (see [`Redactor`]).
+    pub fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        self.redactor.redact(text)
+    }
+
     /// `search`: never an error for any query string; an empty query gives no results.
     pub fn search(&self, query: &str) -> Result<Value> {
         let searcher = self.index.searcher();
@@ -71,7 +127,12 @@ impl Tools {
                     heading: hit.section.as_ref().map(|s| s.heading.as_str()),
                     line: hit.section.as_ref().map(|s| s.line),
                 });
-                json!({"id": hit.id, "title": hit.title, "url": url, "text": hit.text})
+                json!({
+                    "id": hit.id,
+                    "title": self.redact(&hit.title),
+                    "url": url,
+                    "text": self.redact(&hit.text),
+                })
             })
             .collect();
         Ok(json!({ "results": results }))
@@ -88,12 +149,32 @@ impl Tools {
             heading: fetched.section.as_ref().map(|s| s.1.as_str()),
             line: fetched.section.as_ref().map(|s| s.2),
         });
+        let mut metadata = fetched.metadata;
+        if let Some(Value::Object(frontmatter)) = metadata.get_mut("frontmatter") {
+            redact_values(frontmatter.values_mut(), &self.redactor);
+        }
         Ok(json!({
             "id": fetched.id,
-            "title": fetched.title,
-            "text": fetched.text,
+            "title": self.redact(&fetched.title),
+            "text": self.redact(&fetched.text),
             "url": url,
-            "metadata": Value::Object(fetched.metadata),
+            "metadata": Value::Object(metadata),
         }))
+    }
+}
+
+/// Redacts every string inside JSON values.
+fn redact_values<'a>(values: impl Iterator<Item = &'a mut Value>, redactor: &Redactor) {
+    for value in values {
+        match value {
+            Value::String(s) => {
+                if let std::borrow::Cow::Owned(clean) = redactor.redact(s) {
+                    *s = clean;
+                }
+            }
+            Value::Array(items) => redact_values(items.iter_mut(), redactor),
+            Value::Object(map) => redact_values(map.values_mut(), redactor),
+            _ => {}
+        }
     }
 }

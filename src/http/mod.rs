@@ -6,10 +6,13 @@
 //! | `/sse`, `/messages`       | the legacy 2024-11-05 HTTP+SSE transport ([`sse`])           |
 //! | `/healthz`                | the process is up                                           |
 //! | `/readyz`                 | 200 once the index has caught up with the vault, else 503   |
+//! | `/notes/{path}`           | a note as HTML: the default citation target ([`pages`])      |
+//! | `/`                       | index status and a search box ([`pages`])                    |
 //!
 //! Every route sits behind the Host/Origin allow-list ([`guard`]).
 
 pub mod guard;
+pub mod pages;
 pub mod sse;
 
 use std::sync::Arc;
@@ -35,6 +38,7 @@ pub struct AppState {
     pub status: Arc<Status>,
     pub hosts: guard::HostAllowList,
     pub shutdown: CancellationToken,
+    pub pages: pages::PagesState,
 }
 
 /// Builds the router.
@@ -64,9 +68,14 @@ pub fn router(state: AppState) -> Router {
         .route("/messages", post(sse::post))
         .route("/messages/", post(sse::post))
         .with_state(sse_state);
+    let web = Router::new()
+        .route("/", get(pages::home))
+        .route("/notes/{*path}", get(pages::note))
+        .with_state(state.pages.clone());
     Router::new()
         .nest_service("/mcp", mcp)
         .merge(legacy)
+        .merge(web)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state.clone())
@@ -81,7 +90,8 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state.status.to_json();
+    let mut body = state.status.to_json();
+    body["redactions"] = state.pages.tools.redactor.count().into();
     let code = if state.status.is_ready() {
         StatusCode::OK
     } else {

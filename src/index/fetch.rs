@@ -230,7 +230,7 @@ fn best_candidate(key: &str, candidates: impl Iterator<Item = String>) -> Option
 }
 
 /// Notes whose links resolve to `id`.
-fn backlinks(index: &VaultIndex, searcher: &Searcher, id: &str) -> Result<Vec<String>> {
+pub fn backlinks(index: &VaultIndex, searcher: &Searcher, id: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for key in name_keys(id) {
         // A key shared by several notes points at only one of them.

@@ -248,7 +248,7 @@ fn collect_property_links(frontmatter: &Map<String, Value>, links: &mut Vec<Link
     frontmatter.values().for_each(|v| walk(v, links));
 }
 
-fn split_fragment(target: &str) -> (&str, Option<String>) {
+pub(crate) fn split_fragment(target: &str) -> (&str, Option<String>) {
     match target.split_once('#') {
         Some((path, fragment)) => {
             let fragment = fragment.trim();
@@ -319,12 +319,7 @@ impl<'a> MarkdownPass<'a> {
     }
 
     fn run(mut self, note: &mut Note) {
-        let options = Options::ENABLE_TABLES
-            | Options::ENABLE_FOOTNOTES
-            | Options::ENABLE_STRIKETHROUGH
-            | Options::ENABLE_TASKLISTS
-            | Options::ENABLE_WIKILINKS;
-        let parser = Parser::new_ext(self.body, options).into_offset_iter();
+        let parser = Parser::new_ext(self.body, markdown_options()).into_offset_iter();
         for (event, range) in TextMergeWithOffset::new(parser) {
             self.event(event, range);
         }
@@ -502,34 +497,18 @@ impl<'a> MarkdownPass<'a> {
     }
 
     /// Reads `> [!type]± title` on the first line of a block quote.
+    /// Reads `> [!type]± title` on the first line of a block quote.
     fn detect_callout(&mut self, start: usize) {
-        let line_end = self.body[start..]
-            .find('\n')
-            .map_or(self.body.len(), |i| start + i);
-        let line = &self.body[start..line_end];
-        let after_quote = line.trim_start().trim_start_matches('>').trim_start();
-        let Some(rest) = after_quote.strip_prefix("[!") else {
+        let Some(callout) = callout_at(self.body, start) else {
             return;
         };
-        let Some(close) = rest.find(']') else { return };
-        let kind = rest[..close].trim();
-        if kind.is_empty() || kind.contains(char::is_whitespace) {
-            return;
-        }
-        let marker_start = start + (line.len() - after_quote.len());
-        let mut after = &rest[close + 1..];
-        let fold = after.chars().next().filter(|c| *c == '+' || *c == '-');
-        if let Some(c) = fold {
-            after = &after[c.len_utf8()..];
-        }
-        let marker_end = line_end - after.len();
         self.callouts.push(Callout {
-            kind: kind.to_lowercase(),
-            title: after.trim().to_string(),
-            fold,
+            kind: callout.kind,
+            title: callout.title,
+            fold: callout.fold,
             line: self.line_of(start),
         });
-        self.callout_marker = Some(marker_start..marker_end);
+        self.callout_marker = Some(callout.marker);
     }
 
     fn without_callout_marker<'t>(
@@ -537,21 +516,9 @@ impl<'a> MarkdownPass<'a> {
         text: &'t str,
         range: &std::ops::Range<usize>,
     ) -> Cow<'t, str> {
-        let Some(marker) = &self.callout_marker else {
-            return Cow::Borrowed(text);
-        };
-        if range.end <= marker.start || range.start >= marker.end {
-            return Cow::Borrowed(text);
-        }
-        if range.start >= marker.start && range.end <= marker.end {
-            return Cow::Borrowed("");
-        }
-        // The text event starts inside the marker: keep what follows it.
-        let cut = marker.end.saturating_sub(range.start);
-        if text.len() == range.len() && text.is_char_boundary(cut.min(text.len())) {
-            Cow::Borrowed(text[cut.min(text.len())..].trim_start())
-        } else {
-            Cow::Borrowed(text)
+        match &self.callout_marker {
+            Some(marker) => without_marker(marker, text, range),
+            None => Cow::Borrowed(text),
         }
     }
 
@@ -620,8 +587,74 @@ impl<'a> MarkdownPass<'a> {
     }
 }
 
+/// A callout's first line, `> [!type]± title`, found at the start of a block quote.
+pub(crate) struct CalloutLine {
+    /// The type, lowercased.
+    pub kind: String,
+    pub fold: Option<char>,
+    pub title: String,
+    /// Byte range of the `[!type]±` marker in the text.
+    pub marker: std::ops::Range<usize>,
+}
+
+/// Reads a callout marker on the line that starts at `start` (a block quote's first line).
+pub(crate) fn callout_at(text: &str, start: usize) -> Option<CalloutLine> {
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line = &text[start..line_end];
+    let after_quote = line.trim_start().trim_start_matches('>').trim_start();
+    let rest = after_quote.strip_prefix("[!")?;
+    let close = rest.find(']')?;
+    let kind = rest[..close].trim();
+    if kind.is_empty() || kind.contains(char::is_whitespace) {
+        return None;
+    }
+    let marker_start = start + (line.len() - after_quote.len());
+    let mut after = &rest[close + 1..];
+    let fold = after.chars().next().filter(|c| *c == '+' || *c == '-');
+    if let Some(c) = fold {
+        after = &after[c.len_utf8()..];
+    }
+    let marker_end = line_end - after.len();
+    Some(CalloutLine {
+        kind: kind.to_lowercase(),
+        fold,
+        title: after.trim().to_string(),
+        marker: marker_start..marker_end,
+    })
+}
+
+/// A text event with the part inside a callout marker removed.
+pub(crate) fn without_marker<'t>(
+    marker: &std::ops::Range<usize>,
+    text: &'t str,
+    range: &std::ops::Range<usize>,
+) -> Cow<'t, str> {
+    if range.end <= marker.start || range.start >= marker.end {
+        return Cow::Borrowed(text);
+    }
+    if range.start >= marker.start && range.end <= marker.end {
+        return Cow::Borrowed("");
+    }
+    // The text event starts inside the marker: keep what follows it.
+    let cut = marker.end.saturating_sub(range.start);
+    if text.len() == range.len() && text.is_char_boundary(cut.min(text.len())) {
+        Cow::Borrowed(text[cut.min(text.len())..].trim_start())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// The parser options every pass uses, so ranges and anchors agree.
+pub(crate) fn markdown_options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_WIKILINKS
+}
+
 /// `scheme:` at the start of a link destination (`https:`, `mailto:`, `obsidian:`).
-fn has_url_scheme(dest: &str) -> bool {
+pub(crate) fn has_url_scheme(dest: &str) -> bool {
     let Some(colon) = dest.find(':') else {
         return false;
     };
@@ -635,7 +668,7 @@ fn has_url_scheme(dest: &str) -> bool {
 
 /// Resolves a Markdown link path against the linking note's folder. A leading `/` means the
 /// vault root. Returns `None` for a path that climbs out of the vault.
-fn resolve_relative(from_id: &str, path: &str) -> Option<String> {
+pub(crate) fn resolve_relative(from_id: &str, path: &str) -> Option<String> {
     let path = path.trim();
     if path.is_empty() {
         return None;

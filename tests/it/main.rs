@@ -9,5 +9,7 @@ mod cli;
 mod crash;
 /// `serve`: MCP over HTTP, legacy SSE and stdio; health, readiness and the Host guard.
 mod mcp;
+/// Citations that open: note pages, URL templates, signed links, hostile HTML.
+mod pages;
 /// The live index: every kind of vault change while serving, restarts, polling, the lock.
 mod watch;

@@ -1,0 +1,311 @@
+//! The web pages: `/` (index status and a search box showing exactly what `search` returns) and
+//! `/notes/{path}` (a note rendered as HTML: the default citation target).
+//!
+//! Who may read them follows `pages`: `public` (anyone who reaches the server), `signed` (a
+//! citation link opens its one note through its signature; everything else needs the token), or
+//! `token`. A reader with only a signature sees no links to other notes and no backlinks, so
+//! nothing else can be reached or listed. Ids are looked up in the index; they never reach the
+//! file system. Plain HTML and CSS, no JavaScript.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::config::PagesMode;
+use crate::index::fetch::{backlinks, resolve_link, rfc3339};
+use crate::render::{RenderContext, escape, properties_table, render_markdown};
+use crate::signing::PageSigner;
+use crate::status::Status;
+use crate::tools::Tools;
+
+/// What the pages need.
+#[derive(Clone)]
+pub struct PagesState {
+    pub tools: Tools,
+    pub status: Arc<Status>,
+    pub vault_name: String,
+    pub mode: PagesMode,
+    pub signer: Option<PageSigner>,
+    /// Decides whether a request carries valid credentials (the same check as `/mcp`).
+    pub authorized: Arc<dyn Fn(&HeaderMap) -> bool + Send + Sync>,
+}
+
+/// How much of the vault a request may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// Every page, with links between them.
+    Full,
+    /// This one note, through its signature.
+    OneNote,
+    Denied,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NoteQuery {
+    sig: Option<String>,
+    exp: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+}
+
+impl PagesState {
+    fn access(&self, headers: &HeaderMap, note: Option<(&str, &NoteQuery)>) -> Access {
+        if self.mode == PagesMode::Public || (self.authorized)(headers) {
+            return Access::Full;
+        }
+        if self.mode == PagesMode::Signed
+            && let (Some(signer), Some((id, query))) = (&self.signer, note)
+            && let Some(sig) = &query.sig
+            && signer.verify(id, sig, query.exp)
+        {
+            return Access::OneNote;
+        }
+        Access::Denied
+    }
+}
+
+/// `GET /notes/{*path}`
+pub async fn note(
+    State(state): State<PagesState>,
+    Path(id): Path<String>,
+    Query(query): Query<NoteQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let access = state.access(&headers, Some((&id, &query)));
+    if access == Access::Denied {
+        return denied(&state, "This note");
+    }
+    let render_state = state.clone();
+    let rendered =
+        tokio::task::spawn_blocking(move || render_note(&render_state, &id, access)).await;
+    match rendered {
+        Ok(Some(html)) => Html(html).into_response(),
+        Ok(None) => not_found(&state),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Html(layout(
+                &state,
+                "Error",
+                "<p>The page could not be rendered.</p>",
+            )),
+        )
+            .into_response(),
+    }
+}
+
+fn render_note(state: &PagesState, id: &str, access: Access) -> Option<String> {
+    let index = &state.tools.index;
+    let searcher = index.searcher();
+    let doc = index.load_by_id(&searcher, id).ok()??;
+    let meta = &doc.meta;
+    let full = access == Access::Full;
+    let resolve = |key: &str| resolve_link(index, &searcher, key).ok().flatten();
+    let body = state.tools.redact(&doc.body);
+    let content = render_markdown(
+        &body,
+        &RenderContext {
+            id: &meta.id,
+            headings: &meta.headings,
+            resolve: &resolve,
+            link_notes: full,
+        },
+    );
+    let mut html = String::new();
+    let _ = write!(html, "<nav class=\"crumbs\" aria-label=\"Path\">");
+    if full {
+        html.push_str("<a href=\"/\">Search</a> · ");
+    }
+    let _ = write!(html, "<span>{}</span></nav>", escape(&meta.id));
+    let starts_with_title = meta
+        .headings
+        .first()
+        .is_some_and(|h| h.level == 1 && h.text == meta.title && h.line <= meta.body_line + 2);
+    if !starts_with_title {
+        let _ = write!(html, "<h1 class=\"title\">{}</h1>", escape(&meta.title));
+    }
+    let _ = write!(html, "<p class=\"meta\">Modified {}", rfc3339(meta.mtime));
+    if !meta.tags.is_empty() {
+        html.push_str(" · ");
+        for tag in &meta.tags {
+            let _ = write!(html, "<span class=\"tag\">#{}</span> ", escape(tag));
+        }
+    }
+    html.push_str("</p>");
+    if !meta.frontmatter.is_empty() {
+        let mut frontmatter = meta.frontmatter.clone();
+        for value in frontmatter.values_mut() {
+            if let serde_json::Value::String(s) = value {
+                *s = state.tools.redact(s).into_owned();
+            }
+        }
+        let _ = write!(
+            html,
+            "<details class=\"properties\"><summary>Properties</summary>{}</details>",
+            properties_table(&frontmatter)
+        );
+    }
+    let _ = write!(html, "<article class=\"note\">{content}</article>");
+    if full {
+        let linking = backlinks(index, &searcher, &meta.id).unwrap_or_default();
+        if !linking.is_empty() {
+            html.push_str("<section class=\"backlinks\" aria-labelledby=\"backlinks\"><h2 id=\"backlinks\">Backlinks</h2><ul>");
+            for other in linking.iter().take(100) {
+                let title = index
+                    .load_by_id(&searcher, other)
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| other.clone(), |d| d.meta.title);
+                let mut href = String::from("/notes/");
+                crate::urls::push_segments(&mut href, other);
+                let _ = write!(
+                    html,
+                    "<li><a href=\"{}\">{}</a> <span class=\"id\">{}</span></li>",
+                    escape(&href),
+                    escape(&title),
+                    escape(other)
+                );
+            }
+            html.push_str("</ul></section>");
+        }
+    }
+    Some(layout(state, &meta.title, &html))
+}
+
+/// `GET /`
+pub async fn home(
+    State(state): State<PagesState>,
+    Query(query): Query<SearchQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if state.access(&headers, None) != Access::Full {
+        return denied(&state, "The search page");
+    }
+    let q = query.q.unwrap_or_default();
+    let q = q.chars().take(1000).collect::<String>();
+    let tools = state.tools.clone();
+    let query_for_search = q.clone();
+    let result = if q.trim().is_empty() {
+        None
+    } else {
+        tokio::task::spawn_blocking(move || tools.search(&query_for_search).ok())
+            .await
+            .ok()
+            .flatten()
+    };
+    let status = state.status.to_json();
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<h1 class=\"title\">{}</h1><p class=\"meta\" id=\"status\">{} notes · {} · last commit {} · last change {}</p>",
+        escape(&state.vault_name),
+        status["notes"],
+        if state.status.is_ready() {
+            "up to date"
+        } else {
+            "indexing…"
+        },
+        status["last_commit"].as_str().unwrap_or("never"),
+        status["last_event"].as_str().unwrap_or("none yet"),
+    );
+    let _ = write!(
+        html,
+        "<form role=\"search\" action=\"/\" method=\"get\" class=\"search\"><label for=\"q\">Search the notes</label><div class=\"row\"><input id=\"q\" name=\"q\" type=\"search\" value=\"{}\" placeholder=\"A question or keywords\" autofocus><button type=\"submit\">Search</button></div></form>",
+        escape(&q)
+    );
+    if let Some(result) = &result {
+        let hits = result["results"].as_array().cloned().unwrap_or_default();
+        let _ = write!(
+            html,
+            "<section aria-labelledby=\"results\"><h2 id=\"results\">{} result{} for “{}”</h2><ol class=\"results\">",
+            hits.len(),
+            if hits.len() == 1 { "" } else { "s" },
+            escape(&q)
+        );
+        for hit in &hits {
+            let text = |key: &str| hit[key].as_str().unwrap_or("").to_string();
+            let _ = write!(
+                html,
+                "<li><a class=\"hit\" href=\"{}\">{}</a><div class=\"id\">{}</div><p>{}</p></li>",
+                escape(&text("url")),
+                escape(&text("title")),
+                escape(&text("id")),
+                escape(&text("text"))
+            );
+        }
+        html.push_str("</ol>");
+        let _ = write!(
+            html,
+            "<details class=\"raw\"><summary>The <code>search</code> tool's JSON</summary><pre>{}</pre></details></section>",
+            escape(&serde_json::to_string_pretty(result).unwrap_or_default())
+        );
+    } else if !q.trim().is_empty() {
+        html.push_str("<p>The search failed; see the server log.</p>");
+    }
+    Html(layout(&state, "Search", &html)).into_response()
+}
+
+fn not_found(state: &PagesState) -> Response {
+    let body = "<h1 class=\"title\">No such note</h1><p>There is no note at this address. It may have been renamed, moved, deleted or marked private.</p>";
+    (
+        StatusCode::NOT_FOUND,
+        Html(layout(state, "Not found", body)),
+    )
+        .into_response()
+}
+
+fn denied(state: &PagesState, what: &str) -> Response {
+    let body = format!(
+        "<h1 class=\"title\">Sign-in needed</h1><p>{what} needs a valid link or an access token. Citation links from search results open their note directly; ask the vault's owner for a new link if this one has expired.</p>"
+    );
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        Html(layout(state, "Sign-in needed", &body)),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+fn layout(state: &PagesState, title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\"><title>{} · {}</title><style>{STYLE}</style></head><body><header class=\"top\"><span class=\"brand\">deepvault</span> <span class=\"vault\">{}</span></header><main>{body}</main></body></html>",
+        escape(title),
+        escape(&state.vault_name),
+        escape(&state.vault_name),
+    )
+}
+
+const STYLE: &str = r#"
+:root{color-scheme:light dark;--fg:#1d1f23;--muted:#5d6470;--bg:#fbfbfa;--card:#fff;--line:#e3e4e6;--accent:#2f5fd0;--note:#2f5fd0;--tip:#128262;--warn:#b26200;--danger:#c0313b}
+@media (prefers-color-scheme:dark){:root{--fg:#e6e6e3;--muted:#a3a8b1;--bg:#17181b;--card:#1f2024;--line:#34363c;--accent:#8fb0ff;--note:#8fb0ff;--tip:#5fd0a9;--warn:#f0b25a;--danger:#ff7b84}}
+*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--fg);font:17px/1.6 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","PingFang SC","Hiragino Sans",sans-serif}
+main{max-width:46rem;margin:0 auto;padding:1rem 1.25rem 4rem}
+.top{max-width:46rem;margin:0 auto;padding:.75rem 1.25rem;color:var(--muted);font-size:.9rem}.brand{font-weight:600;color:var(--fg)}
+a{color:var(--accent)}a:focus-visible,button:focus-visible,input:focus-visible,summary:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+.crumbs{font-size:.9rem;color:var(--muted);overflow-wrap:anywhere}.title{line-height:1.25;margin:.4rem 0}.meta{color:var(--muted);font-size:.9rem}
+.tag{background:var(--line);border-radius:.4rem;padding:0 .35rem;font-size:.85rem}
+h1,h2,h3,h4{line-height:1.3;scroll-margin-top:1rem}h1:target,h2:target,h3:target,h4:target,h5:target,h6:target{background:color-mix(in srgb,var(--accent) 15%,transparent)}
+pre{background:var(--card);border:1px solid var(--line);border-radius:.5rem;padding:.75rem;overflow-x:auto;font-size:.9rem}code{font-size:.92em}
+table{border-collapse:collapse;display:block;overflow-x:auto}th,td{border:1px solid var(--line);padding:.3rem .6rem;text-align:left;vertical-align:top}
+blockquote{margin:1rem 0;padding:.1rem 1rem;border-left:4px solid var(--line);color:var(--muted)}
+.callout{margin:1rem 0;border-left:4px solid var(--note);background:var(--card);border-radius:.4rem;padding:.5rem .9rem}.callout-title{font-weight:600}.callout>summary{cursor:pointer}
+.callout-tip,.callout-success,.callout-check,.callout-done{border-color:var(--tip)}.callout-warning,.callout-caution,.callout-attention,.callout-important{border-color:var(--warn)}.callout-danger,.callout-error,.callout-bug,.callout-failure{border-color:var(--danger)}
+.unresolved{color:var(--muted);border-bottom:1px dotted var(--muted)}.embed{font-style:italic}
+details.properties{margin:.5rem 0 1rem}details.properties summary{cursor:pointer;color:var(--muted)}
+.backlinks{margin-top:2.5rem;border-top:1px solid var(--line)}.id{color:var(--muted);font-size:.82rem;overflow-wrap:anywhere}
+form.search label{display:block;font-weight:600;margin:.5rem 0 .3rem}.row{display:flex;gap:.5rem}
+input[type=search]{flex:1;min-width:0;font:inherit;padding:.55rem .7rem;border:1px solid var(--line);border-radius:.5rem;background:var(--card);color:var(--fg)}
+button{font:inherit;padding:.55rem 1rem;border:0;border-radius:.5rem;background:var(--accent);color:#fff;cursor:pointer}
+ol.results{padding-left:1.2rem}ol.results li{margin:0 0 1.1rem}ol.results p{margin:.2rem 0 0}.hit{font-weight:600;font-size:1.05rem}
+.raw pre{max-height:24rem}
+"#;
