@@ -87,7 +87,8 @@ pub fn render_markdown(body: &str, ctx: &RenderContext<'_>) -> String {
                     };
                     events.push(Event::Html(html.into()));
                     quotes.push(Some(callout.fold.is_some()));
-                    marker = Some(callout.marker);
+                    // The title is shown in the title box, so the whole first line goes.
+                    marker = Some(callout.marker.start..callout.line_end);
                 }
                 None => {
                     quotes.push(None);
@@ -395,6 +396,11 @@ mod tests {
         assert!(html.contains("callout-note"), "{html}");
         assert!(html.contains("<blockquote>"), "{html}");
         assert!(!html.contains("[!warning]"), "{html}");
+        assert_eq!(
+            html.matches("Hot").count(),
+            1,
+            "the title is not repeated: {html}"
+        );
         assert!(html.contains("Careful."));
     }
 

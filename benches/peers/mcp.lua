@@ -7,8 +7,10 @@
 -- Each request gets a unique JSON-RPC id (thread number * 1e8 + counter). A response counts as
 -- "ok" when it is HTTP 200 and its body holds `"structuredContent":{"results":[{` (at least one
 -- hit), "empty" when it is 200 with `"results":[]`, and "bad" otherwise. A thread stops after
--- QUOTA_PER_THREAD responses (0: run for the whole -d duration). `done` prints one line,
--- `WRKJSON {...}`, with the latency percentiles in microseconds and the counts.
+-- QUOTA_PER_THREAD responses (0: run for the whole -d duration) and writes `WRK-THREAD-DONE` to
+-- stderr: wrk's main thread sleeps for the whole -d duration regardless, so the caller sends it
+-- SIGINT once every thread is done. `done` prints one line, `WRKJSON {...}`, with the latency
+-- percentiles in microseconds and the counts.
 
 local threads = {}
 
@@ -62,7 +64,9 @@ function response(status, hdrs, body)
          io.stderr:write("bad response: HTTP " .. status .. ": " .. string.sub(body, 1, 300) .. "\n")
       end
    end
-   if quota > 0 and responses >= quota then
+   if quota > 0 and responses == quota then
+      io.stderr:write("WRK-THREAD-DONE\n")
+      io.stderr:flush()
       wrk.thread:stop()
    end
 end

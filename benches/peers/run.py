@@ -260,6 +260,84 @@ class TreeRss:
         return self.peak
 
 
+class ForeignLoad:
+    """Samples, every second, the CPU used by processes that are not this run's (a build, say)."""
+
+    def __init__(self, interval=1.0):
+        self.interval, self.samples, self.by_name = interval, [], {}
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def snapshot():
+        table, ticks = {}, {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                stat = read(f"/proc/{name}/stat", "rb")
+            except OSError:
+                continue
+            close = stat.rindex(b")")
+            comm = stat[stat.index(b"(") + 1 : close].decode("utf-8", "replace")
+            fields = stat[close + 2 :].split()
+            pid = int(name)
+            table[pid] = int(fields[1])
+            ticks[pid] = (comm, int(fields[11]) + int(fields[12]))
+        return table, ticks
+
+    def _run(self):
+        me = os.getpid()
+        _, before = self.snapshot()
+        t0 = time.monotonic()
+        while not self.stop_event.wait(self.interval):
+            table, now = self.snapshot()
+            t1 = time.monotonic()
+            ours = set(descendants(me, table)) | {me}
+            foreign = 0.0
+            for pid, (comm, ticks) in now.items():
+                if pid in ours or pid not in before or table.get(pid) == 2 or pid == 2:
+                    continue  # ours, new, or a kernel thread
+                used = (ticks - before[pid][1]) / TICK
+                if used > 0:
+                    foreign += used
+                    self.by_name[comm] = self.by_name.get(comm, 0.0) + used
+            self.samples.append(100 * foreign / (t1 - t0) / (os.cpu_count() or 1))
+            before, t0 = now, t1
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join()
+        top = sorted(self.by_name.items(), key=lambda kv: -kv[1])[:5]
+        return {
+            "samples": len(self.samples),
+            "mean_pct_of_machine": round(statistics.mean(self.samples), 1) if self.samples else None,
+            "max_pct_of_machine": round(max(self.samples), 1) if self.samples else None,
+            "busy_samples_over_25pct": sum(1 for x in self.samples if x > 25),
+            "top_cpu_s": {k: round(v, 1) for k, v in top},
+        }
+
+
+def wait_idle(max_wait, quiet_s=10, threshold=15.0):
+    """Waits (up to max_wait s) for quiet_s seconds in a row with other processes below threshold % CPU."""
+    if max_wait <= 0:
+        return 0.0
+    start = time.monotonic()
+    monitor = ForeignLoad(interval=1.0)
+    try:
+        while time.monotonic() - start < max_wait:
+            time.sleep(1)
+            recent = monitor.samples[-quiet_s:]
+            if len(recent) >= quiet_s and max(recent) < threshold:
+                break
+    finally:
+        monitor.stop()
+    waited = time.monotonic() - start
+    log(f"waited {waited:.0f} s for the machine to be idle")
+    return round(waited, 1)
+
+
 def timed(cmd, env=None, cwd=None, timeout=3600):
     """Runs cmd under GNU time -v; wall from here, CPU and max RSS from time, tree RSS by polling."""
     fd, time_out = tempfile.mkstemp(prefix="gnutime-")
@@ -354,15 +432,15 @@ class Deepvault:
         index = self.index_dir(corpus, run)
         os.makedirs(os.path.dirname(index), exist_ok=True)
         result = timed([self.binary, "index", vault, "--index-dir", index])
-        match = re.search(r"indexed (\d+) notes", result["stdout"] + result["stderr"])
-        result["notes"] = int(match.group(1)) if match else None
+        match = re.search(r"indexed ([\d,]+) notes", result["stdout"] + result["stderr"])
+        result["notes"] = int(match.group(1).replace(",", "")) if match else None
         result["index_bytes"] = dir_size(index)
         return result
 
     def noop_index(self, corpus, vault, run):
         result = timed([self.binary, "index", vault, "--index-dir", self.index_dir(corpus, run)])
         text = result["stdout"] + result["stderr"]
-        match = re.search(r"(\d+) new, (\d+) changed, (\d+) touched, (\d+) removed, (\d+) unchanged", text)
+        match = re.search(r"[\d,]+ new, [\d,]+ changed, [\d,]+ touched, [\d,]+ removed, [\d,]+ unchanged", text)
         result["summary"] = match.group(0) if match else None
         return result
 
@@ -513,19 +591,30 @@ def validate(handle, queries):
 
 
 def run_wrk(handle, args_file, connections, requests, raw_prefix):
+    """One wrk run of `requests` requests; returns latency percentiles, checks and CPU figures."""
     threads = 1 if connections == 1 else 2
     quota = math.ceil(requests / threads)
     url = f"http://127.0.0.1:{handle.port}/mcp"
-    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", "600s", "--timeout", "30s", "--latency",
+    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", "900s", "--timeout", "30s",
            "-s", os.path.join(HERE, "mcp.lua"), url, "--", args_file, handle.tool, str(quota)]
     server_pids = handle.pids()
     server_cpu0 = cpu_seconds(server_pids)
     start = time.monotonic()
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out_chunks = []
+    out_chunks, err_lines, finished = [], [], []
+
+    def read_stderr():
+        # wrk's main thread sleeps for the whole -d duration; once every thread has reached its
+        # quota, SIGINT ends the sleep and wrk prints its summary.
+        for line in process.stderr:
+            err_lines.append(line)
+            if line.startswith("WRK-THREAD-DONE"):
+                finished.append(time.monotonic())
+                if len(finished) == threads:
+                    process.send_signal(signal.SIGINT)
+
     reader = threading.Thread(target=lambda: out_chunks.append(process.stdout.read()), daemon=True)
-    err_chunks = []
-    err_reader = threading.Thread(target=lambda: err_chunks.append(process.stderr.read()), daemon=True)
+    err_reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
     err_reader.start()
     _, status, usage = os.wait4(process.pid, 0)
@@ -534,7 +623,7 @@ def run_wrk(handle, args_file, connections, requests, raw_prefix):
     reader.join()
     err_reader.join()
     server_cpu = cpu_seconds(server_pids) - server_cpu0
-    out, err = "".join(out_chunks), "".join(err_chunks)
+    out, err = "".join(out_chunks), "".join(line for line in err_lines if not line.startswith("WRK-THREAD-DONE"))
     if raw_prefix:
         with open(raw_prefix + ".txt", "w") as f:
             f.write(" ".join(cmd) + "\n\n" + out + "\n" + err)
@@ -542,11 +631,13 @@ def run_wrk(handle, args_file, connections, requests, raw_prefix):
     if process.returncode != 0 or not match:
         raise RuntimeError(f"wrk failed ({process.returncode}): {out[-1000:]} {err[-1000:]}")
     data = json.loads(match.group(1))
-    duration = data["duration_us"] / 1e6
+    # the measured interval ends when the last thread reached its quota, not at the SIGINT
+    duration = (max(finished) - start) if len(finished) == threads else data["duration_us"] / 1e6
     client_cpu = usage.ru_utime + usage.ru_stime
     lat = data["latency_us"]
     return {
         "connections": connections,
+        "new_connection_per_request": False,
         "threads": threads,
         "requests": data["requests"],
         "ok": data["ok"],
@@ -562,11 +653,68 @@ def run_wrk(handle, args_file, connections, requests, raw_prefix):
         "max_ms": lat["max"] / 1000,
         "mean_ms": round(lat["mean"] / 1000, 3),
         "client_cpu_s": round(client_cpu, 3),
-        "client_cpu_pct_of_one_core": round(100 * client_cpu / wall, 1) if wall else None,
+        "client_cpu_pct_of_one_core": round(100 * client_cpu / duration, 1) if duration else None,
         "server_cpu_s": round(server_cpu, 2),
         "server_cpu_ms_per_request": round(1000 * server_cpu / data["requests"], 3) if data["requests"] else None,
         "wall_s": round(wall, 3),
         "stderr": err.strip()[-600:],
+    }
+
+
+def run_new_connections(handle, arguments, requests):
+    """Concurrency 1, a new TCP connection per request (plain http.client; connect time included)."""
+    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream",
+               "mcp-protocol-version": "2025-06-18"}
+    hit = '"structuredContent":{"results":[{'
+    latencies, ok, empty, bad, errors = [], 0, 0, 0, []
+    server_pids = handle.pids()
+    server_cpu0 = cpu_seconds(server_pids)
+    cpu0 = time.process_time()
+    start = time.monotonic()
+    for i in range(requests):
+        body = json.dumps({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call",
+                           "params": {"name": handle.tool, "arguments": arguments[i % len(arguments)]}})
+        t0 = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", handle.port, timeout=30)
+        try:
+            conn.request("POST", "/mcp", body, headers)
+            response = conn.getresponse()
+            data = response.read().decode("utf-8", "replace")
+            status = response.status
+        except (OSError, http.client.HTTPException) as e:
+            status, data = None, repr(e)
+        finally:
+            conn.close()
+        latencies.append((time.perf_counter() - t0) * 1000)
+        if status == 200 and hit in data:
+            ok += 1
+        elif status == 200 and '"results":[]' in data:
+            empty += 1
+        else:
+            bad += 1
+            if len(errors) < 3:
+                errors.append(f"HTTP {status}: {data[:200]}")
+    duration = time.monotonic() - start
+    client_cpu = time.process_time() - cpu0
+    server_cpu = cpu_seconds(server_pids) - server_cpu0
+    return {
+        "connections": 1,
+        "new_connection_per_request": True,
+        "client": "python http.client, one connection per request",
+        "requests": requests, "ok": ok, "empty": empty, "bad": bad,
+        "duration_s": round(duration, 3),
+        "throughput_rps": round(requests / duration, 1),
+        "p50_ms": round(percentile(latencies, 50), 3),
+        "p90_ms": round(percentile(latencies, 90), 3),
+        "p95_ms": round(percentile(latencies, 95), 3),
+        "p99_ms": round(percentile(latencies, 99), 3),
+        "max_ms": round(max(latencies), 3),
+        "mean_ms": round(statistics.mean(latencies), 3),
+        "client_cpu_s": round(client_cpu, 3),
+        "client_cpu_pct_of_one_core": round(100 * client_cpu / duration, 1),
+        "server_cpu_s": round(server_cpu, 2),
+        "server_cpu_ms_per_request": round(1000 * server_cpu / requests, 3),
+        "stderr": "\n".join(errors),
     }
 
 
@@ -581,12 +729,19 @@ def search_bench(tool, handle, corpus, queries, requests, work, raw):
     run_wrk(handle, args_file, 16, max(200, requests // 5), None)  # warm-up, discarded
     out = {"hits_per_query": counts, "queries_with_hits": sum(1 for c in counts.values() if c),
            "mean_hits": round(statistics.mean(counts.values()), 2), "first_pass_median_ms": round(statistics.median(first_pass_ms), 2)}
-    for connections in (1, 16):
-        result = run_wrk(handle, args_file, connections, requests, os.path.join(raw, f"wrk-{tool.name}-{corpus}-c{connections}"))
-        log(f"  {tool.name} {corpus} c={connections}: p50 {result['p50_ms']:.2f} p95 {result['p95_ms']:.2f} "
+    for key, connections in (("c1", 1), ("c16", 16), ("c1_new_conn", 1)):
+        if key == "c1_new_conn":
+            # wrk's reconnect after `Connection: close` garbles every other request to Node's server
+            # (HTTP 400), so this one uses a plain Python client (fine at concurrency 1).
+            result = run_new_connections(handle, [handle.arguments(q) for q in queries], requests)
+            with open(os.path.join(raw, f"newconn-{tool.name}-{corpus}.json"), "w") as f:
+                json.dump(result, f, indent=1)
+        else:
+            result = run_wrk(handle, args_file, connections, requests, os.path.join(raw, f"wrk-{tool.name}-{corpus}-{key}"))
+        log(f"  {tool.name} {corpus} {key}: p50 {result['p50_ms']:.2f} p95 {result['p95_ms']:.2f} "
             f"p99 {result['p99_ms']:.2f} ms, {result['throughput_rps']} req/s, ok {result['ok']} empty {result['empty']} "
             f"bad {result['bad']}, wrk CPU {result['client_cpu_pct_of_one_core']}% of a core")
-        out[f"c{connections}"] = result
+        out[key] = result
     return out
 
 
@@ -665,6 +820,8 @@ def main():
     parser.add_argument("--skip-restart", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--out", default=OUT)
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                        help="first wait up to SECONDS for 10 quiet seconds (other processes < 15 %% CPU)")
     args = parser.parse_args()
     command = " ".join(["benches/peers/run.py", *sys.argv[1:]])
 
@@ -683,6 +840,8 @@ def main():
     binary = os.path.join(work, "deepvault")
     shutil.copy2(source_bin, binary)
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    waited = wait_idle(args.wait_idle)
+    foreign = ForeignLoad()
     results = {"command": command, "machine": machine(binary, qmd_cmd, node22), "qmd_install": install,
                "runs": args.runs, "requests": args.requests, "corpora": {}}
     log(f"work folder {work}; binary {source_bin} copied; {results['machine']['qmd_version']}")
@@ -755,6 +914,7 @@ def main():
                 os.path.join(raw, "edit-latency.json"))
             log(f"  {results['edit_latency']}")
     finally:
+        results["other_load"] = dict(foreign.stop(), waited_for_idle_s=waited, load_avg_at_end=os.getloadavg())
         with open(os.path.join(raw, f"run-{stamp}.json"), "w") as f:
             json.dump({"results": results, "raw": raw_runs}, f, indent=1)
         if args.keep:
@@ -775,7 +935,7 @@ def strip_for_summary(results):
     out = json.loads(json.dumps(results))
     for entry in out.get("corpora", {}).values():
         for tool in entry.get("tools", {}).values():
-            for key in ("c1", "c16"):
+            for key in ("c1", "c16", "c1_new_conn"):
                 tool.get("search", {}).get(key, {}).pop("stderr", None)
     return out
 
@@ -869,8 +1029,9 @@ def readme(results):
         "",
         "## Results",
         "",
-        "Times are medians over the runs (range in brackets); latencies are from wrk's histogram over",
-        "all measured requests. Ratio is deepvault ÷ qmd (below 1: deepvault is faster or smaller).",
+        "Times are medians over the runs (range in brackets); latencies are over all measured requests",
+        "(wrk's histogram; ² a Python client). Ratio is deepvault ÷ qmd: below 1, deepvault is faster or",
+        "smaller, except for throughput, where above 1 means deepvault serves more requests per second.",
         "",
     ]
     for corpus, entry in results.get("corpora", {}).items():
@@ -901,14 +1062,16 @@ def readme(results):
         sa, sb = dv["search"], q["search"]
         row("queries with ≥ 1 hit / mean hits per query", f"{sa['queries_with_hits']} / {sa['mean_hits']}",
             f"{sb['queries_with_hits']} / {sb['mean_hits']}", show_ratio=False)
-        for c in ("c1", "c16"):
+        for c in ("c1", "c16", "c1_new_conn"):
+            if c not in sa or c not in sb:
+                continue
             ca, cb = sa[c], sb[c]
-            n = ca["connections"]
-            row(f"MCP search p50, concurrency {n} (ms)", ca["p50_ms"], cb["p50_ms"])
-            row(f"MCP search p95, concurrency {n} (ms)", ca["p95_ms"], cb["p95_ms"])
-            row(f"MCP search p99, concurrency {n} (ms)", ca["p99_ms"], cb["p99_ms"])
-            row(f"throughput, concurrency {n} (req/s)", ca["throughput_rps"], cb["throughput_rps"], digits=0)
-            row(f"server CPU per request, concurrency {n} (ms)", ca["server_cpu_ms_per_request"], cb["server_cpu_ms_per_request"])
+            n = f"concurrency {ca['connections']}" + (", new connection per request ²" if ca.get("new_connection_per_request") else "")
+            row(f"MCP search p50, {n} (ms)", ca["p50_ms"], cb["p50_ms"])
+            row(f"MCP search p95, {n} (ms)", ca["p95_ms"], cb["p95_ms"])
+            row(f"MCP search p99, {n} (ms)", ca["p99_ms"], cb["p99_ms"])
+            row(f"throughput, {n} (req/s)", ca["throughput_rps"], cb["throughput_rps"], digits=0)
+            row(f"server CPU per request, {n} (ms)", ca["server_cpu_ms_per_request"], cb["server_cpu_ms_per_request"])
         lines.append("")
     edit = results.get("edit_latency")
     lines += ["### Edit → searchable", ""]
@@ -930,13 +1093,16 @@ def readme(results):
             f"(min {rc['min_s']}, max {rc['max_s']}).",
             "",
         ]
-    lines += ["### Load client", "", "wrk's own CPU use (user+sys over the wall time of the run, % of one core; the machine has "
-              f"{m['nproc']} cores):", "", "| corpus | tool | concurrency 1 | concurrency 16 | checked responses (ok / no hits / bad) |", "|---|---|---|---|---|"]
+    lines += ["### Load client", "", "The load client's own CPU use (user+sys over the measured interval, % of one core; the machine has "
+              f"{m['nproc']} cores; wrk at concurrency 1 and 16, the Python client for new connections), and the "
+              "check of every response:", "", "| corpus | tool | concurrency 1 | concurrency 16 | concurrency 1, new connections | checked responses (ok / no hits / bad) |", "|---|---|---|---|---|---|"]
     for corpus, entry in results.get("corpora", {}).items():
         for tool, data in entry["tools"].items():
             s = data["search"]
-            counts = " ; ".join(f"c{s[c]['connections']}: {s[c]['ok']} / {s[c]['empty']} / {s[c]['bad']}" for c in ("c1", "c16"))
-            lines.append(f"| {corpus} | {tool} | {s['c1']['client_cpu_pct_of_one_core']} % | {s['c16']['client_cpu_pct_of_one_core']} % | {counts} |")
+            keys = [c for c in ("c1", "c16", "c1_new_conn") if c in s]
+            counts = " ; ".join(f"{c}: {s[c]['ok']} / {s[c]['empty']} / {s[c]['bad']}" for c in keys)
+            cpu = " | ".join(f"{s[c]['client_cpu_pct_of_one_core']} %" if c in s else "–" for c in ("c1", "c16", "c1_new_conn"))
+            lines.append(f"| {corpus} | {tool} | {cpu} | {counts} |")
     inst = results["qmd_install"]
     install_text = (f"{inst['install_s']} s (`npm ci`, this run)" if inst["installed_now"]
                     else f"already installed; the last install took {inst['install_s']} s" if inst["install_s"] else "already installed")
@@ -964,12 +1130,17 @@ def readme(results):
         "  two at 16) for the stated number of requests, cycling through the queries with a fresh",
         "  JSON-RPC id each; every response is checked (HTTP 200 and at least one result). Server CPU is",
         "  from /proc. qmd logs one line per request to stderr (its default; there is no flag to stop it).",
+        "- ² Concurrency 1 again, but every request on a new TCP connection (a plain Python",
+        "  `http.client` client; connect time included): this separates the server's own work from TCP",
+        "  effects on kept-alive connections, such as Nagle's algorithm holding a response's last small",
+        "  write until the client's delayed ACK (about 40 ms on Linux).",
         "- **Edit → searchable**: `scripts/edit-latency.py` on a copy of obsidian-help.",
         "",
         "## Machine",
         "",
         f"- {m['nproc']} cores ({m['cpu_model']}), {m['mem_total_gib']} GiB RAM, Linux {m['kernel']}",
         f"- date: {m['date']}; load average at start: {', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}",
+        other_load_line(results.get("other_load")),
         f"- deepvault commit {m['deepvault_commit']} ({m['deepvault_version']}; binary built {m['deepvault_binary_mtime']})",
         f"- {m['qmd_version']} on Node {m['node_version']}; install: {install_text}",
         f"- {m['wrk_version']}; Python {m['python']}",
@@ -980,58 +1151,74 @@ def readme(results):
     return "\n".join(lines)
 
 
+def nice(v):
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}" if v >= 1 else f"{v:.3f}"
+
+
+def other_load_line(load):
+    if not load or load.get("mean_pct_of_machine") is None:
+        return "- other processes' CPU during the run: not measured"
+    top = ", ".join(f"{k} {v} s" for k, v in load["top_cpu_s"].items()) or "none"
+    return (f"- other processes' CPU during the run (sampled every second, % of the whole machine): mean "
+            f"{load['mean_pct_of_machine']} %, max {load['max_pct_of_machine']} %, "
+            f"{load['busy_samples_over_25pct']} of {load['samples']} samples above 25 %; most CPU: {top}. "
+            "Figures taken while another process was busy are less reliable.")
+
+
 def svg(results):
+    """Hand-written SVG: grouped bars (deepvault, qmd) of index time and of search p95, log scale."""
     corpora = list(results.get("corpora", {}))
     colors = {"deepvault": "#2b6cb0", "qmd": "#dd6b20"}
-    panels = []
     groups_index, groups_search = [], []
     for corpus in corpora:
         t = results["corpora"][corpus]["tools"]
-        groups_index.append((f"{corpus} full", {k: t[k]["full_index"]["wall_s"] for k in colors}))
-        groups_index.append((f"{corpus} no-op", {k: t[k]["noop_index"]["wall_s"] for k in colors}))
-        for c in ("c1", "c16"):
-            groups_search.append((f"{corpus} c={t['deepvault']['search'][c]['connections']}",
-                                  {k: t[k]["search"][c]["p95_ms"] for k in colors}))
-    panels.append(("Index time (s, log scale)", groups_index, "s"))
-    panels.append(("MCP search p95 latency (ms, log scale)", groups_search, "ms"))
-    width, height = 1000, 460
-    pw, top, bottom, left = 430, 70, 360, 60
+        groups_index.append(((corpus, "full index"), {k: t[k]["full_index"]["wall_s"] for k in colors}))
+        groups_index.append(((corpus, "no-op re-index"), {k: t[k]["noop_index"]["wall_s"] for k in colors}))
+        for c, label in (("c1", "c=1"), ("c16", "c=16"), ("c1_new_conn", "c=1 new conn")):
+            if c in t["deepvault"]["search"] and c in t["qmd"]["search"]:
+                groups_search.append(((corpus, label), {k: t[k]["search"][c]["p95_ms"] for k in colors}))
+    panels = [("Index time (s, log scale)", groups_index, "s"), ("MCP search p95 latency (ms, log scale)", groups_search, "ms")]
+    width, height = 1040, 470
+    pw, gap, top, bottom, left = 420, 110, 80, 370, 60
+    m = results["machine"]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
            'font-family="Helvetica, Arial, sans-serif" font-size="12">',
            '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="{width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">deepvault vs qmd {QMD_VERSION} '
-           f'(BM25), {results["machine"]["nproc"]} cores, {results["machine"]["date"]}</text>']
-    legend_x = width / 2 - 110
+           f'(BM25 only): {m["nproc"]} cores, {m["date"]}</text>']
+    legend_x = width / 2 - 120
     for i, (name, color) in enumerate(colors.items()):
-        x = legend_x + i * 130
-        label = name if name == "deepvault" else f"qmd {QMD_VERSION}"
-        out.append(f'<rect x="{x}" y="36" width="14" height="14" fill="{color}"/><text x="{x + 20}" y="48">{label}</text>')
+        x = legend_x + i * 140
+        label = f"deepvault {m.get('deepvault_commit') or ''}".strip() if name == "deepvault" else f"qmd {QMD_VERSION}"
+        out.append(f'<rect x="{x}" y="38" width="14" height="14" fill="{color}"/><text x="{x + 20}" y="50">{label}</text>')
     for p, (title, groups, unit) in enumerate(panels):
-        x0 = left + p * (pw + 80)
+        x0 = left + p * (pw + gap)
         values = [v for _, g in groups for v in g.values() if v]
         if not values:
             continue
         lo = 10 ** math.floor(math.log10(min(values)))
-        hi = 10 ** math.ceil(math.log10(max(values) * 1.5))
+        hi = 10 ** math.ceil(math.log10(max(values) * 1.6))
         span = math.log10(hi) - math.log10(lo)
 
         def y(v):
             return bottom - (math.log10(v) - math.log10(lo)) / span * (bottom - top)
 
-        out.append(f'<text x="{x0 + pw / 2}" y="{top - 8}" text-anchor="middle" font-size="13" font-weight="bold">{title}</text>')
+        out.append(f'<text x="{x0 + pw / 2}" y="{top - 12}" text-anchor="middle" font-size="13" font-weight="bold">{title}</text>')
         decade = lo
         while decade <= hi * 1.0001:
             yy = y(decade)
             out.append(f'<line x1="{x0}" x2="{x0 + pw}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#ddd"/>')
-            label = f"{decade:g}"
-            out.append(f'<text x="{x0 - 6}" y="{yy + 4:.1f}" text-anchor="end" fill="#555">{label}</text>')
+            out.append(f'<text x="{x0 - 6}" y="{yy + 4:.1f}" text-anchor="end" fill="#555">{decade:g}</text>')
             decade *= 10
         out.append(f'<line x1="{x0}" x2="{x0}" y1="{top}" y2="{bottom}" stroke="#333"/>')
         out.append(f'<line x1="{x0}" x2="{x0 + pw}" y1="{bottom}" y2="{bottom}" stroke="#333"/>')
         gw = pw / len(groups)
-        bw = min(38, gw / 3)
-        for g, (label, vals) in enumerate(groups):
+        bw = min(40, gw * 0.38)
+        for g, ((line1, line2), vals) in enumerate(groups):
             gx = x0 + g * gw + gw / 2
+            if g and line1 != groups[g - 1][0][0]:
+                sx = x0 + g * gw
+                out.append(f'<line x1="{sx:.1f}" x2="{sx:.1f}" y1="{top}" y2="{bottom + 34}" stroke="#bbb" stroke-dasharray="3,3"/>')
             for i, (name, color) in enumerate(colors.items()):
                 v = vals.get(name)
                 if not v:
@@ -1039,13 +1226,15 @@ def svg(results):
                 bx = gx - bw + i * bw
                 by = y(v)
                 out.append(f'<rect x="{bx:.1f}" y="{by:.1f}" width="{bw - 2:.1f}" height="{bottom - by:.1f}" fill="{color}">'
-                           f'<title>{name} {label}: {v:g} {unit}</title></rect>')
-                text = f"{v:.3g}"
-                out.append(f'<text x="{bx + (bw - 2) / 2:.1f}" y="{by - 4:.1f}" text-anchor="middle" font-size="10">{text}</text>')
-            out.append(f'<text x="{gx:.1f}" y="{bottom + 18}" text-anchor="middle">{label}</text>')
-    out.append(f'<text x="{width / 2}" y="{height - 20}" text-anchor="middle" fill="#555" font-size="11">'
-               'Index: median wall time of full index and no-op re-index. Search: p95 over all measured requests '
-               'at concurrency 1 and 16 (wrk). Lower is better.</text>')
+                           f'<title>{name}, {line1} {line2}: {v:g} {unit}</title></rect>')
+                out.append(f'<text x="{bx + (bw - 2) / 2:.1f}" y="{by - 4:.1f}" text-anchor="middle" font-size="10">{nice(v)}</text>')
+            out.append(f'<text x="{gx:.1f}" y="{bottom + 16}" text-anchor="middle" font-size="11">{line2}</text>')
+            out.append(f'<text x="{gx:.1f}" y="{bottom + 30}" text-anchor="middle" font-size="11" fill="#555">{line1}</text>')
+    out.append(f'<text x="{width / 2}" y="{height - 30}" text-anchor="middle" fill="#555" font-size="11">'
+               'Index: median wall time. Search: p95 over all measured requests, concurrency 1 and 16 on kept-alive '
+               'connections (wrk), and concurrency 1 with a new connection per request.</text>')
+    out.append(f'<text x="{width / 2}" y="{height - 14}" text-anchor="middle" fill="#555" font-size="11">'
+               'Lower is better. Generated by benches/peers/run.py.</text>')
     out.append("</svg>\n")
     return "\n".join(out)
 

@@ -123,21 +123,24 @@ fn render_note(state: &PagesState, id: &str, access: Access) -> Option<String> {
         html.push_str("<a href=\"/\">Search</a> · ");
     }
     let _ = write!(html, "<span>{}</span></nav>", escape(&meta.id));
-    let starts_with_title = meta
+    // A note that opens with its own H1 keeps it as the page heading; otherwise the title is.
+    let opens_with_h1 = meta
         .headings
         .first()
-        .is_some_and(|h| h.level == 1 && h.text == meta.title && h.line <= meta.body_line + 2);
-    if !starts_with_title {
-        let _ = write!(html, "<h1 class=\"title\">{}</h1>", escape(&meta.title));
-    }
-    let _ = write!(html, "<p class=\"meta\">Modified {}", rfc3339(meta.mtime));
+        .is_some_and(|h| h.level == 1 && h.line <= meta.body_line + 2);
+    let mut header = String::new();
+    let _ = write!(
+        header,
+        "<p class=\"meta\">Modified {}",
+        time_element(meta.mtime)
+    );
     if !meta.tags.is_empty() {
-        html.push_str(" · ");
+        header.push_str(" · ");
         for tag in &meta.tags {
-            let _ = write!(html, "<span class=\"tag\">#{}</span> ", escape(tag));
+            let _ = write!(header, "<span class=\"tag\">#{}</span> ", escape(tag));
         }
     }
-    html.push_str("</p>");
+    header.push_str("</p>");
     if !meta.frontmatter.is_empty() {
         let mut frontmatter = meta.frontmatter.clone();
         for value in frontmatter.values_mut() {
@@ -146,12 +149,33 @@ fn render_note(state: &PagesState, id: &str, access: Access) -> Option<String> {
             }
         }
         let _ = write!(
-            html,
+            header,
             "<details class=\"properties\"><summary>Properties</summary>{}</details>",
             properties_table(&frontmatter)
         );
     }
-    let _ = write!(html, "<article class=\"note\">{content}</article>");
+    // Path, heading, then the meta line and properties, whichever heading the page has.
+    let split = content
+        .find("</h1>")
+        .filter(|_| opens_with_h1)
+        .map(|i| i + 5);
+    match split {
+        Some(at) => {
+            let _ = write!(
+                html,
+                "<article class=\"note\">{}{header}{}</article>",
+                &content[..at],
+                &content[at..]
+            );
+        }
+        None => {
+            let _ = write!(
+                html,
+                "<h1 class=\"title\">{}</h1>{header}<article class=\"note\">{content}</article>",
+                escape(&meta.title)
+            );
+        }
+    }
     if full {
         let linking = backlinks(index, &searcher, &meta.id).unwrap_or_default();
         if !linking.is_empty() {
@@ -211,8 +235,12 @@ pub async fn home(
         } else {
             "indexing…"
         },
-        status["last_commit"].as_str().unwrap_or("never"),
-        status["last_event"].as_str().unwrap_or("none yet"),
+        status["last_commit"]
+            .as_str()
+            .map_or_else(|| "never".to_string(), time_text),
+        status["last_event"]
+            .as_str()
+            .map_or_else(|| "none yet".to_string(), time_text),
     );
     let _ = write!(
         html,
@@ -251,6 +279,24 @@ pub async fn home(
     Html(layout(&state, "Search", &html)).into_response()
 }
 
+/// `<time>` for nanoseconds since the epoch, shown as `2026-11-21 07:22 UTC`.
+fn time_element(nanos: i64) -> String {
+    time_text(&rfc3339(nanos))
+}
+
+/// An RFC 3339 stamp as a `<time>` element.
+fn time_text(stamp: &str) -> String {
+    let label = match (stamp.get(..10), stamp.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => stamp.to_string(),
+    };
+    format!(
+        "<time datetime=\"{}\">{}</time>",
+        escape(stamp),
+        escape(&label)
+    )
+}
+
 fn not_found(state: &PagesState) -> Response {
     let body = "<h1 class=\"title\">No such note</h1><p>There is no note at this address. It may have been renamed, moved, deleted or marked private.</p>";
     (
@@ -278,7 +324,7 @@ fn denied(state: &PagesState, what: &str) -> Response {
 
 fn layout(state: &PagesState, title: &str, body: &str) -> String {
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\"><title>{} · {}</title><style>{STYLE}</style></head><body><header class=\"top\"><span class=\"brand\">deepvault</span> <span class=\"vault\">{}</span></header><main>{body}</main></body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\"><link rel=\"icon\" href=\"data:,\"><title>{} · {}</title><style>{STYLE}</style></head><body><header class=\"top\"><span class=\"brand\">deepvault</span> <span class=\"vault\">{}</span></header><main>{body}</main></body></html>",
         escape(title),
         escape(&state.vault_name),
         escape(&state.vault_name),
@@ -286,26 +332,27 @@ fn layout(state: &PagesState, title: &str, body: &str) -> String {
 }
 
 const STYLE: &str = r#"
-:root{color-scheme:light dark;--fg:#1d1f23;--muted:#5d6470;--bg:#fbfbfa;--card:#fff;--line:#e3e4e6;--accent:#2f5fd0;--note:#2f5fd0;--tip:#128262;--warn:#b26200;--danger:#c0313b}
-@media (prefers-color-scheme:dark){:root{--fg:#e6e6e3;--muted:#a3a8b1;--bg:#17181b;--card:#1f2024;--line:#34363c;--accent:#8fb0ff;--note:#8fb0ff;--tip:#5fd0a9;--warn:#f0b25a;--danger:#ff7b84}}
-*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--fg);font:17px/1.6 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","PingFang SC","Hiragino Sans",sans-serif}
+:root{color-scheme:light dark;--fg:#1d1f23;--muted:#5d6470;--bg:#fbfbfa;--card:#fff;--tint:#f1f3f8;--line:#e3e4e6;--control:#8a909a;--accent:#2f5fd0;--on-accent:#fff;--note:#2f5fd0;--tip:#128262;--warn:#b26200;--danger:#c0313b}
+@media (prefers-color-scheme:dark){:root{--fg:#e6e6e3;--muted:#a3a8b1;--bg:#17181b;--card:#1f2024;--tint:#23262e;--line:#34363c;--control:#6b707a;--accent:#8fb0ff;--on-accent:#17181b;--note:#8fb0ff;--tip:#5fd0a9;--warn:#f0b25a;--danger:#ff7b84}}
+*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--fg);font:17px/1.6 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC","PingFang SC","Hiragino Sans",sans-serif;overflow-wrap:anywhere}
+time{white-space:nowrap}li:has(>input[type=checkbox]){list-style:none}li>input[type=checkbox]{margin:0 .4rem 0 -1.2rem}
 main{max-width:46rem;margin:0 auto;padding:1rem 1.25rem 4rem}
 .top{max-width:46rem;margin:0 auto;padding:.75rem 1.25rem;color:var(--muted);font-size:.9rem}.brand{font-weight:600;color:var(--fg)}
 a{color:var(--accent)}a:focus-visible,button:focus-visible,input:focus-visible,summary:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
 .crumbs{font-size:.9rem;color:var(--muted);overflow-wrap:anywhere}.title{line-height:1.25;margin:.4rem 0}.meta{color:var(--muted);font-size:.9rem}
 .tag{background:var(--line);border-radius:.4rem;padding:0 .35rem;font-size:.85rem}
-h1,h2,h3,h4{line-height:1.3;scroll-margin-top:1rem}h1:target,h2:target,h3:target,h4:target,h5:target,h6:target{background:color-mix(in srgb,var(--accent) 15%,transparent)}
+h1,h2,h3,h4{line-height:1.3;scroll-margin-top:1rem}h2:target,h3:target,h4:target,h5:target,h6:target{background:color-mix(in srgb,var(--accent) 15%,transparent)}
 pre{background:var(--card);border:1px solid var(--line);border-radius:.5rem;padding:.75rem;overflow-x:auto;font-size:.9rem}code{font-size:.92em}
 table{border-collapse:collapse;display:block;overflow-x:auto}th,td{border:1px solid var(--line);padding:.3rem .6rem;text-align:left;vertical-align:top}
 blockquote{margin:1rem 0;padding:.1rem 1rem;border-left:4px solid var(--line);color:var(--muted)}
-.callout{margin:1rem 0;border-left:4px solid var(--note);background:var(--card);border-radius:.4rem;padding:.5rem .9rem}.callout-title{font-weight:600}.callout>summary{cursor:pointer}
+.callout{margin:1rem 0;border-left:4px solid var(--note);background:var(--tint);border-radius:.4rem;padding:.5rem .9rem}.callout-title{font-weight:600}.callout>summary{cursor:pointer}
 .callout-tip,.callout-success,.callout-check,.callout-done{border-color:var(--tip)}.callout-warning,.callout-caution,.callout-attention,.callout-important{border-color:var(--warn)}.callout-danger,.callout-error,.callout-bug,.callout-failure{border-color:var(--danger)}
 .unresolved{color:var(--muted);border-bottom:1px dotted var(--muted)}.embed{font-style:italic}
 details.properties{margin:.5rem 0 1rem}details.properties summary{cursor:pointer;color:var(--muted)}
 .backlinks{margin-top:2.5rem;border-top:1px solid var(--line)}.id{color:var(--muted);font-size:.82rem;overflow-wrap:anywhere}
 form.search label{display:block;font-weight:600;margin:.5rem 0 .3rem}.row{display:flex;gap:.5rem}
-input[type=search]{flex:1;min-width:0;font:inherit;padding:.55rem .7rem;border:1px solid var(--line);border-radius:.5rem;background:var(--card);color:var(--fg)}
-button{font:inherit;padding:.55rem 1rem;border:0;border-radius:.5rem;background:var(--accent);color:#fff;cursor:pointer}
+input[type=search]{flex:1;min-width:0;font:inherit;padding:.55rem .7rem;border:1px solid var(--control);border-radius:.5rem;background:var(--card);color:var(--fg)}
+button{font:inherit;padding:.55rem 1rem;border:0;border-radius:.5rem;background:var(--accent);color:var(--on-accent);cursor:pointer}
 ol.results{padding-left:1.2rem}ol.results li{margin:0 0 1.1rem}ol.results p{margin:.2rem 0 0}.hit{font-weight:600;font-size:1.05rem}
 .raw pre{max-height:24rem}
 "#;

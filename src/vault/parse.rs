@@ -595,6 +595,8 @@ pub(crate) struct CalloutLine {
     pub title: String,
     /// Byte range of the `[!type]±` marker in the text.
     pub marker: std::ops::Range<usize>,
+    /// Where the first line (marker and title) ends.
+    pub line_end: usize,
 }
 
 /// Reads a callout marker on the line that starts at `start` (a block quote's first line).
@@ -620,6 +622,7 @@ pub(crate) fn callout_at(text: &str, start: usize) -> Option<CalloutLine> {
         fold,
         title: after.trim().to_string(),
         marker: marker_start..marker_end,
+        line_end,
     })
 }
 
