@@ -76,6 +76,13 @@ pub struct ServeArgs {
     /// container volumes) [env: DEEPVAULT_POLL]
     #[arg(long)]
     pub poll: bool,
+    /// Serve a non-loopback address without authentication (anyone who reaches it can read
+    /// the vault) [env: DEEPVAULT_INSECURE_NO_AUTH]
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Append a JSON line per tool call to FILE [env: DEEPVAULT_AUDIT_LOG]
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -45,6 +45,20 @@ pub struct ConfigFile {
     pub page_link_ttl_secs: Option<u64>,
     pub redact_defaults: Option<bool>,
     pub redact_patterns: Option<Vec<String>>,
+    pub tokens_file: Option<PathBuf>,
+    pub insecure_no_auth: Option<bool>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub oauth_issuer: Option<String>,
+    pub oauth_audience: Option<Vec<String>>,
+    pub oauth_jwks_url: Option<String>,
+    pub oauth_scopes: Option<Vec<String>>,
+    pub oauth_resource: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub rate_limit_per_minute: Option<u32>,
+    pub request_timeout_secs: Option<u64>,
+    pub max_query_chars: Option<usize>,
+    pub max_fetch_bytes: Option<usize>,
+    pub audit_log: Option<PathBuf>,
 }
 
 /// How each key is read from the environment.
@@ -81,6 +95,20 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("page_link_ttl_secs", EnvKind::Int),
     ("redact_defaults", EnvKind::Bool),
     ("redact_patterns", EnvKind::List),
+    ("tokens_file", EnvKind::Text),
+    ("insecure_no_auth", EnvKind::Bool),
+    ("allowed_hosts", EnvKind::List),
+    ("oauth_issuer", EnvKind::Text),
+    ("oauth_audience", EnvKind::List),
+    ("oauth_jwks_url", EnvKind::Text),
+    ("oauth_scopes", EnvKind::List),
+    ("oauth_resource", EnvKind::Text),
+    ("max_body_bytes", EnvKind::Int),
+    ("rate_limit_per_minute", EnvKind::Int),
+    ("request_timeout_secs", EnvKind::Int),
+    ("max_query_chars", EnvKind::Int),
+    ("max_fetch_bytes", EnvKind::Int),
+    ("audit_log", EnvKind::Text),
 ];
 
 /// Values given on the command line; `None` means "not given".
@@ -93,6 +121,39 @@ pub struct Overrides {
     pub public_url: Option<String>,
     pub url_template: Option<String>,
     pub poll: Option<bool>,
+    pub insecure_no_auth: Option<bool>,
+    pub audit_log: Option<PathBuf>,
+}
+
+/// Request limits.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Larger request bodies get 413.
+    pub max_body_bytes: usize,
+    /// Requests per minute per client; 0 disables the limit.
+    pub rate_limit_per_minute: u32,
+    /// A tool call or page that takes longer fails with a timeout.
+    pub request_timeout: Duration,
+    /// Longer queries are cut to this many characters (and still answered).
+    pub max_query_chars: usize,
+    /// Fetched text longer than this is cut, with `metadata.truncated: true`.
+    pub max_fetch_bytes: usize,
+}
+
+/// Who may connect.
+#[derive(Clone, Debug, Default)]
+pub struct AuthConfig {
+    /// Static bearer tokens (from `DEEPVAULT_TOKENS` and `tokens_file`).
+    pub tokens: Vec<crate::http::auth::StaticToken>,
+    pub oauth: Option<crate::http::auth::OAuthSettings>,
+    /// Serve a non-loopback address without auth, knowingly.
+    pub insecure_no_auth: bool,
+}
+
+impl AuthConfig {
+    pub fn is_enabled(&self) -> bool {
+        !self.tokens.is_empty() || self.oauth.is_some()
+    }
 }
 
 /// Who may open the note pages that citations link to.
@@ -175,6 +236,12 @@ pub struct Config {
     pub redact_defaults: bool,
     /// More patterns (regular expressions) to redact.
     pub redact_patterns: Vec<String>,
+    pub auth: AuthConfig,
+    /// More host names the server answers to (besides loopback and the public URL's host).
+    pub allowed_hosts: Vec<String>,
+    pub limits: Limits,
+    /// JSON lines of every tool call, when set.
+    pub audit_log: Option<PathBuf>,
     /// The file the configuration came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -231,7 +298,8 @@ impl Config {
         let file: ConfigFile = deserialize_table(table, &file_origin)?;
         let from_env: ConfigFile = deserialize_table(env_table, "the environment")?;
         let merged = merge(file, from_env);
-        Config::validate(merged, vault, overrides, source)
+        let env_tokens = env.get("DEEPVAULT_TOKENS").cloned();
+        Config::validate(merged, vault, overrides, source, env_tokens)
     }
 
     fn validate(
@@ -239,6 +307,7 @@ impl Config {
         vault: PathBuf,
         overrides: &Overrides,
         source: Option<PathBuf>,
+        env_tokens: Option<String>,
     ) -> Result<Config> {
         let listen = overrides
             .listen
@@ -274,6 +343,81 @@ impl Config {
                 .collect(),
         };
         let max_results = positive(file.max_results.unwrap_or(10), "max_results")?.min(100);
+        let limits = Limits {
+            max_body_bytes: positive(file.max_body_bytes.unwrap_or(512 * 1024), "max_body_bytes")?,
+            rate_limit_per_minute: file.rate_limit_per_minute.unwrap_or(600),
+            request_timeout: Duration::from_secs(positive(
+                file.request_timeout_secs.unwrap_or(30) as usize,
+                "request_timeout_secs",
+            )? as u64),
+            max_query_chars: positive(
+                file.max_query_chars.unwrap_or(16 * 1024),
+                "max_query_chars",
+            )?,
+            max_fetch_bytes: positive(
+                file.max_fetch_bytes.unwrap_or(1024 * 1024),
+                "max_fetch_bytes",
+            )?,
+        };
+        let mut tokens = Vec::new();
+        if let Some(raw) = &env_tokens {
+            for (i, token) in raw
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .enumerate()
+            {
+                tokens.push(parse_token(
+                    token,
+                    &format!("DEEPVAULT_TOKENS (token {})", i + 1),
+                )?);
+            }
+        }
+        if let Some(path) = &file.tokens_file {
+            tokens.extend(read_tokens_file(path)?);
+        }
+        let oauth = match &file.oauth_issuer {
+            None => {
+                if file.oauth_jwks_url.is_some()
+                    || file.oauth_scopes.is_some()
+                    || file.oauth_audience.is_some()
+                {
+                    return Err(Error::Config {
+                        message: "oauth_jwks_url, oauth_scopes and oauth_audience need oauth_issuer\n\nhint: set oauth_issuer to your authorization server, e.g. https://your-tenant.auth0.com/".into(),
+                    });
+                }
+                None
+            }
+            Some(issuer) => {
+                let Some(public_url) = public_url.clone() else {
+                    return Err(Error::Config {
+                        message: "OAuth needs the public URL clients reach: the token audience is <public_url>/mcp\n\nhint: pass --public-url https://your-host (or set public_url)".into(),
+                    });
+                };
+                let resource = file
+                    .oauth_resource
+                    .clone()
+                    .unwrap_or_else(|| format!("{public_url}/mcp"));
+                let mut audiences = vec![resource.clone()];
+                audiences.extend(file.oauth_audience.clone().unwrap_or_default());
+                Some(crate::http::auth::OAuthSettings {
+                    issuer: issuer.trim().to_string(),
+                    audiences,
+                    jwks_url: file.oauth_jwks_url.clone(),
+                    scopes: file.oauth_scopes.clone().unwrap_or_default(),
+                    resource,
+                    metadata_url: format!("{public_url}/.well-known/oauth-protected-resource/mcp"),
+                })
+            }
+        };
+        let auth = AuthConfig {
+            tokens,
+            oauth,
+            insecure_no_auth: overrides
+                .insecure_no_auth
+                .or(file.insecure_no_auth)
+                .unwrap_or(false),
+        };
         let snippet_chars = positive(file.snippet_chars.unwrap_or(300), "snippet_chars")?;
         let commit = CommitPolicy {
             quiet: Duration::from_millis(file.commit_quiet_ms.unwrap_or(30)),
@@ -302,13 +446,21 @@ impl Config {
             snippet_chars,
             max_file_bytes: file.max_file_bytes.unwrap_or(64 * 1024 * 1024),
             watch,
-            pages: file.pages.unwrap_or(PagesMode::Public),
+            pages: file.pages.unwrap_or(if auth.is_enabled() {
+                PagesMode::Signed
+            } else {
+                PagesMode::Public
+            }),
             page_link_ttl: file
                 .page_link_ttl_secs
                 .filter(|s| *s > 0)
                 .map(Duration::from_secs),
             redact_defaults: file.redact_defaults.unwrap_or(true),
             redact_patterns: file.redact_patterns.unwrap_or_default(),
+            auth,
+            allowed_hosts: file.allowed_hosts.unwrap_or_default(),
+            limits,
+            audit_log: overrides.audit_log.clone().or(file.audit_log),
             source,
         })
     }
@@ -364,6 +516,58 @@ fn validate_public_url(url: &str) -> Result<String> {
             ),
         }),
     }
+}
+
+/// A static token: at least 16 characters, no whitespace.
+fn parse_token(token: &str, origin: &str) -> Result<crate::http::auth::StaticToken> {
+    parse_labelled_token(None, token, origin)
+}
+
+fn parse_labelled_token(
+    label: Option<&str>,
+    token: &str,
+    origin: &str,
+) -> Result<crate::http::auth::StaticToken> {
+    if token.chars().count() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::Config {
+            message: format!(
+                "{origin} is not a usable token: use at least 16 characters without spaces\n\nhint: generate one with `openssl rand -hex 32`"
+            ),
+        });
+    }
+    Ok(crate::http::auth::StaticToken::new(label, token))
+}
+
+/// A tokens file: one token per line, optionally `label token`; `#` starts a comment.
+fn read_tokens_file(path: &Path) -> Result<Vec<crate::http::auth::StaticToken>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Config {
+        message: format!("cannot read tokens_file {}: {source}", path.display()),
+    })?;
+    let mut tokens = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let origin = format!("line {} of tokens_file {}", number + 1, path.display());
+        let mut parts = line.split_whitespace();
+        let (label, token) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(token), None, None) => (None, token),
+            (Some(label), Some(token), None) => (Some(label), token),
+            _ => {
+                return Err(Error::Config {
+                    message: format!("{origin} should be `token` or `label token`"),
+                });
+            }
+        };
+        tokens.push(parse_labelled_token(label, token, &origin)?);
+    }
+    if tokens.is_empty() {
+        return Err(Error::Config {
+            message: format!("tokens_file {} holds no token", path.display()),
+        });
+    }
+    Ok(tokens)
 }
 
 fn read_table(path: &Path) -> Result<toml::Table> {
@@ -464,6 +668,20 @@ fn merge(file: ConfigFile, env: ConfigFile) -> ConfigFile {
         page_link_ttl_secs: env.page_link_ttl_secs.or(file.page_link_ttl_secs),
         redact_defaults: env.redact_defaults.or(file.redact_defaults),
         redact_patterns: env.redact_patterns.or(file.redact_patterns),
+        tokens_file: env.tokens_file.or(file.tokens_file),
+        insecure_no_auth: env.insecure_no_auth.or(file.insecure_no_auth),
+        allowed_hosts: env.allowed_hosts.or(file.allowed_hosts),
+        oauth_issuer: env.oauth_issuer.or(file.oauth_issuer),
+        oauth_audience: env.oauth_audience.or(file.oauth_audience),
+        oauth_jwks_url: env.oauth_jwks_url.or(file.oauth_jwks_url),
+        oauth_scopes: env.oauth_scopes.or(file.oauth_scopes),
+        oauth_resource: env.oauth_resource.or(file.oauth_resource),
+        max_body_bytes: env.max_body_bytes.or(file.max_body_bytes),
+        rate_limit_per_minute: env.rate_limit_per_minute.or(file.rate_limit_per_minute),
+        request_timeout_secs: env.request_timeout_secs.or(file.request_timeout_secs),
+        max_query_chars: env.max_query_chars.or(file.max_query_chars),
+        max_fetch_bytes: env.max_fetch_bytes.or(file.max_fetch_bytes),
+        audit_log: env.audit_log.or(file.audit_log),
     }
 }
 

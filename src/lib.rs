@@ -30,6 +30,7 @@
 //! Only one process writes an index (a lock file in the index folder); `deepvault search` and
 //! `deepvault fetch` read it alongside a running server.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod connect;

@@ -12,12 +12,16 @@ use std::time::Instant;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Extensions, Implementation, ServerCapabilities, ServerConfig,
+};
 use rmcp::{ErrorData as McpError, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::audit::{AuditEntry, AuditLog, logged_argument};
 use crate::error::Error;
+use crate::http::auth::ClientId;
 use crate::status::Status;
 use crate::tools::Tools;
 
@@ -78,6 +82,13 @@ pub struct VaultServer {
     vault_name: String,
     /// How long a call waits for the first index before answering from what is committed.
     first_index_wait: std::time::Duration,
+    /// A tool call that takes longer fails with a timeout.
+    timeout: std::time::Duration,
+    audit: AuditLog,
+    /// `http`, `sse` or `stdio`, for the audit log.
+    transport: &'static str,
+    /// Who this session is when the request itself does not say (stdio, a legacy SSE stream).
+    client: Option<String>,
     tool_router: ToolRouter<VaultServer>,
 }
 
@@ -88,8 +99,32 @@ impl VaultServer {
             status,
             vault_name: vault_name.to_string(),
             first_index_wait: std::time::Duration::from_secs(5),
+            timeout: std::time::Duration::from_secs(30),
+            audit: AuditLog::default(),
+            transport: "http",
+            client: None,
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// Tool calls time out after `timeout`.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> VaultServer {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Tool calls are written to `audit`.
+    pub fn with_audit(mut self, audit: AuditLog) -> VaultServer {
+        self.audit = audit;
+        self
+    }
+
+    /// This copy serves one session of `transport` for `client` (stdio, a legacy SSE stream).
+    pub fn for_session(&self, transport: &'static str, client: Option<String>) -> VaultServer {
+        let mut server = self.clone();
+        server.transport = transport;
+        server.client = client;
+        server
     }
 
     /// A tool error for a call that came while the first index is still being built.
@@ -149,6 +184,183 @@ fn tool_error(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
 }
 
+/// How a tool call ended, for the audit log.
+struct Outcome {
+    result: CallToolResult,
+    label: &'static str,
+    ids: Vec<String>,
+}
+
+impl Outcome {
+    fn error(label: &'static str, message: String) -> Outcome {
+        Outcome {
+            result: tool_error(message),
+            label,
+            ids: Vec::new(),
+        }
+    }
+}
+
+impl VaultServer {
+    /// The client behind a call: the HTTP request's identity, else this session's.
+    fn client_of(&self, extensions: &Extensions) -> String {
+        extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<ClientId>())
+            .map(|client| client.0.clone())
+            .or_else(|| self.client.clone())
+            .unwrap_or_else(|| "anonymous".into())
+    }
+
+    /// Runs blocking tool work with the request timeout.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(Tools) -> crate::Result<T> + Send + 'static,
+    ) -> Result<crate::Result<T>, &'static str> {
+        let tools = self.tools.clone();
+        match tokio::time::timeout(
+            self.timeout,
+            tokio::task::spawn_blocking(move || work(tools)),
+        )
+        .await
+        {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(join)) => {
+                tracing::error!("a tool task failed: {join}");
+                Err("error")
+            }
+            Err(_) => Err("timeout"),
+        }
+    }
+
+    async fn run_search(&self, query: Value) -> Outcome {
+        let query = match string_argument(query, "query", "how do I brew pour-over coffee") {
+            Ok(query) => query,
+            Err(result) => {
+                return Outcome {
+                    result: *result,
+                    label: "bad_argument",
+                    ids: Vec::new(),
+                };
+            }
+        };
+        if query.trim().is_empty() {
+            return Outcome {
+                result: CallToolResult::structured(serde_json::json!({"results": []})),
+                label: "ok",
+                ids: Vec::new(),
+            };
+        }
+        let ready = self.status.wait_ready(self.first_index_wait).await;
+        match self.blocking(move |tools| tools.search(&query)).await {
+            // An empty answer from a half-built index would read as "nothing matches".
+            Ok(Ok(value))
+                if !ready && value["results"].as_array().is_some_and(|r| r.is_empty()) =>
+            {
+                Outcome::error("still_indexing", self.still_indexing("no note matches yet"))
+            }
+            Ok(Ok(value)) => Outcome {
+                ids: result_ids(&value),
+                result: CallToolResult::structured(value),
+                label: "ok",
+            },
+            Ok(Err(err)) => {
+                tracing::error!("search failed: {err}");
+                Outcome::error("error", format!("search failed: {err}"))
+            }
+            Err("timeout") => Outcome::error(
+                "timeout",
+                format!(
+                    "search took longer than {} s; try a shorter query",
+                    self.timeout.as_secs()
+                ),
+            ),
+            Err(label) => {
+                Outcome::error(label, "search failed unexpectedly; please try again".into())
+            }
+        }
+    }
+
+    async fn run_fetch(&self, id: Value) -> Outcome {
+        let id = match string_argument(id, "id", "Projects/Plan.md") {
+            Ok(id) => id,
+            Err(result) => {
+                return Outcome {
+                    result: *result,
+                    label: "bad_argument",
+                    ids: Vec::new(),
+                };
+            }
+        };
+        let ready = self.status.wait_ready(self.first_index_wait).await;
+        match self.blocking(move |tools| tools.fetch(&id)).await {
+            Ok(Ok(value)) => Outcome {
+                ids: value["id"]
+                    .as_str()
+                    .map(|id| vec![id.to_string()])
+                    .unwrap_or_default(),
+                result: CallToolResult::structured(value),
+                label: "ok",
+            },
+            Ok(Err(err @ Error::NoteNotFound { .. })) if !ready => {
+                Outcome::error("still_indexing", self.still_indexing(&err.to_string()))
+            }
+            Ok(Err(err @ Error::NoteNotFound { .. })) => {
+                Outcome::error("not_found", err.to_string())
+            }
+            Ok(Err(err)) => {
+                tracing::error!("fetch failed: {err}");
+                Outcome::error("error", format!("fetch failed: {err}"))
+            }
+            Err("timeout") => Outcome::error(
+                "timeout",
+                format!("fetch took longer than {} s", self.timeout.as_secs()),
+            ),
+            Err(label) => {
+                Outcome::error(label, "fetch failed unexpectedly; please try again".into())
+            }
+        }
+    }
+
+    fn audit(
+        &self,
+        tool: &'static str,
+        arguments: Value,
+        client: String,
+        started: Instant,
+        outcome: &Outcome,
+    ) {
+        self.audit.record(AuditEntry {
+            client,
+            transport: self.transport,
+            tool,
+            arguments,
+            result_ids: outcome.ids.clone(),
+            duration: started.elapsed(),
+            outcome: outcome.label,
+        });
+    }
+}
+
+fn result_ids(value: &Value) -> Vec<String> {
+    value["results"]
+        .as_array()
+        .map(|hits| {
+            hits.iter()
+                .filter_map(|hit| hit["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The argument as the audit log shows it.
+fn logged(value: &Value) -> Value {
+    match value {
+        Value::String(text) => logged_argument(text),
+        other => logged_argument(&other.to_string()),
+    }
+}
+
 #[tool_router]
 impl VaultServer {
     #[tool(
@@ -168,39 +380,14 @@ impl VaultServer {
     async fn search(
         &self,
         Parameters(args): Parameters<SearchArgs>,
+        extensions: Extensions,
     ) -> Result<CallToolResult, McpError> {
-        let query = match string_argument(args.query, "query", "how do I brew pour-over coffee") {
-            Ok(query) => query,
-            Err(result) => return Ok(*result),
-        };
-        if query.trim().is_empty() {
-            return Ok(CallToolResult::structured(
-                serde_json::json!({"results": []}),
-            ));
-        }
-        let ready = self.status.wait_ready(self.first_index_wait).await;
-        let tools = self.tools.clone();
         let started = Instant::now();
-        let outcome = tokio::task::spawn_blocking(move || tools.search(&query)).await;
-        let result = match outcome {
-            // An empty answer from a half-built index would read as "nothing matches".
-            Ok(Ok(value))
-                if !ready && value["results"].as_array().is_some_and(|r| r.is_empty()) =>
-            {
-                tool_error(self.still_indexing("no note matches yet"))
-            }
-            Ok(Ok(value)) => CallToolResult::structured(value),
-            Ok(Err(err)) => {
-                tracing::error!("search failed: {err}");
-                tool_error(format!("search failed: {err}"))
-            }
-            Err(join) => {
-                tracing::error!("search task failed: {join}");
-                tool_error("search failed unexpectedly; please try again".into())
-            }
-        };
-        tracing::debug!(took_us = started.elapsed().as_micros() as u64, "search");
-        Ok(result)
+        let client = self.client_of(&extensions);
+        let arguments = serde_json::json!({"query": logged(&args.query)});
+        let outcome = self.run_search(args.query).await;
+        self.audit("search", arguments, client, started, &outcome);
+        Ok(outcome.result)
     }
 
     #[tool(
@@ -221,29 +408,14 @@ impl VaultServer {
     async fn fetch(
         &self,
         Parameters(args): Parameters<FetchArgs>,
+        extensions: Extensions,
     ) -> Result<CallToolResult, McpError> {
-        let id = match string_argument(args.id, "id", "Projects/Plan.md") {
-            Ok(id) => id,
-            Err(result) => return Ok(*result),
-        };
-        let ready = self.status.wait_ready(self.first_index_wait).await;
-        let tools = self.tools.clone();
-        let outcome = tokio::task::spawn_blocking(move || tools.fetch(&id)).await;
-        Ok(match outcome {
-            Ok(Ok(value)) => CallToolResult::structured(value),
-            Ok(Err(err @ Error::NoteNotFound { .. })) if !ready => {
-                tool_error(self.still_indexing(&err.to_string()))
-            }
-            Ok(Err(err @ Error::NoteNotFound { .. })) => tool_error(err.to_string()),
-            Ok(Err(err)) => {
-                tracing::error!("fetch failed: {err}");
-                tool_error(format!("fetch failed: {err}"))
-            }
-            Err(join) => {
-                tracing::error!("fetch task failed: {join}");
-                tool_error("fetch failed unexpectedly; please try again".into())
-            }
-        })
+        let started = Instant::now();
+        let client = self.client_of(&extensions);
+        let arguments = serde_json::json!({"id": logged(&args.id)});
+        let outcome = self.run_fetch(args.id).await;
+        self.audit("fetch", arguments, client, started, &outcome);
+        Ok(outcome.result)
     }
 }
 
@@ -286,7 +458,7 @@ mod tests {
                 query: Value::from("anything"),
             })
         };
-        let result = server.search(args()).await.unwrap();
+        let result = server.search(args(), Extensions::default()).await.unwrap();
         assert_eq!(result.is_error, Some(true));
         let text = result.content[0].as_text().unwrap().text.clone();
         assert!(
@@ -294,9 +466,12 @@ mod tests {
             "{text}"
         );
         let fetched = server
-            .fetch(Parameters(FetchArgs {
-                id: Value::from("a.md"),
-            }))
+            .fetch(
+                Parameters(FetchArgs {
+                    id: Value::from("a.md"),
+                }),
+                Extensions::default(),
+            )
             .await
             .unwrap();
         assert!(
@@ -308,7 +483,7 @@ mod tests {
         );
 
         status.set_ready();
-        let result = server.search(args()).await.unwrap();
+        let result = server.search(args(), Extensions::default()).await.unwrap();
         assert_eq!(result.is_error, Some(false));
         assert_eq!(
             result.structured_content,

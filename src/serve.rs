@@ -15,9 +15,11 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::AuditLog;
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::error::Error;
+use crate::http::auth::Auth;
 use crate::http::pages::PagesState;
 use crate::http::{AppState, guard::HostAllowList, router};
 use crate::index::writer::{Indexer, IndexerSettings};
@@ -33,6 +35,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.poll {
         overrides.poll = Some(true);
     }
+    if args.insecure_no_auth {
+        overrides.insecure_no_auth = Some(true);
+    }
+    overrides.audit_log = args.audit_log;
     let config = Config::load(&overrides)?;
     let vault = Vault::open(&config.vault, &config.exclude)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -183,6 +189,14 @@ fn start_sync(
 }
 
 async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<ExitCode> {
+    if !stdio {
+        refuse_open_bind_without_auth(&config)?;
+    }
+    let audit = match &config.audit_log {
+        Some(path) => AuditLog::open(path)
+            .with_context(|| format!("cannot open the audit log {}", path.display()))?,
+        None => AuditLog::default(),
+    };
     let status = Arc::new(Status::new());
     let role = open_role(&config, &vault, &status).await?;
     let shutdown = CancellationToken::new();
@@ -211,8 +225,14 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
     };
     let citations = Citations::with_base(&config, vault.name(), base_url)?;
     let tools = Tools::new(&config, index, citations)?;
-    let server = VaultServer::new(tools.clone(), Arc::clone(&status), vault.name());
+    let server = VaultServer::new(tools.clone(), Arc::clone(&status), vault.name())
+        .with_timeout(config.limits.request_timeout)
+        .with_audit(audit);
     let sync = start_sync(writer, &config, &vault, &status, &shutdown);
+    let auth = Arc::new(Auth::new(
+        config.auth.tokens.clone(),
+        config.auth.oauth.clone(),
+    ));
 
     let http = listener.map(|listener| {
         let hosts = HostAllowList::new(
@@ -221,7 +241,7 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
                 .map(|a| a.to_string())
                 .unwrap_or_default(),
             config.public_url.as_deref(),
-            &[],
+            &config.allowed_hosts,
         );
         let state = AppState {
             server: server.clone(),
@@ -234,8 +254,10 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
                 vault_name: vault.name().to_string(),
                 mode: config.pages,
                 signer: tools.citations.signer.clone(),
-                authorized: Arc::new(|_| false),
+                auth: Arc::clone(&auth),
             },
+            auth: Arc::clone(&auth),
+            limits: config.limits.clone(),
         };
         (listener, router(state))
     });
@@ -243,16 +265,13 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
     if stdio {
         tracing::info!(vault = %vault.root().display(), "serving MCP over stdio");
         if let Some((listener, app)) = http {
-            let graceful = shutdown.clone();
-            tokio::spawn(async move {
-                let served = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { graceful.cancelled().await });
-                if let Err(err) = served.await {
-                    tracing::warn!("the note-page server stopped: {err}");
-                }
-            });
+            tokio::spawn(crate::http::serve(listener, app, shutdown.clone()));
         }
-        let served = serve_stdio(server, shutdown.clone()).await;
+        let served = serve_stdio(
+            server.for_session("stdio", Some("stdio".into())),
+            shutdown.clone(),
+        )
+        .await;
         shutdown.cancel();
         tokio::task::spawn_blocking(move || sync.shutdown()).await?;
         served?;
@@ -262,11 +281,12 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
     let (listener, app) = http.expect("bound above");
     // Printed on stderr for humans and for tests that pass --listen 127.0.0.1:0.
     eprintln!(
-        "deepvault {} serving {} at http://{}/mcp (index: {})",
+        "deepvault {} serving {} at http://{}/mcp (index: {}{})",
         env!("CARGO_PKG_VERSION"),
         vault.root().display(),
         address.map(|a| a.to_string()).unwrap_or_default(),
-        config.index_dir.display()
+        config.index_dir.display(),
+        if auth.is_enabled() { ", auth on" } else { "" }
     );
     let signal_token = shutdown.clone();
     tokio::spawn(async move {
@@ -274,20 +294,32 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
         tracing::info!("shutting down");
         signal_token.cancel();
     });
-    let graceful = shutdown.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        graceful.cancelled().await;
-    });
-    // Requests in flight get a moment to finish; streams were ended by the token.
-    tokio::select! {
-        result = server => result.context("the HTTP server failed")?,
-        _ = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        } => tracing::warn!("some connections did not close within 5 s"),
-    }
+    crate::http::serve(listener, app, shutdown).await;
     tokio::task::spawn_blocking(move || sync.shutdown()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binding beyond loopback without auth would hand the vault to anyone who can reach the port.
+fn refuse_open_bind_without_auth(config: &Config) -> anyhow::Result<()> {
+    if is_loopback(&config.listen) || config.auth.is_enabled() || config.auth.insecure_no_auth {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to serve the vault on {} without authentication: anyone who can reach that address could read every note\n\nhint: choose one of\n  - static bearer tokens (Codex, the Responses API): DEEPVAULT_TOKENS=$(openssl rand -hex 32) deepvault serve ...\n  - OAuth (ChatGPT): set oauth_issuer (and --public-url) in deepvault.toml\n  - listen on loopback only (the default, 127.0.0.1:8765) behind a tunnel or proxy that authenticates\n  - or pass --insecure-no-auth if you really mean an open server (a private network, say)",
+        config.listen
+    )
+}
+
+/// `127.0.0.1:…`, `localhost:…`, `[::1]:…`
+fn is_loopback(listen: &str) -> bool {
+    let host = listen
+        .rsplit_once(':')
+        .map_or(listen, |(host, _)| host)
+        .trim_matches(['[', ']']);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn serve_stdio(server: VaultServer, shutdown: CancellationToken) -> anyhow::Result<()> {

@@ -99,9 +99,10 @@ impl Tools {
             search: SearchOptions {
                 limit: config.max_results,
                 snippet_chars: config.snippet_chars,
+                max_query_chars: config.limits.max_query_chars,
                 ..SearchOptions::default()
             },
-            max_fetch_bytes: None,
+            max_fetch_bytes: Some(config.limits.max_fetch_bytes),
             redactor: Arc::new(Redactor::new(
                 config.redact_defaults,
                 &config.redact_patterns,

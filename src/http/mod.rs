@@ -9,9 +9,15 @@
 //! | `/notes/{path}`           | a note as HTML: the default citation target ([`pages`])      |
 //! | `/`                       | index status and a search box ([`pages`])                    |
 //!
-//! Every route sits behind the Host/Origin allow-list ([`guard`]).
+//! | `/.well-known/oauth-protected-resource[/mcp]` | RFC 9728 metadata when OAuth is on |
+//!
+//! Every route sits behind the Host/Origin allow-list ([`guard`]) and the body size limit. MCP
+//! routes need credentials when auth is on ([`auth`]) and are rate-limited per client
+//! ([`limit`]); pages decide access themselves (signed links).
 
+pub mod auth;
 pub mod guard;
+pub mod limit;
 pub mod pages;
 pub mod sse;
 
@@ -22,11 +28,18 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::Limits;
 
 use crate::mcp::VaultServer;
 use crate::status::Status;
@@ -39,6 +52,8 @@ pub struct AppState {
     pub hosts: guard::HostAllowList,
     pub shutdown: CancellationToken,
     pub pages: pages::PagesState,
+    pub auth: Arc<auth::Auth>,
+    pub limits: Limits,
 }
 
 /// Builds the router.
@@ -50,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .with_legacy_session_mode(false)
         .with_json_response(false)
         .with_sse_keep_alive(Some(Duration::from_secs(15)))
+        .with_max_request_body_bytes(state.limits.max_body_bytes)
         .with_cancellation_token(state.shutdown.child_token());
     let server = state.server.clone();
     let mcp = StreamableHttpService::new(
@@ -68,21 +84,108 @@ pub fn router(state: AppState) -> Router {
         .route("/messages", post(sse::post))
         .route("/messages/", post(sse::post))
         .with_state(sse_state);
+    // MCP needs credentials (when auth is on) and is rate-limited per client; the limiter runs
+    // after authentication so that it knows who the client is.
+    let protected = Router::new()
+        .nest_service("/mcp", mcp)
+        .merge(legacy)
+        .layer(axum::middleware::from_fn_with_state(
+            limit::RateLimiter::new(state.limits.rate_limit_per_minute),
+            limit::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.auth),
+            auth::require,
+        ));
     let web = Router::new()
         .route("/", get(pages::home))
         .route("/notes/{*path}", get(pages::note))
-        .with_state(state.pages.clone());
-    Router::new()
-        .nest_service("/mcp", mcp)
-        .merge(legacy)
-        .merge(web)
+        .with_state(state.pages.clone())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.limits.request_timeout,
+        ));
+    let open = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state.clone())
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(resource_metadata),
+        )
+        .with_state(state.clone());
+    Router::new()
+        .merge(protected)
+        .merge(web)
+        .merge(open)
+        .layer(RequestBodyLimitLayer::new(state.limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.hosts.clone(),
             guard::check_host,
         ))
+}
+
+/// Serves `app` until `shutdown` is cancelled: HTTP/1 and HTTP/2, with the peer address for the
+/// rate limiter, and a 10 s limit on reading request headers so slow clients (slow loris)
+/// cannot hold connections open. Requests in flight get 5 s to finish.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::Service;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    builder.http2().timer(TokioTimer::new());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors, say: wait a little instead of spinning.
+                    tracing::warn!("cannot accept a connection: {err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let Ok(tower_service) = make_service.call(peer).await;
+        let service = hyper_util::service::TowerToHyperService::new(tower_service);
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, "connection ended: {err}");
+            }
+        });
+    }
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(5)) => {
+            tracing::warn!("some connections did not close within 5 s");
+        }
+    }
+}
+
+/// `GET /.well-known/oauth-protected-resource[/mcp]`: RFC 9728 metadata, when OAuth is on.
+async fn resource_metadata(State(state): State<AppState>) -> Response {
+    match state.auth.resource_metadata() {
+        Some(metadata) => Json(metadata).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "this server does not use OAuth; static bearer tokens or no auth\n",
+        )
+            .into_response(),
+    }
 }
 
 async fn healthz() -> impl IntoResponse {

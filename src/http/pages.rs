@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
+use super::auth::{Auth, Verdict};
 use crate::config::PagesMode;
 use crate::index::fetch::{backlinks, resolve_link, rfc3339};
 use crate::render::{RenderContext, escape, properties_table, render_markdown};
@@ -30,8 +31,8 @@ pub struct PagesState {
     pub vault_name: String,
     pub mode: PagesMode,
     pub signer: Option<PageSigner>,
-    /// Decides whether a request carries valid credentials (the same check as `/mcp`).
-    pub authorized: Arc<dyn Fn(&HeaderMap) -> bool + Send + Sync>,
+    /// The same credentials check as `/mcp`.
+    pub auth: Arc<Auth>,
 }
 
 /// How much of the vault a request may see.
@@ -56,8 +57,14 @@ pub struct SearchQuery {
 }
 
 impl PagesState {
-    fn access(&self, headers: &HeaderMap, note: Option<(&str, &NoteQuery)>) -> Access {
-        if self.mode == PagesMode::Public || (self.authorized)(headers) {
+    async fn access(&self, headers: &HeaderMap, note: Option<(&str, &NoteQuery)>) -> Access {
+        if self.mode == PagesMode::Public {
+            return Access::Full;
+        }
+        if self.auth.is_enabled()
+            && headers.contains_key(axum::http::header::AUTHORIZATION)
+            && matches!(self.auth.check(headers).await, Verdict::Allowed(_))
+        {
             return Access::Full;
         }
         if self.mode == PagesMode::Signed
@@ -78,7 +85,7 @@ pub async fn note(
     Query(query): Query<NoteQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let access = state.access(&headers, Some((&id, &query)));
+    let access = state.access(&headers, Some((&id, &query))).await;
     if access == Access::Denied {
         return denied(&state, "This note");
     }
@@ -208,7 +215,7 @@ pub async fn home(
     Query(query): Query<SearchQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if state.access(&headers, None) != Access::Full {
+    if state.access(&headers, None).await != Access::Full {
         return denied(&state, "The search page");
     }
     let q = query.q.unwrap_or_default();

@@ -25,6 +25,7 @@ use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+use super::auth::ClientId;
 use crate::mcp::VaultServer;
 
 /// Open sessions: id → the sender of messages into that session's server.
@@ -96,13 +97,19 @@ impl<S> Drop for SessionStream<S> {
 }
 
 /// `GET /sse`
-pub async fn open(State(state): State<SseState>) -> Response {
+pub async fn open(
+    State(state): State<SseState>,
+    client: Option<axum::Extension<ClientId>>,
+) -> Response {
     let id = new_session_id();
     let (in_tx, in_rx) = mpsc::channel::<RxJsonRpcMessage<RoleServer>>(64);
     let (out_tx, out_rx) = mpsc::channel::<TxJsonRpcMessage<RoleServer>>(64);
     state.sessions.insert(id.clone(), in_tx);
     let cancel = state.shutdown.child_token();
-    let server = state.server.clone();
+    // The stream's identity (from its GET) is the session's, for the audit log.
+    let server = state
+        .server
+        .for_session("sse", client.map(|axum::Extension(c)| c.0));
     let session_cancel = cancel.clone();
     let session_id = id.clone();
     tokio::spawn(async move {

@@ -11,5 +11,7 @@ mod crash;
 mod mcp;
 /// Citations that open: note pages, URL templates, signed links, hostile HTML.
 mod pages;
+/// Security and limits: safe defaults, tokens, OAuth, limits, audit log, bad input.
+mod security;
 /// The live index: every kind of vault change while serving, restarts, polling, the lock.
 mod watch;

@@ -153,7 +153,8 @@ impl Server {
             }
         });
         let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr,
+            // A wildcard bind is reached through loopback.
+            Ok(addr) => addr.replacen("0.0.0.0:", "127.0.0.1:", 1),
             Err(_) => {
                 let _ = child.kill();
                 panic!("server did not start: {}", log.lock().unwrap());

@@ -1,0 +1,112 @@
+//! Per-client rate limiting: a token bucket per client (a token's label, a JWT subject, or the
+//! peer address for anonymous clients). An empty bucket answers `429 Too Many Requests` with
+//! `Retry-After`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::auth::ClientId;
+
+/// Buckets by client.
+#[derive(Clone)]
+pub struct RateLimiter {
+    per_minute: u32,
+    buckets: Arc<Mutex<HashMap<String, Bucket>>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl RateLimiter {
+    /// `per_minute` requests per client per minute, with bursts of a quarter of that (at least
+    /// 10); 0 disables limiting.
+    pub fn new(per_minute: u32) -> RateLimiter {
+        RateLimiter {
+            per_minute,
+            buckets: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn capacity(&self) -> f64 {
+        (f64::from(self.per_minute) / 4.0).max(10.0)
+    }
+
+    /// Takes one token for `client`, or says how long until one is there.
+    pub fn take(&self, client: &str) -> Result<(), Duration> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let rate = f64::from(self.per_minute) / 60.0;
+        let capacity = self.capacity();
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > 10_000 {
+            buckets.retain(|_, b| now.duration_since(b.updated) < Duration::from_secs(600));
+        }
+        let bucket = buckets.entry(client.to_string()).or_insert(Bucket {
+            tokens: capacity,
+            updated: now,
+        });
+        let elapsed = now.duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+        }
+    }
+}
+
+/// The middleware; runs after authentication, so it sees the [`ClientId`].
+pub async fn limit(State(limiter): State<RateLimiter>, request: Request, next: Next) -> Response {
+    let client = match request.extensions().get::<ClientId>() {
+        Some(ClientId(id)) if id != "anonymous" => id.clone(),
+        _ => request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "anonymous".to_string(), |c| c.0.ip().to_string()),
+    };
+    match limiter.take(&client) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many requests; retry in {seconds} s\n"),
+            )
+                .into_response();
+            if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_refill_and_are_per_client() {
+        let limiter = RateLimiter::new(60);
+        for _ in 0..15 {
+            assert!(limiter.take("a").is_ok());
+        }
+        let wait = limiter.take("a").unwrap_err();
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(limiter.take("b").is_ok(), "other clients are not affected");
+        assert!(RateLimiter::new(0).take("a").is_ok());
+    }
+}
