@@ -100,7 +100,7 @@ impl Tools {
                 limit: config.max_results,
                 snippet_chars: config.snippet_chars,
                 max_query_chars: config.limits.max_query_chars,
-                ..SearchOptions::default()
+                ranking: crate::index::search::Ranking::from_env()?,
             },
             max_fetch_bytes: Some(config.limits.max_fetch_bytes),
             redactor: Arc::new(Redactor::new(

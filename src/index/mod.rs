@@ -482,7 +482,7 @@ fn payload_json(vault_root: &Path) -> String {
 fn register_analyzer(index: &Index) {
     index
         .tokenizers()
-        .register(ANALYZER, TextAnalyzer::from(VaultTokenizer::default()));
+        .register(ANALYZER, TextAnalyzer::from(VaultTokenizer::for_indexing()));
 }
 
 fn same_schema(a: &Schema, b: &Schema) -> bool {
@@ -497,6 +497,50 @@ fn same_schema(a: &Schema, b: &Schema) -> bool {
             .collect::<Vec<_>>()
     };
     names(a) == names(b)
+}
+
+/// A SimHash over the lines of a text: each non-blank line votes with its hash, weighted by its
+/// length (capped). Copies of a page that differ in a line or two (the PowerShell docs repeat
+/// each page for four Windows Server versions) land a few bits apart.
+///
+/// Short texts (under 256 bytes) get 0, which means "no signature": two short notes are not
+/// copies just because they say little.
+pub fn simhash(text: &str) -> u64 {
+    if text.trim().len() < 256 {
+        return 0;
+    }
+    let mut votes = [0i64; 64];
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let hash = xxhash_rust::xxh3::xxh3_64(line.as_bytes());
+        let weight = line.len().min(200) as i64;
+        for (bit, vote) in votes.iter_mut().enumerate() {
+            if hash >> bit & 1 == 1 {
+                *vote += weight;
+            } else {
+                *vote -= weight;
+            }
+        }
+    }
+    votes
+        .iter()
+        .enumerate()
+        .filter(|(_, vote)| **vote > 0)
+        .fold(0u64, |acc, (bit, _)| acc | 1 << bit)
+        .max(1)
+}
+
+/// Adds the text inside a frontmatter value (strings, and strings in lists and maps).
+fn add_property_text(doc: &mut TantivyDocument, field: tantivy::schema::Field, value: &Value) {
+    match value {
+        Value::String(text) if !text.is_empty() => doc.add_text(field, text),
+        Value::Array(items) => items.iter().for_each(|v| add_property_text(doc, field, v)),
+        Value::Object(map) => map.values().for_each(|v| add_property_text(doc, field, v)),
+        _ => {}
+    }
 }
 
 /// Builds the tantivy document of a parsed note.
@@ -545,7 +589,23 @@ pub fn stored_document(
         }
     }
     doc.add_text(fields.path, strip_markdown_extension(&stored.id));
+    for (key, value) in &stored.frontmatter {
+        if !matches!(
+            key.to_lowercase().as_str(),
+            "title" | "aliases" | "alias" | "tags" | "tag" | "cssclasses" | "cssclass"
+        ) {
+            add_property_text(&mut doc, fields.props, value);
+        }
+    }
+    // The plain text first (the stored value), then the title and aliases: the body field holds
+    // all the words of a note, so one BM25 with one IDF ranks them, and the other fields only
+    // add a little. Per-field scores with high boosts over-reward common words that happen to be
+    // rare in short fields (measured in docs/relevance.md).
     doc.add_text(fields.body_text, plain);
+    doc.add_text(fields.body_text, &stored.title);
+    for alias in &stored.aliases {
+        doc.add_text(fields.body_text, alias);
+    }
     for folder in folder_prefixes(&stored.id) {
         doc.add_text(fields.folder, folder);
     }
@@ -566,6 +626,7 @@ pub fn stored_document(
     doc.add_i64(fields.mtime, stored.mtime);
     doc.add_u64(fields.size, stored.size);
     doc.add_u64(fields.hash, stored.hash);
+    doc.add_u64(fields.simhash, simhash(plain));
     doc.add_bytes(
         fields.meta,
         &serde_json::to_vec(stored).expect("stored note serializes"),

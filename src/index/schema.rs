@@ -16,7 +16,7 @@ use super::tokenizer::ANALYZER;
 
 /// Bump whenever the schema, the analyzer or what is stored changes: an index with another
 /// version is rebuilt at start-up.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Handles to every field, resolved once.
 #[derive(Clone, Debug)]
@@ -27,6 +27,8 @@ pub struct Fields {
     pub headings: Field,
     pub tags: Field,
     pub path: Field,
+    /// Other frontmatter values (`description`, `author`, …) as text.
+    pub props: Field,
     pub body_text: Field,
     pub tag_key: Field,
     pub folder: Field,
@@ -35,6 +37,8 @@ pub struct Fields {
     pub mtime: Field,
     pub size: Field,
     pub hash: Field,
+    /// A 64-bit SimHash of the plain text's lines: near-identical notes are a few bits apart.
+    pub simhash: Field,
     pub meta: Field,
     pub body: Field,
 }
@@ -45,6 +49,7 @@ pub mod names {
     pub const MTIME: &str = "mtime";
     pub const SIZE: &str = "size";
     pub const HASH: &str = "hash";
+    pub const SIMHASH: &str = "simhash";
 }
 
 /// Builds the schema and its field handles.
@@ -69,6 +74,7 @@ pub fn build_schema() -> (Schema, Fields) {
         headings: builder.add_text_field("headings", text(true)),
         tags: builder.add_text_field("tags", text(true)),
         path: builder.add_text_field("path", text(true)),
+        props: builder.add_text_field("props", text(true)),
         // Stored as well: the same value gives the plain text back for passages, without a
         // second copy in every document.
         body_text: builder.add_text_field("body_text", text(true).set_stored()),
@@ -79,6 +85,7 @@ pub fn build_schema() -> (Schema, Fields) {
         mtime: builder.add_i64_field(names::MTIME, FAST),
         size: builder.add_u64_field(names::SIZE, FAST),
         hash: builder.add_u64_field(names::HASH, FAST),
+        simhash: builder.add_u64_field(names::SIMHASH, FAST),
         meta: builder.add_bytes_field("meta", BytesOptions::default().set_stored()),
         body: builder.add_text_field("body", STORED),
     };

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, EmptyQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
-    RegexQuery, TermQuery,
+    TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, Order, Searcher, Term};
@@ -22,14 +22,17 @@ use super::tokenizer::{analyze, is_bigram_script};
 use super::{NoteDoc, VaultIndex};
 use crate::error::{Error, Result};
 
-/// Tunable ranking parameters.
-#[derive(Clone, Debug)]
+/// Tunable ranking parameters. `DEEPVAULT_RANKING` (a JSON object of these fields) overrides
+/// them at start-up: a knob for tuning with the relevance harness, not a stable interface.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Ranking {
     pub title: f32,
     pub aliases: f32,
     pub headings: f32,
     pub tags: f32,
     pub path: f32,
+    pub props: f32,
     pub body: f32,
     /// Boost of the "adjacent query terms" phrase clauses.
     pub proximity: f32,
@@ -39,21 +42,42 @@ pub struct Ranking {
     pub fuzzy: f32,
     /// The most distinct terms a query is ranked on.
     pub max_terms: usize,
+    /// Results whose SimHash is at most this many bits from a better result are collapsed
+    /// into it (near-identical copies); `-1` keeps every copy.
+    pub duplicate_bits: i32,
+}
+
+impl Ranking {
+    /// The defaults, overridden by `DEEPVAULT_RANKING` when set.
+    pub fn from_env() -> crate::Result<Ranking> {
+        match std::env::var("DEEPVAULT_RANKING") {
+            Ok(json) if !json.trim().is_empty() => {
+                serde_json::from_str(&json).map_err(|err| crate::Error::Config {
+                    message: format!("DEEPVAULT_RANKING is not a valid ranking object: {err}"),
+                })
+            }
+            _ => Ok(Ranking::default()),
+        }
+    }
 }
 
 impl Default for Ranking {
+    /// Tuned on the SciFact train split and the question sets (docs/relevance.md): the body
+    /// (which also holds the title and aliases) carries the score; the short fields add a little.
     fn default() -> Self {
         Ranking {
-            title: 2.5,
-            aliases: 2.5,
-            headings: 1.2,
-            tags: 1.5,
-            path: 1.2,
+            title: 0.2,
+            aliases: 0.5,
+            headings: 0.2,
+            tags: 0.2,
+            path: 0.2,
+            props: 0.2,
             body: 1.0,
-            proximity: 0.6,
-            proximity_slop: 1,
+            proximity: 0.1,
+            proximity_slop: 2,
             fuzzy: 0.6,
             max_terms: 256,
+            duplicate_bits: 6,
         }
     }
 }
@@ -128,14 +152,24 @@ pub fn search(
         searcher,
         ranking: &options.ranking,
     };
-    let plan = planner.build(&parsed, true)?;
-    let mut top = planner.run(&plan, options.limit)?;
+    let mut plan = planner.build(&parsed, true)?;
+    // Room for near-duplicates to be collapsed away.
+    let depth = if options.ranking.duplicate_bits >= 0 {
+        options.limit * 5
+    } else {
+        options.limit
+    };
+    let mut top = planner.run(&plan, depth)?;
     if top.is_empty() && (!parsed.phrases.is_empty() || !parsed.titles.is_empty()) {
         // Quoted phrases and `title:` narrow the results while something matches them; when
         // nothing does, fall back to ranking on their words.
-        let relaxed = planner.build(&parsed, false)?;
-        top = planner.run(&relaxed, options.limit)?;
+        plan = planner.build(&parsed, false)?;
+        top = planner.run(&plan, depth)?;
     }
+    if options.ranking.duplicate_bits >= 0 {
+        top = planner.collapse_duplicates(top, options.ranking.duplicate_bits as u32)?;
+    }
+    top.truncate(options.limit);
     let mut hits = Vec::with_capacity(top.len());
     for (score, address) in top {
         let doc = index.load(searcher, address)?;
@@ -178,7 +212,7 @@ struct QueryToken {
 }
 
 impl Planner<'_> {
-    fn field_boosts(&self) -> [(Field, f32); 6] {
+    fn field_boosts(&self) -> [(Field, f32); 7] {
         let f = self.index.fields();
         let r = self.ranking;
         [
@@ -187,14 +221,16 @@ impl Planner<'_> {
             (f.headings, r.headings),
             (f.tags, r.tags),
             (f.path, r.path),
+            (f.props, r.props),
             (f.body_text, r.body),
         ]
     }
 
-    fn text_fields(&self) -> [Field; 6] {
+    fn text_fields(&self) -> [Field; 7] {
         self.field_boosts().map(|(field, _)| field)
     }
 
+    /// The query plan. `strict`: quoted phrases and `title:` are required.
     fn build(&self, parsed: &ParsedQuery, strict: bool) -> Result<Plan> {
         let fields = self.index.fields();
         let tokens = analyze_query(&parsed.text);
@@ -227,30 +263,23 @@ impl Planner<'_> {
                 should.push((Occur::Should, fuzzy));
             }
         }
-        // Proximity: adjacent query tokens (stop words included) appearing together.
-        for pair in tokens.windows(2) {
-            if pair[0].stop && pair[1].stop {
-                continue;
-            }
-            if pair[1].position != pair[0].position + 1 {
-                continue;
-            }
-            for (field, boost) in [
-                (fields.body_text, 1.0),
-                (fields.title, 1.5),
-                (fields.headings, 1.0),
-            ] {
+        // Proximity: consecutive meaningful query words (stop words skipped, their gap allowed
+        // for) appearing near each other in the body.
+        let words: Vec<&QueryToken> = tokens.iter().filter(|t| !t.stop).collect();
+        if self.ranking.proximity > 0.0 {
+            for pair in words.windows(2) {
+                if pair[0].term == pair[1].term {
+                    continue;
+                }
+                let gap = (pair[1].position - pair[0].position).saturating_sub(1) as u32;
                 let mut phrase = PhraseQuery::new(vec![
-                    Term::from_field_text(field, &pair[0].term),
-                    Term::from_field_text(field, &pair[1].term),
+                    Term::from_field_text(fields.body_text, &pair[0].term),
+                    Term::from_field_text(fields.body_text, &pair[1].term),
                 ]);
-                phrase.set_slop(self.ranking.proximity_slop);
+                phrase.set_slop(self.ranking.proximity_slop + gap);
                 should.push((
                     Occur::Should,
-                    Box::new(BoostQuery::new(
-                        Box::new(phrase),
-                        self.ranking.proximity * boost,
-                    )),
+                    Box::new(BoostQuery::new(Box::new(phrase), self.ranking.proximity)),
                 ));
             }
         }
@@ -342,6 +371,37 @@ impl Planner<'_> {
             .collect())
     }
 
+    /// Drops results that are near-identical copies of a better one (SimHash within `bits`).
+    fn collapse_duplicates(
+        &self,
+        top: Vec<(f32, DocAddress)>,
+        bits: u32,
+    ) -> Result<Vec<(f32, DocAddress)>> {
+        let mut kept: Vec<((f32, DocAddress), Option<u64>)> = Vec::with_capacity(top.len());
+        let mut columns = HashMap::new();
+        for (score, address) in top {
+            let column = match columns.entry(address.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => entry.insert(
+                    self.searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .u64(super::schema::names::SIMHASH)
+                        .map_err(|e| Error::tantivy(self.index.dir(), e))?,
+                ),
+            };
+            let signature = column.first(address.doc_id).filter(|s| *s != 0);
+            let duplicate = signature.is_some_and(|s| {
+                kept.iter()
+                    .any(|(_, other)| other.is_some_and(|o| (o ^ s).count_ones() <= bits))
+            });
+            if !duplicate {
+                kept.push(((score, address), signature));
+            }
+        }
+        Ok(kept.into_iter().map(|(hit, _)| hit).collect())
+    }
+
     fn doc_freq(&self, term: &Term) -> Result<u64> {
         self.searcher
             .doc_freq(term)
@@ -360,30 +420,17 @@ impl Planner<'_> {
 
     /// The term in every text field, each with its boost.
     fn term_clause(&self, term: &str) -> Box<dyn Query> {
-        let single_cjk = {
-            let mut chars = term.chars();
-            matches!((chars.next(), chars.next()), (Some(c), None) if is_bigram_script(c))
-        };
         let clauses: Vec<(Occur, Box<dyn Query>)> = self
             .field_boosts()
             .into_iter()
             .map(|(field, boost)| {
-                let query: Box<dyn Query> = if single_cjk {
-                    // A single character matches inside any bigram that holds it.
-                    let c = regex_escape(term);
-                    match RegexQuery::from_pattern(&format!("{c}.?|.{c}"), field) {
-                        Ok(regex) => Box::new(regex),
-                        Err(_) => Box::new(EmptyQuery),
-                    }
-                } else {
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(field, term),
-                        IndexRecordOption::WithFreqs,
-                    ))
-                };
+                let query = TermQuery::new(
+                    Term::from_field_text(field, term),
+                    IndexRecordOption::WithFreqs,
+                );
                 (
                     Occur::Should,
-                    Box::new(BoostQuery::new(query, boost)) as Box<dyn Query>,
+                    Box::new(BoostQuery::new(Box::new(query), boost)) as Box<dyn Query>,
                 )
             })
             .collect();
@@ -392,6 +439,22 @@ impl Planner<'_> {
 
     fn fuzzy_clause(&self, term: &str) -> Option<Box<dyn Query>> {
         let length = term.chars().count();
+        if length == 2 && term.chars().all(is_bigram_script) {
+            // A CJK bigram no note has (群祖, a typo of 群组): its two characters, as unigrams.
+            let clauses: Vec<(Occur, Box<dyn Query>)> = term
+                .chars()
+                .map(|c| {
+                    (
+                        Occur::Should,
+                        Box::new(BoostQuery::new(
+                            self.term_clause(&c.to_string()),
+                            self.ranking.fuzzy,
+                        )) as Box<dyn Query>,
+                    )
+                })
+                .collect();
+            return Some(Box::new(BooleanQuery::new(clauses)));
+        }
         if length < 4
             || term.chars().any(is_bigram_script)
             || term.chars().all(|c| c.is_ascii_digit())
@@ -466,13 +529,24 @@ impl Planner<'_> {
     }
 }
 
+/// The query's tokens. Runs of Chinese characters are first cut into words with jieba's
+/// dictionary, so the bigrams searched for lie inside words: "怎么引用另一篇笔记" asks for
+/// 引用 and 笔记, not for 么引 or 篇笔, which the index also knows and which would only add noise.
+/// Single characters and question words (怎么, 如何, …) count as stop words.
 fn analyze_query(text: &str) -> Vec<QueryToken> {
-    analyze(text)
+    let segmented = segment_han(text);
+    analyze(&segmented)
         .into_iter()
         .map(|token| {
-            let raw = text[token.offsets.clone()].to_lowercase();
+            let raw = segmented[token.offsets.clone()].to_lowercase();
+            let han = raw.chars().all(is_bigram_script);
+            let stop = if han {
+                CJK_STOP_WORDS.contains(&raw.as_str())
+            } else {
+                is_stop_word(&raw)
+            };
             QueryToken {
-                stop: is_stop_word(&raw),
+                stop,
                 term: token.term,
                 position: token.position,
             }
@@ -480,13 +554,42 @@ fn analyze_query(text: &str) -> Vec<QueryToken> {
         .collect()
 }
 
-fn regex_escape(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
+/// Chinese function and question words (as bigrams, or single characters).
+const CJK_STOP_WORDS: &[&str] = &[
+    "的", "了", "在", "是", "和", "与", "或", "吗", "呢", "吧", "啊", "把", "被", "也", "都", "就",
+    "还", "又", "很", "太", "最", "我", "你", "他", "她", "它", "这", "那", "有", "个", "中", "里",
+    "上", "下", "让", "给", "对", "从", "想", "能", "会", "要", "但", "而", "及", "怎么", "怎样",
+    "如何", "什么", "为什", "为何", "可以", "能否", "是否", "有没", "没有", "哪些", "哪个", "一个",
+    "一些", "这个", "那个", "这些", "那些", "我们", "你们", "他们", "自己", "的话", "请问", "吗？",
+    "一下", "还是", "或者", "以及", "并且", "而且", "但是", "如果", "因为", "所以",
+];
+
+/// Puts a space between the jieba words of every run of Han characters.
+fn segment_han(text: &str) -> String {
+    if !text.chars().any(is_han) {
+        return text.to_string();
+    }
+    static JIEBA: std::sync::OnceLock<jieba_rs::Jieba> = std::sync::OnceLock::new();
+    let jieba = JIEBA.get_or_init(jieba_rs::Jieba::new);
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let start = rest.find(is_han).unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(|c: char| !is_han(c)).unwrap_or(rest.len());
+        if end > 0 {
+            let run = &rest[..end];
+            out.push(' ');
+            let words: Vec<&str> = jieba.cut(run, false).iter().map(|t| t.word).collect();
+            out.push_str(&words.join(" "));
+            out.push(' ');
         }
-        out.push(c);
+        rest = &rest[end..];
     }
     out
+}
+
+fn is_han(c: char) -> bool {
+    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F)
 }

@@ -31,6 +31,9 @@ pub const MAX_TOKEN_BYTES: usize = 64;
 pub struct VaultTokenizer {
     stemmer: Stemmer,
     stems: StemCache,
+    /// Index mode: CJK characters are unigrams as well as bigrams. Queries use bigrams (and a
+    /// unigram for a one-character word), which match either.
+    unigrams: bool,
 }
 
 /// word → stem, for words whose stem differs or not; cleared when it grows past its bound.
@@ -44,13 +47,27 @@ impl Default for VaultTokenizer {
         VaultTokenizer {
             stemmer: Stemmer::new(Algorithm::English),
             stems: StemCache::default(),
+            unigrams: false,
+        }
+    }
+}
+
+impl VaultTokenizer {
+    /// The analyzer the index is built with.
+    pub fn for_indexing() -> VaultTokenizer {
+        VaultTokenizer {
+            unigrams: true,
+            ..VaultTokenizer::default()
         }
     }
 }
 
 impl Clone for VaultTokenizer {
     fn clone(&self) -> Self {
-        VaultTokenizer::default()
+        VaultTokenizer {
+            unigrams: self.unigrams,
+            ..VaultTokenizer::default()
+        }
     }
 }
 
@@ -64,6 +81,8 @@ impl Tokenizer for VaultTokenizer {
             next_position: 0,
             run_previous: None,
             run_emitted: false,
+            unigrams: self.unigrams,
+            unigram_emitted: false,
             token: Token::default(),
             stemmer: self.stemmer,
             stems: &mut self.stems,
@@ -80,6 +99,10 @@ pub struct VaultTokenStream<'a> {
     run_previous: Option<(usize, char)>,
     /// Whether the current run has produced a bigram yet.
     run_emitted: bool,
+    /// Index mode: emit each character of a run as a unigram too.
+    unigrams: bool,
+    /// Whether the unigram of `run_previous` has been emitted.
+    unigram_emitted: bool,
     token: Token,
     stemmer: Stemmer,
     stems: &'a mut StemCache,
@@ -149,11 +172,18 @@ fn is_combining_mark(c: char) -> bool {
 
 impl<'a> VaultTokenStream<'a> {
     fn emit(&mut self, from: usize, to: usize) {
+        self.emit_at(from, to, true);
+    }
+
+    /// Sets the token's offsets and position; `advance` moves to the next position.
+    fn emit_at(&mut self, from: usize, to: usize, advance: bool) {
         self.token.offset_from = from;
         self.token.offset_to = to;
         self.token.position = self.next_position;
         self.token.position_length = 1;
-        self.next_position += 1;
+        if advance {
+            self.next_position += 1;
+        }
     }
 
     fn next_char(&self) -> Option<char> {
@@ -165,6 +195,15 @@ impl TokenStream for VaultTokenStream<'_> {
     fn advance(&mut self) -> bool {
         loop {
             if let Some((previous_start, previous)) = self.run_previous {
+                // When indexing, every character is also a unigram, at its bigram's position:
+                // single-character words (茶, 写) then score like any other term.
+                if self.unigrams && !self.unigram_emitted {
+                    self.unigram_emitted = true;
+                    self.token.text.clear();
+                    self.token.text.push(previous);
+                    self.emit_at(previous_start, previous_start + previous.len_utf8(), false);
+                    return true;
+                }
                 match self.next_char() {
                     Some(c) if classify(c) == CharClass::Bigram => {
                         let end = self.cursor + c.len_utf8();
@@ -174,11 +213,17 @@ impl TokenStream for VaultTokenStream<'_> {
                         self.emit(previous_start, end);
                         self.run_previous = Some((self.cursor, c));
                         self.run_emitted = true;
+                        self.unigram_emitted = false;
                         self.cursor = end;
                         return true;
                     }
                     _ => {
                         self.run_previous = None;
+                        if self.unigrams {
+                            // Past the last unigram, plus a gap at the script boundary.
+                            self.next_position += 2;
+                            continue;
+                        }
                         if !self.run_emitted {
                             self.token.text.clear();
                             self.token.text.push(previous);
@@ -211,6 +256,7 @@ impl TokenStream for VaultTokenStream<'_> {
             if classify(first) == CharClass::Bigram {
                 self.run_previous = Some((start, first));
                 self.run_emitted = false;
+                self.unigram_emitted = false;
                 self.cursor = start + first.len_utf8();
                 continue;
             }
@@ -419,6 +465,30 @@ mod tests {
         assert_eq!(terms("Zotero群组"), vec!["zotero", "群组"]);
         assert_eq!(terms("日本語メモ"), vec!["日本", "本語", "語メ", "メモ"]);
         assert_eq!(terms("검색을 합니다"), vec!["검색", "색을", "합니", "니다"]);
+    }
+
+    #[test]
+    fn indexing_adds_unigrams_at_bigram_positions() {
+        let mut tokenizer = VaultTokenizer::for_indexing();
+        let mut got = Vec::new();
+        for_each_token(&mut tokenizer, "全文检索 ok 茶", |t| {
+            got.push((t.text.clone(), t.position))
+        });
+        let got: Vec<(&str, usize)> = got.iter().map(|(t, p)| (t.as_str(), *p)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("全", 0),
+                ("全文", 0),
+                ("文", 1),
+                ("文检", 1),
+                ("检", 2),
+                ("检索", 2),
+                ("索", 3),
+                ("ok", 5),
+                ("茶", 6)
+            ]
+        );
     }
 
     #[test]

@@ -438,3 +438,59 @@ fn schema_mismatch_rebuilds() {
     );
     assert_eq!(result_ids(&t.search_json("alpha")), vec!["a.md"]);
 }
+
+/// Near-identical copies (the same page for several versions) do not crowd the results: the
+/// best-ranked copy stands for them.
+#[test]
+fn near_duplicates_are_collapsed() {
+    let t = TestVault::new();
+    let body = "# Get-Widget\n\nGets widgets from the widget store.\n\n".to_string()
+        + &"## Parameters\n\n-Name filters widgets by name, and -Color by their colour.\n\n"
+            .repeat(12);
+    for version in ["v2016", "v2019", "v2022", "v2025"] {
+        t.note(
+            &format!("{version}/Get-Widget.md"),
+            &format!("---\nonline version: https://example.com/{version}\n---\n{body}"),
+        );
+    }
+    t.note(
+        "v2025/Set-Widget.md",
+        &format!(
+            "# Set-Widget\n\nChanges widgets in the store.\n\n{}",
+            "-Name names the widget. ".repeat(30)
+        ),
+    );
+    let ids = result_ids(&t.search_json("widget name"));
+    let copies = ids
+        .iter()
+        .filter(|id| id.ends_with("Get-Widget.md"))
+        .count();
+    assert_eq!(copies, 1, "{ids:?}");
+    assert!(ids.contains(&"v2025/Set-Widget.md".to_string()), "{ids:?}");
+    // A query that names a version finds that copy.
+    assert_eq!(
+        result_ids(&t.search_json("widget v2019"))[0],
+        "v2019/Get-Widget.md"
+    );
+    // And collapsing can be turned off.
+    let out = t
+        .command(&[
+            "search",
+            "widget name",
+            "--vault",
+            t.root().to_str().unwrap(),
+            "--json",
+            "--no-update",
+        ])
+        .env("DEEPVAULT_RANKING", r#"{"duplicate_bits": -1}"#)
+        .output()
+        .unwrap();
+    let all = result_ids(&serde_json::from_slice(&out.stdout).unwrap());
+    assert_eq!(
+        all.iter()
+            .filter(|id| id.ends_with("Get-Widget.md"))
+            .count(),
+        4,
+        "{all:?}"
+    );
+}
