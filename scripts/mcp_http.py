@@ -77,6 +77,8 @@ class Server:
         self.started = time.monotonic()
         self.log = open(os.path.join(index_dir, "..", f"serve-{os.getpid()}-{time.time_ns()}.log"), "w+")
         env = dict(os.environ, DEEPVAULT_LOG=os.environ.get("DEEPVAULT_LOG", "deepvault=info"))
+        # Benchmarks fire hundreds of requests a second from one client: no rate limit.
+        env.setdefault("DEEPVAULT_RATE_LIMIT_PER_MINUTE", "0")
         self.process = subprocess.Popen(
             [binary, "serve", vault, "--listen", "127.0.0.1:0", "--index-dir", index_dir, *extra],
             stdout=subprocess.DEVNULL,

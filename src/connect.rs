@@ -51,17 +51,32 @@ pub fn render(config: &Config, vault: &str, binary: &str) -> String {
         "## Codex CLI, streamable HTTP: first run `deepvault serve {}` and keep it running\n",
         shell_quote(vault)
     );
-    let _ = writeln!(
-        out,
+    let tokens = !config.auth.tokens.is_empty();
+    let oauth = config.auth.oauth.as_ref();
+    let mut http_server = format!(
         "[mcp_servers.deepvault-http]\nurl = {}\nenabled_tools = [\"search\", \"fetch\"]\n",
         q(&local_mcp)
     );
+    if tokens {
+        http_server.push_str(
+            "bearer_token_env_var = \"DEEPVAULT_TOKEN\"   # export DEEPVAULT_TOKEN=<one of your tokens>\n",
+        );
+    } else if let Some(oauth) = oauth {
+        let scopes: Vec<String> = oauth.scopes.iter().map(|s| q(s)).collect();
+        let _ = writeln!(
+            http_server,
+            "scopes = [{}]\noauth_resource = {}   # then: codex mcp login deepvault-http",
+            scopes.join(", "),
+            q(&oauth.resource)
+        );
+    }
+    let _ = writeln!(out, "{http_server}");
 
     let _ = writeln!(
         out,
         "## OpenAI Responses API (deep research): a `tools` entry; the URL must be public HTTPS\n"
     );
-    let tool = serde_json::json!({
+    let mut tool = serde_json::json!({
         "type": "mcp",
         "server_label": "deepvault",
         "server_description": "My Markdown notes",
@@ -69,6 +84,11 @@ pub fn render(config: &Config, vault: &str, binary: &str) -> String {
         "allowed_tools": ["search", "fetch"],
         "require_approval": "never",
     });
+    if tokens {
+        tool["headers"] = serde_json::json!({"Authorization": "Bearer $DEEPVAULT_TOKEN"});
+    } else if oauth.is_some() {
+        tool["authorization"] = serde_json::json!("<an access token from your issuer>");
+    }
     let _ = writeln!(
         out,
         "{}\n",
@@ -108,8 +128,18 @@ pub fn render(config: &Config, vault: &str, binary: &str) -> String {
 and VPN-only hosts do not work.\n\
 1. Put a tunnel or reverse proxy in front of {base}, for example\n     cloudflared tunnel --url {base}\n   or  ngrok http {port}\n\
 2. Start deepvault with that public URL, so citations and the Host check use it:\n     deepvault serve {vault} --public-url https://YOUR-PUBLIC-HOST\n\
-3. In ChatGPT: Settings → Apps → Advanced settings → Developer mode, then \"Create app\".\n   URL: {public_mcp}\n   Authentication: No authentication (anyone who knows the URL can read the vault).\n\
+3. In ChatGPT: Settings → Apps → Advanced settings → Developer mode, then \"Create app\".\n   URL: {public_mcp}\n   Authentication: {auth}\n\
 4. Use it in a chat or in deep research; after changing settings, \"Refresh\" the app.{note}",
+        auth = match (oauth, tokens) {
+            (Some(oauth), _) => format!(
+                "OAuth. ChatGPT finds your issuer ({}) through {} and registers itself there; allow it (dynamic client registration or a client id), with scopes {}.",
+                oauth.issuer,
+                oauth.metadata_url,
+                if oauth.scopes.is_empty() { "none".to_string() } else { oauth.scopes.join(" ") }
+            ),
+            (None, true) => "ChatGPT offers only OAuth or no authentication, not static tokens: set oauth_issuer (see the README), or serve ChatGPT from a second deepvault behind a tunnel that authenticates.".to_string(),
+            (None, false) => "No authentication (anyone who knows the URL can read the vault; consider OAuth, see the README).".to_string(),
+        },
         base = config.base_url(),
         port = config.listen.rsplit(':').next().unwrap_or("8765"),
         vault = shell_quote(vault),
@@ -167,5 +197,56 @@ mod tests {
         assert!(text.contains("public HTTPS URL"));
         assert!(text.contains("--public-url"));
         assert!(text.contains("'/home/me/My Notes'"));
+    }
+
+    #[test]
+    fn auth_shows_up_in_the_configs() {
+        let env: std::collections::BTreeMap<String, String> = [(
+            "DEEPVAULT_TOKENS".to_string(),
+            "a-token-of-sixteen-chars".to_string(),
+        )]
+        .into();
+        let config = Config::load_with_env(&Overrides::default(), &env).unwrap();
+        let text = render(&config, "/v", "/bin/deepvault");
+        assert!(
+            text.contains("bearer_token_env_var = \"DEEPVAULT_TOKEN\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"Authorization\": \"Bearer $DEEPVAULT_TOKEN\""),
+            "{text}"
+        );
+        assert!(text.contains("not static tokens"), "{text}");
+        assert!(
+            !text.contains("a-token-of-sixteen-chars"),
+            "tokens are never printed"
+        );
+
+        let env: std::collections::BTreeMap<String, String> = [
+            (
+                "DEEPVAULT_OAUTH_ISSUER".to_string(),
+                "https://issuer.example".to_string(),
+            ),
+            (
+                "DEEPVAULT_OAUTH_SCOPES".to_string(),
+                "vault:read".to_string(),
+            ),
+            (
+                "DEEPVAULT_PUBLIC_URL".to_string(),
+                "https://notes.example.com".to_string(),
+            ),
+        ]
+        .into();
+        let config = Config::load_with_env(&Overrides::default(), &env).unwrap();
+        let text = render(&config, "/v", "/bin/deepvault");
+        assert!(
+            text.contains("oauth_resource = \"https://notes.example.com/mcp\""),
+            "{text}"
+        );
+        assert!(text.contains("Authentication: OAuth"), "{text}");
+        assert!(
+            text.contains("/.well-known/oauth-protected-resource/mcp"),
+            "{text}"
+        );
     }
 }

@@ -2,14 +2,22 @@
 """Side-by-side benchmark of deepvault and qmd 2.8.3 (BM25 only), in one run.
 
     benches/peers/run.py [--runs 3] [--requests 1000] [--corpora powershell,tldr]
-                         [--reinstall-qmd] [--skip-edit] [--skip-restart] [--keep]
+                         [--wait-idle SECONDS] [--quiet-wait 60] [--reinstall-qmd]
+                         [--skip-edit] [--skip-restart] [--keep] [--out docs/benchmarks] [--render]
 
 Measures, on ../shared/eval/corpora/windows-powershell-docs and ../shared/eval/corpora/tldr-pages:
 full index time and peak RSS, no-op re-index time, restart-to-ready, MCP search latency over
-streamable HTTP at concurrency 1 and 16 (wrk, benches/peers/mcp.lua, queries from
-benches/peers/queries-*.txt), and deepvault's edit->searchable latency (scripts/edit-latency.py)
-and combined no-op restart (scripts/restart-latency.py). Writes docs/benchmarks/README.md,
+streamable HTTP at concurrency 1 and 16 on kept-alive connections (wrk, benches/peers/mcp.lua,
+queries from benches/peers/queries-*.txt) and at concurrency 1 with a new connection per request
+(a Python client), deepvault's edit->searchable latency (scripts/edit-latency.py) and its
+combined no-op restart (scripts/restart-latency.py). Writes docs/benchmarks/README.md,
 docs/benchmarks/results.json, docs/benchmarks/peers.svg and raw data in docs/benchmarks/raw/.
+Takes about 20 minutes on 2 cores.
+
+The machine may be shared (a build running alongside): the CPU used by other processes is
+sampled every second; before each measurement the script waits up to --quiet-wait seconds for 3
+quiet seconds, records the other processes' load during it, and marks disturbed figures with † in
+the README. --wait-idle first waits for 10 quiet seconds.
 
 The deepvault binary is target/release/deepvault (DEEPVAULT_BIN overrides), copied to a temporary
 folder at the start so that a rebuild during the run does not change what is measured. Nothing is
@@ -73,6 +81,7 @@ TARGET_INDEX_RATIO = 0.1
 TARGET_RESTART_S = 0.3
 TARGET_P95_MS = 5.0
 TARGET_RSS_MB = 200.0
+DISTURBED_PCT = 20.0  # other processes' CPU (% of the machine) above which a figure gets a †
 
 
 def log(*parts):
@@ -264,7 +273,7 @@ class ForeignLoad:
     """Samples, every second, the CPU used by processes that are not this run's (a build, say)."""
 
     def __init__(self, interval=1.0):
-        self.interval, self.samples, self.by_name = interval, [], {}
+        self.interval, self.samples, self.times, self.by_name, self.waited = interval, [], [], {}, 0.0
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -304,7 +313,25 @@ class ForeignLoad:
                     foreign += used
                     self.by_name[comm] = self.by_name.get(comm, 0.0) + used
             self.samples.append(100 * foreign / (t1 - t0) / (os.cpu_count() or 1))
+            self.times.append(t1)
             before, t0 = now, t1
+
+    def during(self, t0, t1):
+        """Mean % of the machine used by other processes between t0 and t1 (monotonic times)."""
+        picked = [x for t, x in zip(self.times, self.samples) if t0 < t <= t1 + self.interval]
+        return round(statistics.mean(picked), 1) if picked else None
+
+    def wait_quiet(self, max_wait, quiet=3, threshold=15.0):
+        """Waits up to max_wait s until the last `quiet` samples are below threshold %."""
+        start = time.monotonic()
+        while time.monotonic() - start < max_wait:
+            recent = self.samples[-quiet:]
+            if len(recent) == quiet and max(recent) < threshold:
+                break
+            time.sleep(0.5)
+        waited = time.monotonic() - start
+        self.waited += waited
+        return waited
 
     def stop(self):
         self.stop_event.set()
@@ -315,8 +342,33 @@ class ForeignLoad:
             "mean_pct_of_machine": round(statistics.mean(self.samples), 1) if self.samples else None,
             "max_pct_of_machine": round(max(self.samples), 1) if self.samples else None,
             "busy_samples_over_25pct": sum(1 for x in self.samples if x > 25),
+            "waited_for_quiet_s": round(self.waited, 1),
             "top_cpu_s": {k: round(v, 1) for k, v in top},
         }
+
+
+MONITOR = None  # the run's ForeignLoad
+GATE_WAIT = 0.0  # seconds to wait, before each measurement, for other processes to be quiet
+
+
+def gate():
+    """Before a measurement: wait (up to GATE_WAIT s) until other processes are quiet."""
+    if MONITOR and GATE_WAIT > 0:
+        waited = MONITOR.wait_quiet(GATE_WAIT)
+        if waited > 1:
+            log(f"  (waited {waited:.0f} s for other processes to be quiet)")
+    return time.monotonic()
+
+
+def load_during(t0):
+    """Other processes' mean CPU (% of the machine) from t0 until now, once the next sample is in."""
+    if not MONITOR:
+        return None
+    t1 = time.monotonic()
+    deadline = t1 + 2.5 * MONITOR.interval
+    while time.monotonic() < deadline and (not MONITOR.times or MONITOR.times[-1] < t1):
+        time.sleep(0.05)
+    return MONITOR.during(t0, t1)
 
 
 def wait_idle(max_wait, quiet_s=10, threshold=15.0):
@@ -342,6 +394,7 @@ def timed(cmd, env=None, cwd=None, timeout=3600):
     """Runs cmd under GNU time -v; wall from here, CPU and max RSS from time, tree RSS by polling."""
     fd, time_out = tempfile.mkstemp(prefix="gnutime-")
     os.close(fd)
+    gate()
     start = time.monotonic()
     process = subprocess.Popen(
         ["/usr/bin/time", "-v", "-o", time_out, *cmd],
@@ -376,6 +429,7 @@ def timed(cmd, env=None, cwd=None, timeout=3600):
         "maxrss_mb": round(maxrss / 2**20, 1),
         "tree_peak_rss_mb": round(tree_peak / 2**20, 1),
         "peak_rss_mb": round(max(maxrss, tree_peak) / 2**20, 1),
+        "other_load_pct": load_during(start),
         "stdout": stdout[-3000:],
         "stderr": stderr[-3000:],
     }
@@ -448,9 +502,12 @@ class Deepvault:
         shutil.rmtree(os.path.dirname(self.index_dir(corpus, run)), ignore_errors=True)
 
     def start(self, corpus, vault, run):
+        t0 = gate()
         server = Server(self.binary, vault, self.index_dir(corpus, run))
         ready = server.wait_ready()
-        return DvHandle(server, ready)
+        handle = DvHandle(server, ready)
+        handle.other_load_pct = load_during(t0)
+        return handle
 
 
 class DvHandle:
@@ -518,7 +575,7 @@ class Qmd:
     def start(self, corpus, vault, run):
         port = free_port()
         logfile = open(os.path.join(self.home(corpus, run), f"mcp-{time.time_ns()}.log"), "w")
-        started = time.monotonic()
+        started = gate()
         process = subprocess.Popen(
             [self.command, "mcp", "--http", "--port", str(port)],
             env=self.env_for(corpus, run),
@@ -541,7 +598,9 @@ class Qmd:
             time.sleep(0.002)
         else:
             sys.exit("qmd mcp did not answer /health within 120 s")
-        return QmdHandle(process, port, time.monotonic() - started, logfile)
+        handle = QmdHandle(process, port, time.monotonic() - started, logfile)
+        handle.other_load_pct = load_during(started)
+        return handle
 
 
 class QmdHandle:
@@ -598,6 +657,7 @@ def run_wrk(handle, args_file, connections, requests, raw_prefix):
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", "900s", "--timeout", "30s",
            "-s", os.path.join(HERE, "mcp.lua"), url, "--", args_file, handle.tool, str(quota)]
     server_pids = handle.pids()
+    gate()
     server_cpu0 = cpu_seconds(server_pids)
     start = time.monotonic()
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -657,6 +717,7 @@ def run_wrk(handle, args_file, connections, requests, raw_prefix):
         "server_cpu_s": round(server_cpu, 2),
         "server_cpu_ms_per_request": round(1000 * server_cpu / data["requests"], 3) if data["requests"] else None,
         "wall_s": round(wall, 3),
+        "other_load_pct": load_during(start),
         "stderr": err.strip()[-600:],
     }
 
@@ -668,6 +729,7 @@ def run_new_connections(handle, arguments, requests):
     hit = '"structuredContent":{"results":[{'
     latencies, ok, empty, bad, errors = [], 0, 0, 0, []
     server_pids = handle.pids()
+    gate()
     server_cpu0 = cpu_seconds(server_pids)
     cpu0 = time.process_time()
     start = time.monotonic()
@@ -714,6 +776,7 @@ def run_new_connections(handle, arguments, requests):
         "client_cpu_pct_of_one_core": round(100 * client_cpu / duration, 1),
         "server_cpu_s": round(server_cpu, 2),
         "server_cpu_ms_per_request": round(1000 * server_cpu / requests, 3),
+        "other_load_pct": load_during(start),
         "stderr": "\n".join(errors),
     }
 
@@ -766,11 +829,12 @@ def summarize(runs):
         "notes": ok_runs[-1].get("notes") if ok_runs else None,
         "index_mb": round(ok_runs[-1]["index_bytes"] / 2**20, 1) if ok_runs and "index_bytes" in ok_runs[-1] else None,
         "summary": ok_runs[-1].get("summary") if ok_runs else None,
+        "max_other_load_pct": max((r["other_load_pct"] for r in runs if r.get("other_load_pct") is not None), default=None),
     }
 
 
 def run_script(args, raw_json):
-    start = time.monotonic()
+    start = gate()
     result = subprocess.run([sys.executable, *args, "--json", raw_json], capture_output=True, text=True)
     took = time.monotonic() - start
     if result.returncode != 0 or not os.path.exists(raw_json):
@@ -778,6 +842,7 @@ def run_script(args, raw_json):
         return {"error": (result.stderr or result.stdout)[-1000:], "took_s": round(took, 1)}
     data = json.loads(read(raw_json))
     data["took_s"] = round(took, 1)
+    data["other_load_pct"] = load_during(start)
     data["log"] = result.stderr.strip()[-500:]
     return data
 
@@ -820,10 +885,18 @@ def main():
     parser.add_argument("--skip-restart", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--out", default=OUT)
+    parser.add_argument("--render", action="store_true",
+                        help="only re-write README.md and peers.svg from OUT/results.json (no measuring)")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                         help="first wait up to SECONDS for 10 quiet seconds (other processes < 15 %% CPU)")
+    parser.add_argument("--quiet-wait", type=float, default=60, metavar="SECONDS",
+                        help="before each measurement, wait up to SECONDS for 3 quiet seconds (0: never wait)")
     args = parser.parse_args()
     command = " ".join(["benches/peers/run.py", *sys.argv[1:]])
+    if args.render:
+        results = json.loads(read(os.path.join(args.out, "results.json")))
+        write_reports(results, args.out)
+        return
 
     ensure_apt("wrk", "wrk")
     ensure_apt("/usr/bin/time", "time")
@@ -841,7 +914,9 @@ def main():
     shutil.copy2(source_bin, binary)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     waited = wait_idle(args.wait_idle)
-    foreign = ForeignLoad()
+    global MONITOR, GATE_WAIT
+    MONITOR = foreign = ForeignLoad()
+    GATE_WAIT = args.quiet_wait
     results = {"command": command, "machine": machine(binary, qmd_cmd, node22), "qmd_install": install,
                "runs": args.runs, "requests": args.requests, "corpora": {}}
     log(f"work folder {work}; binary {source_bin} copied; {results['machine']['qmd_version']}")
@@ -873,11 +948,13 @@ def main():
                     noop[tool.name].append(result)
                     log(f"{corpus} no-op re-index {tool.name} run {run + 1}: {result['wall_s']:.3f} s ({result.get('summary')})")
             restart = {t.name: [] for t in tools}
+            restart_load = {t.name: [] for t in tools}
             searches = {}
             for tool in tools:
                 for run in range(args.runs):
                     handle = tool.start(corpus, vault, last)
                     restart[tool.name].append(round(handle.ready_s, 4))
+                    restart_load[tool.name].append(handle.other_load_pct)
                     if run < args.runs - 1:
                         handle.stop()
                 log(f"{corpus} restart-to-ready {tool.name}: {restart[tool.name]} s")
@@ -895,6 +972,7 @@ def main():
                     "noop_index": summarize(noop[tool.name]),
                     "restart_to_ready_s": statistics.median(restart[tool.name]),
                     "restart_runs_s": restart[tool.name],
+                    "restart_other_load_pct": max((x for x in restart_load[tool.name] if x is not None), default=None),
                     "search": searches[tool.name],
                 }
             results["corpora"][corpus] = entry
@@ -924,11 +1002,15 @@ def main():
     results["targets"] = targets(results)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(strip_for_summary(results), f, indent=1, ensure_ascii=False)
-    with open(os.path.join(args.out, "peers.svg"), "w") as f:
-        f.write(svg(results))
-    with open(os.path.join(args.out, "README.md"), "w") as f:
-        f.write(readme(results))
+    write_reports(results, args.out)
     log(f"wrote {args.out}/README.md, results.json, peers.svg; raw data in {raw}")
+
+
+def write_reports(results, out):
+    with open(os.path.join(out, "peers.svg"), "w") as f:
+        f.write(svg(results))
+    with open(os.path.join(out, "README.md"), "w") as f:
+        f.write(readme(results))
 
 
 def strip_for_summary(results):
@@ -996,6 +1078,21 @@ def ratio(a, b):
     return f"{r:.3f}" if r < 0.1 else f"{r:.2f}"
 
 
+def observations(results):
+    """Findings the figures themselves point at."""
+    notes = []
+    for corpus, entry in results.get("corpora", {}).items():
+        s = entry["tools"]["deepvault"]["search"]
+        if "c1" in s and "c1_new_conn" in s and s["c1"]["p50_ms"] >= 35 and s["c1_new_conn"]["p50_ms"] < 10:
+            notes.append(
+                f"- deepvault, {corpus}: p50 {s['c1']['p50_ms']:.1f} ms on a kept-alive connection but "
+                f"{s['c1_new_conn']['p50_ms']:.1f} ms on a new connection per request: a fixed ~40 ms that is "
+                "not search work (server CPU {:.1f} ms a request). That is the signature of Nagle's algorithm "
+                "(no TCP_NODELAY on accepted sockets) holding the last small write of the streamed response "
+                "until the client's delayed ACK.".format(s["c1"]["server_cpu_ms_per_request"]))
+    return ["", "Observations:", "", *notes] if notes else []
+
+
 def readme(results):
     m = results["machine"]
     lines = [
@@ -1025,6 +1122,7 @@ def readme(results):
         else:
             shown = f"{value:.3f} s"
         lines.append(f"| {t['label']} | {shown} | **{t['text']}** |")
+    lines += observations(results)
     lines += [
         "",
         "## Results",
@@ -1032,6 +1130,8 @@ def readme(results):
         "Times are medians over the runs (range in brackets); latencies are over all measured requests",
         "(wrk's histogram; ² a Python client). Ratio is deepvault ÷ qmd: below 1, deepvault is faster or",
         "smaller, except for throughput, where above 1 means deepvault serves more requests per second.",
+        f"† marks a figure measured while other processes (e.g. a build) used more than {DISTURBED_PCT:.0f} % of the",
+        "machine, despite waiting for quiet before each measurement; treat it as less reliable.",
         "",
     ]
     for corpus, entry in results.get("corpora", {}).items():
@@ -1043,22 +1143,31 @@ def readme(results):
             "|---|---|---|---|",
         ]
 
-        def row(label, a, b, unit="", digits=None, show_ratio=True):
-            lines.append(f"| {label} | {fmt(a, unit, digits)} | {fmt(b, unit, digits)} | {ratio(a, b) if show_ratio else '–'} |")
+        def mark(load):
+            return " †" if load is not None and load > DISTURBED_PCT else ""
+
+        def row(label, a, b, unit="", digits=None, show_ratio=True, la=None, lb=None):
+            lines.append(f"| {label} | {fmt(a, unit, digits)}{mark(la)} | {fmt(b, unit, digits)}{mark(lb)} | "
+                         f"{ratio(a, b) if show_ratio else '–'} |")
 
         def span(s):
             return f" [{fmt(s['wall_min_s'])}–{fmt(s['wall_max_s'])}]" if s.get("wall_min_s") is not None else ""
 
         fa, fb = dv["full_index"], q["full_index"]
+        la, lb = fa.get("max_other_load_pct"), fb.get("max_other_load_pct")
         row("notes indexed", fa["notes"], fb["notes"], digits=0, show_ratio=False)
-        lines.append(f"| full index, wall (s) | {fmt(fa['wall_s'])}{span(fa)} | {fmt(fb['wall_s'])}{span(fb)} | {ratio(fa['wall_s'], fb['wall_s'])} |")
-        row("full index, CPU user+sys (s)", fa["cpu_s"], fb["cpu_s"])
-        row("full index, peak RSS (MB)", fa["peak_rss_mb"], fb["peak_rss_mb"], digits=0)
+        lines.append(f"| full index, wall (s) | {fmt(fa['wall_s'])}{span(fa)}{mark(la)} | {fmt(fb['wall_s'])}{span(fb)}{mark(lb)} | "
+                     f"{ratio(fa['wall_s'], fb['wall_s'])} |")
+        row("full index, CPU user+sys (s)", fa["cpu_s"], fb["cpu_s"], la=la, lb=lb)
+        row("full index, peak RSS (MB)", fa["peak_rss_mb"], fb["peak_rss_mb"], digits=0, la=la, lb=lb)
         row("index size on disk (MB)", fa["index_mb"], fb["index_mb"], digits=1)
         na, nb = dv["noop_index"], q["noop_index"]
-        lines.append(f"| no-op re-index, wall (s) | {fmt(na['wall_s'])}{span(na)} | {fmt(nb['wall_s'])}{span(nb)} | {ratio(na['wall_s'], nb['wall_s'])} |")
-        row("no-op re-index, peak RSS (MB)", na["peak_rss_mb"], nb["peak_rss_mb"], digits=0)
-        row("restart to ready (s) ¹", dv["restart_to_ready_s"], q["restart_to_ready_s"])
+        la, lb = na.get("max_other_load_pct"), nb.get("max_other_load_pct")
+        lines.append(f"| no-op re-index, wall (s) | {fmt(na['wall_s'])}{span(na)}{mark(la)} | {fmt(nb['wall_s'])}{span(nb)}{mark(lb)} | "
+                     f"{ratio(na['wall_s'], nb['wall_s'])} |")
+        row("no-op re-index, peak RSS (MB)", na["peak_rss_mb"], nb["peak_rss_mb"], digits=0, la=la, lb=lb)
+        row("restart to ready (s) ¹", dv["restart_to_ready_s"], q["restart_to_ready_s"],
+            la=dv.get("restart_other_load_pct"), lb=q.get("restart_other_load_pct"))
         sa, sb = dv["search"], q["search"]
         row("queries with ≥ 1 hit / mean hits per query", f"{sa['queries_with_hits']} / {sa['mean_hits']}",
             f"{sb['queries_with_hits']} / {sb['mean_hits']}", show_ratio=False)
@@ -1066,12 +1175,13 @@ def readme(results):
             if c not in sa or c not in sb:
                 continue
             ca, cb = sa[c], sb[c]
+            la, lb = ca.get("other_load_pct"), cb.get("other_load_pct")
             n = f"concurrency {ca['connections']}" + (", new connection per request ²" if ca.get("new_connection_per_request") else "")
-            row(f"MCP search p50, {n} (ms)", ca["p50_ms"], cb["p50_ms"])
-            row(f"MCP search p95, {n} (ms)", ca["p95_ms"], cb["p95_ms"])
-            row(f"MCP search p99, {n} (ms)", ca["p99_ms"], cb["p99_ms"])
-            row(f"throughput, {n} (req/s)", ca["throughput_rps"], cb["throughput_rps"], digits=0)
-            row(f"server CPU per request, {n} (ms)", ca["server_cpu_ms_per_request"], cb["server_cpu_ms_per_request"])
+            row(f"MCP search p50, {n} (ms)", ca["p50_ms"], cb["p50_ms"], la=la, lb=lb)
+            row(f"MCP search p95, {n} (ms)", ca["p95_ms"], cb["p95_ms"], la=la, lb=lb)
+            row(f"MCP search p99, {n} (ms)", ca["p99_ms"], cb["p99_ms"], la=la, lb=lb)
+            row(f"throughput, {n} (req/s)", ca["throughput_rps"], cb["throughput_rps"], digits=0, la=la, lb=lb)
+            row(f"server CPU per request, {n} (ms)", ca["server_cpu_ms_per_request"], cb["server_cpu_ms_per_request"], la=la, lb=lb)
         lines.append("")
     edit = results.get("edit_latency")
     lines += ["### Edit → searchable", ""]

@@ -156,6 +156,8 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
             },
             _ = shutdown.cancelled() => break,
         };
+        // Small responses must not wait for the peer's delayed ACK (Nagle): ~40 ms each.
+        let _ = stream.set_nodelay(true);
         let Ok(tower_service) = make_service.call(peer).await;
         let service = hyper_util::service::TowerToHyperService::new(tower_service);
         let connection = builder

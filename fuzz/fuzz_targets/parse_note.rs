@@ -1,0 +1,41 @@
+//! The note parser on arbitrary bytes: it must never panic, and what it returns must be
+//! consistent (sections inside the body, plain-text ranges inside the plain text, anchors unique),
+//! and the page renderer must accept the body and never let a script through.
+#![no_main]
+
+use std::collections::HashSet;
+
+use deepvault::render::{RenderContext, render_markdown};
+use deepvault::vault::parse::parse_note;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let note = parse_note("fuzz/note.md", data);
+    for section in &note.sections {
+        assert!(section.start <= section.end && section.end as usize <= note.body.len());
+        assert!(note.body.is_char_boundary(section.start as usize));
+        assert!(section.plain_start <= section.plain_end && section.plain_end as usize <= note.plain.len());
+    }
+    let mut anchors = HashSet::new();
+    for heading in &note.headings {
+        assert!(anchors.insert(heading.anchor.clone()), "duplicate anchor {}", heading.anchor);
+    }
+    assert!(!note.title.is_empty() || note.id.is_empty());
+    let resolve = |_: &str| Some("other.md".to_string());
+    let html = render_markdown(
+        &note.body,
+        &RenderContext { id: &note.id, headings: &note.headings, resolve: &resolve, link_notes: true },
+    );
+    // Text may mention `javascript:` (it is escaped); markup may not carry it, nor scripts or
+    // event handlers. Every `<…>` in the output is markup, since text escapes `<`.
+    let lower = html.to_lowercase();
+    for tag in lower.split('<').skip(1).map(|rest| rest.split('>').next().unwrap_or("")) {
+        assert!(!tag.starts_with("script"), "a script survived: {html}");
+        assert!(!tag.contains("javascript:"), "a javascript: URL survived: {html}");
+        let handler = tag
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .skip(1)
+            .any(|attribute| attribute.starts_with("on") && attribute.contains('='));
+        assert!(!handler, "an event handler survived: {html}");
+    }
+});
