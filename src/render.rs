@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use pulldown_cmark::{CowStr, Event, LinkType, Parser, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, LinkType, Parser, Tag, TagEnd};
 
 use crate::urls::push_segments;
 use crate::vault::note::{Heading, link_key};
@@ -103,6 +103,16 @@ pub fn render_markdown(body: &str, ctx: &RenderContext<'_>) -> String {
                     None => "</blockquote>",
                 };
                 events.push(Event::Html(html.into()));
+            }
+            // The info string becomes a `language-…` class; only a plain language name may
+            // reach the markup (the fuzzer fed it `sq…javascript:…`).
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+                let language = code_language(&info);
+                events.push(Event::Start(Tag::CodeBlock(if language.is_empty() {
+                    CodeBlockKind::Indented
+                } else {
+                    CodeBlockKind::Fenced(language.to_string().into())
+                })));
             }
             Event::Text(text) => {
                 let text = match &marker {
@@ -279,6 +289,16 @@ fn css_ident(kind: &str) -> String {
         .to_lowercase()
 }
 
+/// The language of a fenced code block: the info string's first word, if it is a plain name
+/// (`rust`, `c++`, `objective-c`, `c#`), else nothing.
+fn code_language(info: &str) -> &str {
+    let word = info.split_whitespace().next().unwrap_or("");
+    let plain = word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '#' | '.'));
+    if plain && word.len() <= 40 { word } else { "" }
+}
+
 /// A frontmatter value as text: strings as they are, lists joined, maps as JSON.
 pub fn property_text(value: &serde_json::Value) -> String {
     match value {
@@ -432,5 +452,11 @@ mod tests {
         assert!(html.contains("type=\"checkbox\""), "{html}");
         assert!(html.contains("<table>"), "{html}");
         assert!(html.contains("fn main() {}"), "{html}");
+        assert!(html.contains(r#"class="language-rust""#), "{html}");
+        let odd = render("```sq\u{fffd}javascript:alert(1) x\nselect 1;\n```\n", true);
+        assert!(
+            !odd.contains("javascript") && odd.contains("select 1;"),
+            "{odd}"
+        );
     }
 }

@@ -94,6 +94,41 @@ pub async fn limit(State(limiter): State<RateLimiter>, request: Request, next: N
     }
 }
 
+/// Bodies up to this size are read and thrown away before a 413 is sent. Without that, the
+/// server closes a connection the client is still writing to, and the client sees a broken pipe
+/// instead of the 413 that explains what to change. Larger bodies get the 413 at once.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+/// How long draining may take before the server gives up and closes the connection.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Answers a request whose `Content-Length` is over `max_body_bytes` with a clear
+/// `413 Payload Too Large`. Bodies without a length are cut by `RequestBodyLimitLayer`.
+pub async fn oversize_body(
+    State(max_body_bytes): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let Some(length) = length.filter(|&length| length > max_body_bytes as u64) else {
+        return next.run(request).await;
+    };
+    if length <= DRAIN_LIMIT {
+        use futures::StreamExt;
+        let mut body = request.into_body().into_data_stream();
+        let drain = async { while let Some(Ok(_)) = body.next().await {} };
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
+    }
+    let message = format!(
+        "request body is {length} bytes, over the limit of {max_body_bytes} bytes; send a smaller \
+         request, or raise max_body_bytes in deepvault.toml (or DEEPVAULT_MAX_BODY_BYTES)\n"
+    );
+    (StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,6 +123,10 @@ pub fn router(state: AppState) -> Router {
         .merge(open)
         .layer(RequestBodyLimitLayer::new(state.limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
+            state.limits.max_body_bytes,
+            limit::oversize_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             state.hosts.clone(),
             guard::check_host,
         ))

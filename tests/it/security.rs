@@ -523,10 +523,20 @@ async fn limits_body_rate_and_fetch_size() {
     let server = t.serve(&[]);
     server.wait_ready().await;
 
-    // A body over the limit: 413, and the server goes on.
+    // A body over the limit: a 413 that names the setting, and the server goes on.
     let huge = tool_call("search", json!({"query": "q".repeat(100_000)}));
-    let (status, _, _) = post_mcp(&server, None, huge).await;
+    let (status, text, _) = post_mcp(&server, None, huge).await;
     assert_eq!(status, 413);
+    assert!(text.contains("max_body_bytes"), "{text}");
+    // A client that announces a huge body gets the 413 before it sends a byte of it.
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    write!(stream, "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 413");
 
     // Fetched text is cut at max_fetch_bytes, and says so.
     let client = server.mcp().await;
