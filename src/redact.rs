@@ -14,38 +14,43 @@ use regex::{Regex, RegexSet};
 
 use crate::error::{Error, Result};
 
-/// The default patterns: (kind, regex). An assignment keeps its first capture group.
+/// The default patterns: (kind, regex). Word boundaries are ASCII (`(?-u:\b)`): secrets are
+/// ASCII, and a Unicode `\b` keeps the regex engine off its DFA for any text with a non-ASCII
+/// character, which made the no-secret check a tenth of a search's time. An assignment keeps its first capture group.
 const DEFAULTS: &[(&str, &str)] = &[
     (
         "private-key",
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\z)",
     ),
-    ("aws-access-key", r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+    (
+        "aws-access-key",
+        r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}(?-u:\b)",
+    ),
     (
         "github-token",
-        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b",
+        r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?-u:\b)",
     ),
     (
         "openai-key",
-        r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
+        r"(?-u:\b)sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
     ),
-    ("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    ("slack-token", r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,}"),
     (
         "slack-webhook",
         r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+",
     ),
     (
         "stripe-key",
-        r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}\b|\bwhsec_[A-Za-z0-9]{10,}\b",
+        r"(?-u:\b)(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}(?-u:\b)|(?-u:\b)whsec_[A-Za-z0-9]{10,}(?-u:\b)",
     ),
-    ("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    ("google-api-key", r"(?-u:\b)AIza[0-9A-Za-z_-]{35}(?-u:\b)"),
     (
         "jwt",
-        r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+        r"(?-u:\b)eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
     ),
     (
         "assignment",
-        r#"(?i)((?:\b|_)(?:password|passwd|pwd|passphrase|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token|token)\b["']?\s*[:=]\s*)["']?[^\s"',;\[][^\s"',;]{3,}["']?"#,
+        r#"(?i)((?:(?-u:\b)|_)(?:password|passwd|pwd|passphrase|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token|token)(?-u:\b)["']?\s*[:=]\s*)["']?[^\s"',;\[][^\s"',;]{3,}["']?"#,
     ),
 ];
 
@@ -90,6 +95,12 @@ impl Redactor {
 
     /// Replaces every secret in `text`; borrows when there is none.
     pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        // `is_match` stops at the first match and can use the set's DFA; `matches` must find
+        // every pattern that matches, which runs the slow PikeVM over the whole text (a tenth of
+        // the search profile, for the common case of nothing to redact).
+        if !self.set.is_match(text) {
+            return Cow::Borrowed(text);
+        }
         let matched = self.set.matches(text);
         if !matched.matched_any() {
             return Cow::Borrowed(text);

@@ -125,7 +125,7 @@ pub struct Hit {
 /// A query analyzed against the index: what ranking and snippets need.
 pub(crate) struct Analysis {
     /// Distinct ranked terms with their body IDF weight.
-    pub weights: HashMap<String, f32>,
+    pub weights: rustc_hash::FxHashMap<String, f32>,
 }
 
 /// A query ready to run.
@@ -172,7 +172,7 @@ pub fn search(
     top.truncate(options.limit);
     let mut hits = Vec::with_capacity(top.len());
     for (score, address) in top {
-        let doc = index.load(searcher, address)?;
+        let doc = index.load_for_hit(searcher, address)?;
         hits.push(make_hit(doc, score, &plan.analysis, options.snippet_chars));
     }
     Ok(hits)
@@ -248,7 +248,7 @@ impl Planner<'_> {
             .take(self.ranking.max_terms)
             .collect();
 
-        let mut weights = HashMap::new();
+        let mut weights = rustc_hash::FxHashMap::default();
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let num_docs = self.searcher.num_docs().max(1) as f32;
         for term in &distinct {

@@ -5,15 +5,23 @@
 //! about `max_chars` characters that covers the most weight is cut at word boundaries (or
 //! character boundaries for scripts without spaces), with `…` where text was cut.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+
+use rustc_hash::FxHashMap;
 
 use super::NoteDoc;
-use super::tokenizer::{VaultTokenizer, for_each_token, is_bigram_script};
+use super::tokenizer::{VaultTokenizer, for_each_match, is_bigram_script};
 
 /// At most this much plain text is scanned per note (a 10 MB note costs no more than this).
 const SCAN_BUDGET_BYTES: usize = 512 * 1024;
 /// At most this many matches are kept per section.
 const MAX_MATCHES: usize = 512;
+
+thread_local! {
+    /// One tokenizer per thread, so its stem cache outlives a single search: stemming every
+    /// word of every hit afresh was a third of the search profile.
+    static TOKENIZER: RefCell<VaultTokenizer> = RefCell::new(VaultTokenizer::default());
+}
 
 /// The chosen passage.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,8 +38,16 @@ struct Match {
 }
 
 /// Picks the best passage of `doc` for terms with weights.
-pub fn best_passage(doc: &NoteDoc, weights: &HashMap<String, f32>, max_chars: usize) -> Passage {
-    let mut tokenizer = VaultTokenizer::default();
+pub fn best_passage(doc: &NoteDoc, weights: &FxHashMap<String, f32>, max_chars: usize) -> Passage {
+    TOKENIZER.with_borrow_mut(|tokenizer| passage_with(tokenizer, doc, weights, max_chars))
+}
+
+fn passage_with(
+    tokenizer: &mut VaultTokenizer,
+    doc: &NoteDoc,
+    weights: &FxHashMap<String, f32>,
+    max_chars: usize,
+) -> Passage {
     let mut best: Option<(f32, usize, Vec<Match>)> = None;
     let mut budget = SCAN_BUDGET_BYTES;
     if !weights.is_empty() {
@@ -43,31 +59,37 @@ pub fn best_passage(doc: &NoteDoc, weights: &HashMap<String, f32>, max_chars: us
             let scanned = &text[..floor_char_boundary(text, budget.min(text.len()))];
             budget -= scanned.len();
             let mut matches = Vec::new();
-            let mut counts: HashMap<&str, u32> = HashMap::new();
+            let mut counts: FxHashMap<&str, u32> = FxHashMap::default();
             let mut score = 0.0;
-            for_each_token(&mut tokenizer, scanned, |token| {
-                if let Some((term, &weight)) = weights.get_key_value(token.text.as_str()) {
-                    let count = counts.entry(term.as_str()).or_insert(0);
-                    *count += 1;
-                    score += match *count {
-                        1 => weight,
-                        2..=4 => 0.15 * weight,
-                        _ => 0.0,
-                    };
-                    if matches.len() < MAX_MATCHES {
-                        matches.push(Match {
-                            start: token.offset_from,
-                            end: token.offset_to,
-                            weight,
-                        });
+            for_each_match(
+                tokenizer,
+                scanned,
+                weights.keys().map(String::as_str),
+                |token| {
+                    if let Some((term, &weight)) = weights.get_key_value(token.text.as_str()) {
+                        let count = counts.entry(term.as_str()).or_insert(0);
+                        *count += 1;
+                        score += match *count {
+                            1 => weight,
+                            2..=4 => 0.15 * weight,
+                            _ => 0.0,
+                        };
+                        if matches.len() < MAX_MATCHES {
+                            matches.push(Match {
+                                start: token.offset_from,
+                                end: token.offset_to,
+                                weight,
+                            });
+                        }
                     }
-                }
-            });
+                },
+            );
             if let Some(heading) = section
                 .heading
                 .and_then(|h| doc.meta.headings.get(h as usize))
             {
-                for_each_token(&mut tokenizer, &heading.text, |token| {
+                let terms = weights.keys().map(String::as_str);
+                for_each_match(tokenizer, &heading.text, terms, |token| {
                     if let Some(weight) = weights.get(token.text.as_str()) {
                         score += 0.5 * weight;
                     }
@@ -229,7 +251,7 @@ mod tests {
         }
     }
 
-    fn weights(terms: &[(&str, f32)]) -> HashMap<String, f32> {
+    fn weights(terms: &[(&str, f32)]) -> FxHashMap<String, f32> {
         terms.iter().map(|(t, w)| (t.to_string(), *w)).collect()
     }
 

@@ -86,6 +86,7 @@ impl Tokenizer for VaultTokenizer {
             token: Token::default(),
             stemmer: self.stemmer,
             stems: &mut self.stems,
+            match_first_bytes: None,
         }
     }
 }
@@ -106,6 +107,9 @@ pub struct VaultTokenStream<'a> {
     token: Token,
     stemmer: Stemmer,
     stems: &'a mut StemCache,
+    /// Matching only (see [`for_each_match`]): the first bytes of the terms to match; words
+    /// that start otherwise are skipped or, when not ASCII, left unstemmed.
+    match_first_bytes: Option<&'a [bool; 256]>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -262,12 +266,26 @@ impl TokenStream for VaultTokenStream<'_> {
             }
             let end = word_end(self.text, start);
             self.cursor = end;
+            // Matching only: an ASCII word keeps its first letter through normalising and
+            // stemming, so one that starts no term is skipped before either.
+            if let Some(first) = self.match_first_bytes {
+                let byte = self.text.as_bytes()[start];
+                if byte < 0x80 && !first[usize::from(byte.to_ascii_lowercase())] {
+                    self.next_position += 1;
+                    continue;
+                }
+            }
             normalize_word(&self.text[start..end], &mut self.token.text);
             if self.token.text.is_empty() || self.token.text.len() > MAX_TOKEN_BYTES {
                 self.next_position += 1;
                 continue;
             }
-            stem_in_place(&self.stemmer, self.stems, &mut self.token.text);
+            if self
+                .match_first_bytes
+                .is_none_or(|first| first[usize::from(self.token.text.as_bytes()[0])])
+            {
+                stem_in_place(&self.stemmer, self.stems, &mut self.token.text);
+            }
             self.emit(start, end);
             return true;
         }
@@ -431,9 +449,34 @@ pub fn for_each_token(tokenizer: &mut VaultTokenizer, text: &str, mut sink: impl
     }
 }
 
+/// Calls `sink` for the tokens of `text` that could equal one of `terms` (stemmed terms), at
+/// their usual positions and offsets; other tokens may be skipped or passed on unstemmed. A stem
+/// keeps its word's first letter, so a word whose first byte starts none of the terms cannot
+/// match: most words of a passage, and normalising and stemming them was most of the cost of
+/// picking passages.
+pub fn for_each_match<'t>(
+    tokenizer: &mut VaultTokenizer,
+    text: &str,
+    terms: impl IntoIterator<Item = &'t str>,
+    mut sink: impl FnMut(&Token),
+) {
+    let mut first_bytes = [false; 256];
+    for term in terms {
+        if let Some(&byte) = term.as_bytes().first() {
+            first_bytes[usize::from(byte)] = true;
+        }
+    }
+    let mut stream = tokenizer.token_stream(text);
+    stream.match_first_bytes = Some(&first_bytes);
+    while stream.advance() {
+        sink(stream.token());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn terms(text: &str) -> Vec<String> {
         analyze(text).into_iter().map(|t| t.term).collect()
@@ -524,5 +567,58 @@ mod tests {
     fn greek_and_vietnamese_fold() {
         assert_eq!(terms("Ελληνικά"), vec!["ελληνικα"]);
         assert_eq!(terms("Tiếng Việt"), vec!["tieng", "viet"]);
+    }
+
+    /// Every word of the example vault and the stemmer's exceptional forms.
+    fn vocabulary() -> String {
+        let mut text = String::from(
+            "skis skies dying lying tying idly gently ugly early only singly sky news howe atlas \
+             cosmos bias andes yesterday yelling y'all generously ionization happily",
+        );
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus.example");
+        for entry in ignore::WalkBuilder::new(root).hidden(false).build() {
+            let entry = entry.unwrap();
+            if entry.path().extension().is_some_and(|e| e == "md") {
+                text.push(' ');
+                text.push_str(&std::fs::read_to_string(entry.path()).unwrap());
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn stems_keep_their_first_letter() {
+        let stemmer = Stemmer::new(Algorithm::English);
+        let text = vocabulary();
+        let mut checked = 0;
+        for word in text.split(|c: char| !c.is_ascii_alphabetic()) {
+            let word = word.to_ascii_lowercase();
+            if word.len() >= 3 {
+                let stem = stemmer.stem(&word);
+                assert_eq!(stem.as_bytes()[0], word.as_bytes()[0], "{word} → {stem}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
+
+    #[test]
+    fn matching_tokens_are_the_tokens_that_match() {
+        let text = vocabulary();
+        let terms = ["garden", "brew", "run", "coffe", "tomato", "kyoto", "is"];
+        let mut all = Vec::new();
+        for_each_token(&mut VaultTokenizer::default(), &text, |t| {
+            if terms.contains(&t.text.as_str()) {
+                all.push((t.text.clone(), t.offset_from, t.position));
+            }
+        });
+        let mut matched = Vec::new();
+        for_each_match(&mut VaultTokenizer::default(), &text, terms, |t| {
+            if terms.contains(&t.text.as_str()) {
+                matched.push((t.text.clone(), t.offset_from, t.position));
+            }
+        });
+        assert!(all.len() > 20, "{}", all.len());
+        assert_eq!(matched, all);
     }
 }

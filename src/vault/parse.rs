@@ -482,21 +482,31 @@ impl<'a> MarkdownPass<'a> {
         self.section_heading = None;
     }
 
+    /// The heading's slug, or the slug with the first free `-N` suffix: unique even when a
+    /// heading's own text looks like a suffixed one (`# A`, `# A`, `# A-1`: `a`, `a-1`, `a-1-1`).
     fn unique_anchor(&mut self, text: &str) -> String {
         let mut base = slugify(text);
         if base.is_empty() {
             base = format!("section-{}", self.headings.len() + 1);
         }
-        let count = self.anchors.entry(base.clone()).or_insert(0);
-        *count += 1;
-        if *count == 1 {
-            base
-        } else {
-            format!("{base}-{}", *count - 1)
-        }
+        // Each used anchor maps to the next suffix to try for it as a base.
+        let Some(&next) = self.anchors.get(&base) else {
+            self.anchors.insert(base.clone(), 1);
+            return base;
+        };
+        let mut suffix = next;
+        let anchor = loop {
+            let candidate = format!("{base}-{suffix}");
+            suffix += 1;
+            if !self.anchors.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        self.anchors.insert(base, suffix);
+        self.anchors.insert(anchor.clone(), 1);
+        anchor
     }
 
-    /// Reads `> [!type]± title` on the first line of a block quote.
     /// Reads `> [!type]± title` on the first line of a block quote.
     fn detect_callout(&mut self, start: usize) {
         let Some(callout) = callout_at(self.body, start) else {
@@ -933,6 +943,14 @@ mod tests {
         let note = parse_note("s.md", src.as_bytes());
         let anchors: Vec<_> = note.headings.iter().map(|h| h.anchor.as_str()).collect();
         assert_eq!(anchors, vec!["one", "two", "one-1"]);
+        // A heading whose text looks like a suffixed anchor (a fuzzer finding).
+        let suffixed = parse_note("a.md", "# A-1\n# A\n# A\n# A\n# A-1\n".as_bytes());
+        let suffixed: Vec<_> = suffixed
+            .headings
+            .iter()
+            .map(|h| h.anchor.as_str())
+            .collect();
+        assert_eq!(suffixed, vec!["a-1", "a", "a-2", "a-3", "a-1-1"]);
         assert_eq!(note.sections.len(), 4);
         let preamble = &note.sections[0];
         assert_eq!(preamble.heading, None);
