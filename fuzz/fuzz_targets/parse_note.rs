@@ -1,6 +1,7 @@
 //! The note parser on arbitrary bytes: it must never panic, and what it returns must be
 //! consistent (sections inside the body, plain-text ranges inside the plain text, anchors unique),
-//! and the page renderer must accept the body and never let a script through.
+//! and the page renderer must accept the body and never let a script, an event handler or a
+//! `javascript:` link through.
 #![no_main]
 
 use std::collections::HashSet;
@@ -26,12 +27,25 @@ fuzz_target!(|data: &[u8]| {
         &note.body,
         &RenderContext { id: &note.id, headings: &note.headings, resolve: &resolve, link_notes: true },
     );
-    // Text may mention `javascript:` (it is escaped); markup may not carry it, nor scripts or
-    // event handlers. Every `<…>` in the output is markup, since text escapes `<`.
+    // Text may mention `javascript:` (it is escaped), and so may inert attributes (an `id` made
+    // from a footnote label); markup may not carry scripts, event handlers, or a `javascript:`
+    // URL in an attribute a browser follows. Every `<…>` in the output is markup, since text
+    // escapes `<`.
     let lower = html.to_lowercase();
     for tag in lower.split('<').skip(1).map(|rest| rest.split('>').next().unwrap_or("")) {
         assert!(!tag.starts_with("script"), "a script survived: {html}");
-        assert!(!tag.contains("javascript:"), "a javascript: URL survived: {html}");
+        for attribute in ["href", "src", "srcset", "action", "formaction", "poster", "cite", "data", "xlink:href", "background"] {
+            for value in tag.split(&format!(" {attribute}=\"")).skip(1) {
+                let value: String = value
+                    .split('"')
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .filter(|c| !c.is_whitespace() && !c.is_control())
+                    .collect();
+                assert!(!value.starts_with("javascript:"), "a javascript: URL survived: {html}");
+            }
+        }
         let handler = tag
             .split(|c: char| c.is_whitespace() || c == '/')
             .skip(1)

@@ -12,6 +12,7 @@
 
 pub mod fetch;
 pub mod query;
+pub mod queue;
 pub mod schema;
 pub mod search;
 pub mod snippet;

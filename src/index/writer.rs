@@ -13,8 +13,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use tantivy::{IndexWriter, TantivyDocument, Term};
+use std::sync::Arc;
 
+use tantivy::{IndexWriter, Term};
+
+use super::queue::{QueueBudget, QueuedDoc};
 use super::{
     FileFacts, FileState, Manifest, OpenOutcome, VaultIndex, WriterLock, lock_for_writing,
     note_document, stored_document,
@@ -57,6 +60,8 @@ pub struct IndexerSettings {
     pub max_file_bytes: u64,
     /// Total memory budget of the tantivy writer.
     pub memory_budget: usize,
+    /// Bytes of parsed documents that may wait for tantivy's indexing threads.
+    pub queue_budget: u64,
     /// tantivy indexing threads.
     pub writer_threads: usize,
     /// Threads that read and parse files.
@@ -72,6 +77,7 @@ impl Default for IndexerSettings {
             privacy: Privacy::default(),
             max_file_bytes: 64 * 1024 * 1024,
             memory_budget: 96 * 1024 * 1024,
+            queue_budget: 24 * 1024 * 1024,
             writer_threads: cores.clamp(1, 4),
             parse_threads: cores.clamp(1, 8),
             commit_every: None,
@@ -180,7 +186,8 @@ pub struct Indexer {
     vault: Vault,
     rules: Rules,
     index: VaultIndex,
-    writer: IndexWriter<TantivyDocument>,
+    writer: IndexWriter<QueuedDoc>,
+    queue: Arc<QueueBudget>,
     /// Loaded on first use, so that opening (and a server's start) stays fast.
     manifest: Manifest,
     manifest_loaded: bool,
@@ -204,7 +211,10 @@ impl Indexer {
         let (index, outcome) = VaultIndex::open_for_writing(index_dir, vault.root(), &lock)?;
         let writer = index
             .index()
-            .writer_with_num_threads(settings.writer_threads.max(1), settings.memory_budget)
+            .writer_with_num_threads::<QueuedDoc>(
+                settings.writer_threads.max(1),
+                settings.memory_budget,
+            )
             .map_err(|e| Error::tantivy(index.dir(), e))?;
         let rules = Rules::load(&vault)?;
         for warning in &rules.warnings {
@@ -221,6 +231,7 @@ impl Indexer {
                 rules,
                 index,
                 writer,
+                queue: QueueBudget::new(settings.queue_budget),
                 manifest: Manifest::new(),
                 manifest_loaded: false,
                 settings,
@@ -532,6 +543,7 @@ impl Indexer {
                 stored.meta.mtime = state.mtime;
                 let doc = stored_document(fields, &stored.meta, &stored.body, &stored.plain);
                 self.writer.delete_term(id_term.clone());
+                let doc = QueuedDoc::new(doc, &self.queue);
                 if self.writer.add_document(doc).is_ok() {
                     return Outcome::Touched { state };
                 }
@@ -557,6 +569,7 @@ impl Indexer {
         }
         let warning = (!note.warnings.is_empty()).then(|| note.warnings.join("; "));
         let doc = note_document(fields, &note, facts);
+        let doc = QueuedDoc::new(doc, &self.queue);
         self.writer.delete_term(id_term);
         match self.writer.add_document(doc) {
             Ok(_) => Outcome::Indexed {

@@ -1,0 +1,151 @@
+//! Back-pressure between the parse threads and tantivy's indexing threads.
+//!
+//! `IndexWriter::add_document` queues a document for tantivy's worker threads in a channel that
+//! holds up to 10,000 documents. Parsing is faster than indexing, so on a large vault that queue
+//! fills: 10,000 documents of Markdown, plain text and stored JSON were 100–200 MB, most of the
+//! peak memory of a full index, and varied run to run with thread timing. Here each queued
+//! document holds a permit for its size from a byte budget; a parse thread waits for room
+//! before it queues, and the permit is returned when tantivy has indexed the document and drops
+//! it. Peak memory becomes the writer's budget plus this one.
+
+use std::sync::{Arc, Condvar, Mutex};
+
+use tantivy::TantivyDocument;
+use tantivy::schema::document::Document;
+
+/// A byte budget for documents waiting to be indexed.
+#[derive(Debug)]
+pub struct QueueBudget {
+    limit: u64,
+    queued: Mutex<u64>,
+    freed: Condvar,
+}
+
+impl QueueBudget {
+    pub fn new(limit: u64) -> Arc<QueueBudget> {
+        Arc::new(QueueBudget {
+            limit,
+            queued: Mutex::new(0),
+            freed: Condvar::new(),
+        })
+    }
+
+    /// Waits until `bytes` fit in the budget (or nothing is queued: one document larger than
+    /// the whole budget still goes through, alone), then takes them.
+    pub fn acquire(self: &Arc<Self>, bytes: u64) -> Permit {
+        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        while *queued > 0 && *queued + bytes > self.limit {
+            queued = self.freed.wait(queued).unwrap_or_else(|e| e.into_inner());
+        }
+        *queued += bytes;
+        Permit {
+            budget: Arc::clone(self),
+            bytes,
+        }
+    }
+
+    /// Bytes currently queued.
+    pub fn queued(&self) -> u64 {
+        *self.queued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A share of the budget, returned on drop.
+#[derive(Debug)]
+pub struct Permit {
+    budget: Arc<QueueBudget>,
+    bytes: u64,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut queued = self.budget.queued.lock().unwrap_or_else(|e| e.into_inner());
+        *queued -= self.bytes;
+        self.budget.freed.notify_all();
+    }
+}
+
+/// A document with its permit: what the writer's queue holds.
+#[derive(Debug)]
+pub struct QueuedDoc {
+    doc: TantivyDocument,
+    _permit: Permit,
+}
+
+impl QueuedDoc {
+    /// Takes room for `doc` from `budget`, waiting for it if need be.
+    pub fn new(doc: TantivyDocument, budget: &Arc<QueueBudget>) -> QueuedDoc {
+        let bytes = doc_bytes(&doc);
+        QueuedDoc {
+            _permit: budget.acquire(bytes),
+            doc,
+        }
+    }
+}
+
+/// The heap bytes a document holds, roughly: its text and bytes values plus a fixed overhead
+/// per value.
+fn doc_bytes(doc: &TantivyDocument) -> u64 {
+    use tantivy::schema::Value;
+    doc.field_values()
+        .map(|(_, value)| {
+            let payload = value
+                .as_str()
+                .map(str::len)
+                .or_else(|| value.as_bytes().map(<[u8]>::len))
+                .unwrap_or(0);
+            payload as u64 + 16
+        })
+        .sum::<u64>()
+        + 64
+}
+
+impl Document for QueuedDoc {
+    type Value<'a> = <TantivyDocument as Document>::Value<'a>;
+    type FieldsValuesIter<'a> = <TantivyDocument as Document>::FieldsValuesIter<'a>;
+
+    fn iter_fields_and_values(&self) -> Self::FieldsValuesIter<'_> {
+        self.doc.iter_fields_and_values()
+    }
+
+    fn into_tantivy_document(self) -> TantivyDocument {
+        self.doc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_full_budget_waits_until_a_permit_is_returned() {
+        let budget = QueueBudget::new(100);
+        let first = budget.acquire(60);
+        let waiter = {
+            let budget = Arc::clone(&budget);
+            std::thread::spawn(move || {
+                let _second = budget.acquire(60);
+                budget.queued()
+            })
+        };
+        // The waiter cannot take its 60 bytes while the first 60 are held.
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiter.is_finished());
+        assert_eq!(budget.queued(), 60);
+        drop(first);
+        assert_eq!(waiter.join().unwrap(), 60);
+        assert_eq!(budget.queued(), 0);
+    }
+
+    #[test]
+    fn a_document_over_the_whole_budget_goes_through_alone() {
+        let budget = QueueBudget::new(10);
+        let big = budget.acquire(1_000);
+        assert_eq!(budget.queued(), 1_000);
+        drop(big);
+        let small = budget.acquire(5);
+        assert_eq!(budget.queued(), 5);
+        drop(small);
+    }
+}
