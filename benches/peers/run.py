@@ -1090,6 +1090,18 @@ def observations(results):
                 "not search work (server CPU {:.1f} ms a request). That is the signature of Nagle's algorithm "
                 "(no TCP_NODELAY on accepted sockets) holding the last small write of the streamed response "
                 "until the client's delayed ACK.".format(s["c1"]["server_cpu_ms_per_request"]))
+    cores = results.get("machine", {}).get("nproc") or os.cpu_count()
+    for corpus, entry in results.get("corpora", {}).items():
+        target = results.get("targets", {}).get(f"full_index_ratio_{corpus}")
+        full = entry["tools"]["deepvault"].get("full_index") or {}
+        if target and not target["met"] and full.get("wall_s") and full.get("cpu_s"):
+            busy = full["cpu_s"] / full["wall_s"]
+            notes.append(
+                f"- full index, {corpus}: deepvault used {full['cpu_s']:.2f} s of CPU in {full['wall_s']:.2f} s "
+                f"of wall time, {busy:.1f} of {cores} cores busy throughout: indexing is CPU-bound, so the "
+                "gap to the target is CPU work (tokenizing and building postings, parsing, compressing "
+                "the stored text), not waiting. `docs/benchmarks/profile.md` breaks it down and lists "
+                "what was tried.")
     return ["", "Observations:", "", *notes] if notes else []
 
 
