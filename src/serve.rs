@@ -68,7 +68,7 @@ enum Role {
 
 /// Opens the index as its writer, or, when another deepvault process writes it (a second
 /// `serve --stdio` that Codex or Claude Desktop started, say), as a follower of that process.
-async fn open_role(config: &Config, vault: &Vault, status: &Status) -> anyhow::Result<Role> {
+async fn open_role(config: &Config, vault: &Vault, status: &Arc<Status>) -> anyhow::Result<Role> {
     let opened = {
         let (vault, dir, settings) = (
             vault.clone(),
@@ -115,12 +115,39 @@ async fn open_role(config: &Config, vault: &Vault, status: &Status) -> anyhow::R
             );
             status.set_watcher(&format!("following another process{holder}"));
             status.set_notes(index.searcher().num_docs() as usize);
-            status.set_ready();
             status.set_phase("following");
+            if index.is_complete() {
+                status.set_ready();
+            } else {
+                wait_for_first_index(index.clone(), Arc::clone(status));
+            }
             Ok(Role::Follower(Box::new(index)))
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// A follower of an index whose first full index is still being built becomes ready once the
+/// writer commits it (or once this process takes over and builds it itself), so that it never
+/// answers from a half-built index as if that were the vault.
+fn wait_for_first_index(index: VaultIndex, status: Arc<Status>) {
+    tokio::spawn(async move {
+        while !status.is_ready() {
+            let probe = index.clone();
+            // The reader follows commits on its own, but with a delay: load the commit that
+            // says "complete" now, so the first search after ready sees it.
+            let complete =
+                tokio::task::spawn_blocking(move || probe.is_complete() && probe.reload().is_ok())
+                    .await
+                    .unwrap_or(false);
+            if complete {
+                status.set_notes(index.searcher().num_docs() as usize);
+                status.set_ready();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
 }
 
 /// The sync thread: started at once by a writer, or once a follower takes over.

@@ -107,6 +107,15 @@ pub type Manifest = HashMap<String, FileState>;
 struct Payload {
     schema: u32,
     vault: PathBuf,
+    /// False from creation until the first full reconcile is committed: a follower (another
+    /// process serving the same index) is not ready before that, or it would answer from a
+    /// half-built index. Indexes stamped before this field existed were complete.
+    #[serde(default = "complete_by_default")]
+    complete: bool,
+}
+
+fn complete_by_default() -> bool {
+    true
 }
 
 /// How opening went.
@@ -317,7 +326,7 @@ impl VaultIndex {
         let mut prepared = writer
             .prepare_commit()
             .map_err(|e| Error::tantivy(dir, e))?;
-        prepared.set_payload(&payload_json(vault_root));
+        prepared.set_payload(&payload_json(vault_root, false));
         prepared.commit().map_err(|e| Error::tantivy(dir, e))?;
         writer
             .wait_merging_threads()
@@ -365,8 +374,18 @@ impl VaultIndex {
     }
 
     /// The payload to stamp commits with.
-    pub(crate) fn payload(vault_root: &Path) -> String {
-        payload_json(vault_root)
+    pub(crate) fn payload(vault_root: &Path, complete: bool) -> String {
+        payload_json(vault_root, complete)
+    }
+
+    /// Whether the last commit says the first full index is done (see `Payload::complete`).
+    pub fn is_complete(&self) -> bool {
+        self.index
+            .load_metas()
+            .ok()
+            .and_then(|metas| metas.payload)
+            .and_then(|payload| serde_json::from_str::<Payload>(&payload).ok())
+            .is_some_and(|payload| payload.complete)
     }
 
     /// Reads the manifest (id, size, mtime, hash of every note) from the fast fields.
@@ -518,10 +537,11 @@ impl VaultIndex {
     }
 }
 
-fn payload_json(vault_root: &Path) -> String {
+fn payload_json(vault_root: &Path, complete: bool) -> String {
     serde_json::to_string(&Payload {
         schema: SCHEMA_VERSION,
         vault: vault_root.to_path_buf(),
+        complete,
     })
     .expect("payload serializes")
 }

@@ -195,6 +195,8 @@ pub struct Indexer {
     pool: rayon::ThreadPool,
     last_commit: Instant,
     uncommitted: bool,
+    /// Whether a full reconcile has completed on this index (stamped on each commit).
+    complete: bool,
     /// Called after each commit with the number of notes, e.g. to update a status page.
     on_commit: Option<Box<dyn Fn(usize) + Send + Sync>>,
     _lock: WriterLock,
@@ -216,6 +218,7 @@ impl Indexer {
                 settings.memory_budget,
             )
             .map_err(|e| Error::tantivy(index.dir(), e))?;
+        let complete = index.is_complete();
         let rules = Rules::load(&vault)?;
         for warning in &rules.warnings {
             tracing::warn!("{warning}");
@@ -230,6 +233,7 @@ impl Indexer {
                 vault,
                 rules,
                 index,
+                complete,
                 writer,
                 queue: QueueBudget::new(settings.queue_budget),
                 manifest: Manifest::new(),
@@ -326,6 +330,10 @@ impl Indexer {
         }
         let upserts = self.upsert(changed, progress)?;
         report.absorb(upserts);
+        if !self.complete {
+            self.complete = true;
+            self.uncommitted = true;
+        }
         Ok(report)
     }
 
@@ -646,7 +654,7 @@ impl Indexer {
             .writer
             .prepare_commit()
             .map_err(|e| Error::tantivy(&dir, e))?;
-        prepared.set_payload(&VaultIndex::payload(self.vault.root()));
+        prepared.set_payload(&VaultIndex::payload(self.vault.root(), self.complete));
         prepared.commit().map_err(|e| Error::tantivy(&dir, e))?;
         self.index.reload()?;
         self.uncommitted = false;

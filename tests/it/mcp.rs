@@ -358,3 +358,49 @@ async fn second_server_follows_then_takes_over() {
     assert!(found, "the follower never picked up the edit: {last}");
     follower.cancel().await.unwrap();
 }
+
+/// A follower started while the writer is still building the first index does not answer from
+/// the half-built index as if it were the vault (Codex starts a second stdio server at once).
+#[tokio::test]
+async fn a_follower_waits_for_the_writers_first_index() {
+    use deepvault::index::writer::{CommitTrigger, Indexer, IndexerSettings};
+    let t = sample_vault();
+    // This test process is the writer: it has created the index and not indexed anything yet.
+    let vault = deepvault::vault::Vault::open(t.root(), &[]).unwrap();
+    let (mut writer, _) = Indexer::open(vault, t.index_dir(), IndexerSettings::default()).unwrap();
+
+    let mut command = tokio::process::Command::new(crate::common::binary());
+    command
+        .args([
+            "serve",
+            "--stdio",
+            t.root().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("DEEPVAULT_INDEX_DIR", t.index_dir())
+        .env("DEEPVAULT_LOG", "deepvault=info");
+    let transport = rmcp::transport::TokioChildProcess::new(command).unwrap();
+    let follower = ().serve(transport).await.expect("the follower initializes");
+    // Not an empty list that reads as "nothing matches": the follower says it is indexing.
+    let result = call(&follower, "search", json!({"query": "blight"})).await;
+    assert_eq!(result.is_error, Some(true), "{result:?}");
+    assert!(
+        tool_error_text(&result).contains("index"),
+        "{}",
+        tool_error_text(&result)
+    );
+
+    let writer = tokio::task::spawn_blocking(move || {
+        writer.reconcile(None).unwrap();
+        writer.commit(CommitTrigger::Command).unwrap();
+        writer
+    })
+    .await
+    .unwrap();
+    // The next search waits for the follower to see the commit, and answers from it.
+    let json = tool_json(&call(&follower, "search", json!({"query": "blight"})).await);
+    assert_eq!(json["results"][0]["id"], "Garden/Tomatoes.md", "{json}");
+    follower.cancel().await.unwrap();
+    drop(writer);
+}
