@@ -4,6 +4,7 @@
 //! - [`schema`]: fields and the schema version.
 //! - [`tokenizer`]: the one analyzer for text and queries.
 //! - [`writer`]: the [`writer::Indexer`], sole owner of the `IndexWriter`.
+//! - [`queue`]: a byte budget on parsed documents waiting for tantivy's indexing threads.
 //! - [`query`], [`search`], [`snippet`]: from a query string to ranked hits with passages.
 //! - [`fetch`]: one note (or one section) by id, with its links and backlinks resolved.
 //!
