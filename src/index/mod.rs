@@ -456,6 +456,21 @@ impl VaultIndex {
 
     /// Reads a stored note.
     pub fn load(&self, searcher: &Searcher, address: DocAddress) -> Result<NoteDoc> {
+        let (doc, meta) = self.read_stored::<StoredNote>(searcher, address)?;
+        Ok(NoteDoc {
+            body: stored_text(&doc, self.fields.body),
+            plain: stored_text(&doc, self.fields.body_text),
+            meta,
+        })
+    }
+
+    /// The stored document at `address` and its note JSON, read as `M` (all of [`StoredNote`], or
+    /// the part a caller needs: serde skips the other fields without building values).
+    fn read_stored<M: serde::de::DeserializeOwned>(
+        &self,
+        searcher: &Searcher,
+        address: DocAddress,
+    ) -> Result<(TantivyDocument, M)> {
         use tantivy::schema::Value as _;
         let doc: TantivyDocument = searcher
             .doc(address)
@@ -464,31 +479,19 @@ impl VaultIndex {
             .get_first(self.fields.meta)
             .and_then(|v| v.as_str())
             .unwrap_or_default();
-        let meta: StoredNote = serde_json::from_str(meta_json).map_err(|e| {
+        let meta = serde_json::from_str(meta_json).map_err(|e| {
             Error::tantivy(
                 &self.dir,
                 tantivy::TantivyError::InternalError(format!("stored note is corrupt: {e}")),
             )
         })?;
-        let text = |field| {
-            doc.get_first(field)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        Ok(NoteDoc {
-            body: text(self.fields.body),
-            plain: text(self.fields.body_text),
-            meta,
-        })
+        Ok((doc, meta))
     }
 
     /// Reads what a search hit needs: id, title, headings, sections and the plain text. Cheaper
     /// than [`VaultIndex::load`]: the stored JSON's other fields are skipped unparsed into values
     /// and the Markdown body is not copied (the search profile spent a fifth of its time here).
     pub fn load_for_hit(&self, searcher: &Searcher, address: DocAddress) -> Result<NoteDoc> {
-        use tantivy::schema::Value as _;
-
         #[derive(Deserialize)]
         struct HitMeta {
             id: String,
@@ -499,19 +502,7 @@ impl VaultIndex {
             sections: Vec<Section>,
         }
 
-        let doc: TantivyDocument = searcher
-            .doc(address)
-            .map_err(|e| Error::tantivy(&self.dir, e))?;
-        let meta_json = doc
-            .get_first(self.fields.meta)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        let meta: HitMeta = serde_json::from_str(meta_json).map_err(|e| {
-            Error::tantivy(
-                &self.dir,
-                tantivy::TantivyError::InternalError(format!("stored note is corrupt: {e}")),
-            )
-        })?;
+        let (doc, meta) = self.read_stored::<HitMeta>(searcher, address)?;
         Ok(NoteDoc {
             meta: StoredNote {
                 id: meta.id,
@@ -521,11 +512,7 @@ impl VaultIndex {
                 ..StoredNote::default()
             },
             body: String::new(),
-            plain: doc
-                .get_first(self.fields.body_text)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string(),
+            plain: stored_text(&doc, self.fields.body_text),
         })
     }
 
@@ -536,6 +523,15 @@ impl VaultIndex {
             None => Ok(None),
         }
     }
+}
+
+/// A stored text field's value, or empty.
+fn stored_text(doc: &TantivyDocument, field: tantivy::schema::Field) -> String {
+    use tantivy::schema::Value as _;
+    doc.get_first(field)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn payload_json(vault_root: &Path, complete: bool) -> String {

@@ -441,14 +441,6 @@ pub fn analyze(text: &str) -> Vec<Analyzed> {
     out
 }
 
-/// Calls `sink` for each token of `text` without collecting them.
-pub fn for_each_token(tokenizer: &mut VaultTokenizer, text: &str, mut sink: impl FnMut(&Token)) {
-    let mut stream = tokenizer.token_stream(text);
-    while stream.advance() {
-        sink(stream.token());
-    }
-}
-
 /// Calls `sink` for the tokens of `text` that could equal one of `terms` (stemmed terms), at
 /// their usual positions and offsets; other tokens may be skipped or passed on unstemmed. A stem
 /// keeps its word's first letter, so a word whose first byte starts none of the terms cannot
@@ -477,6 +469,14 @@ pub fn for_each_match<'t>(
 mod tests {
     use super::*;
     use std::path::Path;
+
+    /// Calls `sink` for each token of `text`: the full tokenizer, as indexing runs it.
+    fn for_each_token(tokenizer: &mut VaultTokenizer, text: &str, mut sink: impl FnMut(&Token)) {
+        let mut stream = tokenizer.token_stream(text);
+        while stream.advance() {
+            sink(stream.token());
+        }
+    }
 
     fn terms(text: &str) -> Vec<String> {
         analyze(text).into_iter().map(|t| t.term).collect()

@@ -267,18 +267,7 @@ async fn legacy_sse_transport_round_trip() {
 #[tokio::test]
 async fn stdio_transport_serves_the_same_tools() {
     let t = sample_vault();
-    let mut command = tokio::process::Command::new(crate::common::binary());
-    command
-        .args([
-            "serve",
-            "--stdio",
-            t.root().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("DEEPVAULT_INDEX_DIR", t.index_dir())
-        .env("DEEPVAULT_LOG", "deepvault=info");
-    let transport = rmcp::transport::TokioChildProcess::new(command).unwrap();
+    let transport = rmcp::transport::TokioChildProcess::new(t.stdio_command()).unwrap();
     let client = ().serve(transport).await.expect("stdio initialize");
     let tools = client.list_all_tools().await.unwrap();
     assert_eq!(tools.len(), 2);
@@ -327,18 +316,7 @@ async fn second_server_follows_then_takes_over() {
     let first = t.serve(&[]);
     first.wait_ready().await;
 
-    let mut command = tokio::process::Command::new(crate::common::binary());
-    command
-        .args([
-            "serve",
-            "--stdio",
-            t.root().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("DEEPVAULT_INDEX_DIR", t.index_dir())
-        .env("DEEPVAULT_LOG", "deepvault=info");
-    let transport = rmcp::transport::TokioChildProcess::new(command).unwrap();
+    let transport = rmcp::transport::TokioChildProcess::new(t.stdio_command()).unwrap();
     let follower = ().serve(transport).await.expect("the second server initializes");
     let json = tool_json(&call(&follower, "search", json!({"query": "blight"})).await);
     assert_eq!(json["results"][0]["id"], "Garden/Tomatoes.md");
@@ -369,18 +347,7 @@ async fn a_follower_waits_for_the_writers_first_index() {
     let vault = deepvault::vault::Vault::open(t.root(), &[]).unwrap();
     let (mut writer, _) = Indexer::open(vault, t.index_dir(), IndexerSettings::default()).unwrap();
 
-    let mut command = tokio::process::Command::new(crate::common::binary());
-    command
-        .args([
-            "serve",
-            "--stdio",
-            t.root().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("DEEPVAULT_INDEX_DIR", t.index_dir())
-        .env("DEEPVAULT_LOG", "deepvault=info");
-    let transport = rmcp::transport::TokioChildProcess::new(command).unwrap();
+    let transport = rmcp::transport::TokioChildProcess::new(t.stdio_command()).unwrap();
     let follower = ().serve(transport).await.expect("the follower initializes");
     // Not an empty list that reads as "nothing matches": the follower says it is indexing.
     let result = call(&follower, "search", json!({"query": "blight"})).await;

@@ -735,15 +735,8 @@ async fn truncated_bodies_and_slow_clients() {
 #[tokio::test]
 async fn bad_input_over_stdio() {
     let (t, _outside) = guarded_vault();
-    let mut child = tokio::process::Command::new(crate::common::binary())
-        .args([
-            "serve",
-            "--stdio",
-            t.root().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("DEEPVAULT_INDEX_DIR", t.index_dir())
+    let mut child = t
+        .stdio_command()
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -97,6 +97,18 @@ impl TestVault {
         serde_json::from_slice(&out.stdout).expect("search prints JSON")
     }
 
+    /// `deepvault serve --stdio` on this vault, for an MCP client to spawn.
+    pub fn stdio_command(&self) -> tokio::process::Command {
+        self.command(&[
+            "serve",
+            "--stdio",
+            self.root().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .into()
+    }
+
     /// Starts `deepvault serve` on a free port.
     pub fn serve(&self, extra: &[&str]) -> Server {
         let mut args = vec![
