@@ -2,7 +2,7 @@
 //! writer lock, the manifest, documents in and notes out.
 //!
 //! - [`schema`]: fields and the schema version.
-//! - [`tokenizer`]: the one analyzer for text and queries.
+//! - [`tokenizer`]: the one analyzer for text and queries; [`spelling`]: British → American.
 //! - [`writer`]: the [`writer::Indexer`], sole owner of the `IndexWriter`.
 //! - [`queue`]: a byte budget on parsed documents waiting for tantivy's indexing threads.
 //! - [`query`], [`search`], [`snippet`]: from a query string to ranked hits with passages.
@@ -17,6 +17,7 @@ pub mod queue;
 pub mod schema;
 pub mod search;
 pub mod snippet;
+pub mod spelling;
 pub mod tokenizer;
 pub mod writer;
 

@@ -16,7 +16,7 @@ use super::tokenizer::ANALYZER;
 
 /// Bump whenever the schema, the analyzer or what is stored changes: an index with another
 /// version is rebuilt at start-up.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Handles to every field, resolved once.
 #[derive(Clone, Debug)]

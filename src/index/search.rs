@@ -2,9 +2,10 @@
 //!
 //! Ranking is BM25 over title, aliases, headings, tags, path and body, summed with per-field
 //! boosts, with OR semantics (a note that matches more query terms scores higher; none is
-//! required). Stop words are dropped from the ranked terms unless nothing else is left; a
-//! proximity bonus rewards query terms that appear next to each other; unknown words (typos) are
-//! expanded to their nearest indexed spellings. Quoted phrases, `title:` and `-excluded` words
+//! required). Stop words are dropped from the ranked terms unless nothing else is left; unknown
+//! words (typos) are expanded to their nearest indexed spellings. The best candidates are then
+//! re-scored: a proximity bonus rewards query terms that appear next to each other, and a
+//! coordination factor rewards notes that hold more of the query's weight. Quoted phrases, `title:` and `-excluded` words
 //! are honoured, and `tag:`/`path:` filter.
 
 use std::collections::{HashMap, HashSet};
@@ -38,6 +39,9 @@ pub struct Ranking {
     pub proximity: f32,
     /// Slop of those clauses.
     pub proximity_slop: u32,
+    /// Coordination: the best candidates' scores are multiplied by `1 + coordination × share`,
+    /// where `share` is the part of the query's IDF weight whose terms the note holds.
+    pub coordination: f32,
     /// Boost of fuzzy expansions of unknown terms.
     pub fuzzy: f32,
     /// The most distinct terms a query is ranked on.
@@ -75,6 +79,7 @@ impl Default for Ranking {
             body: 1.0,
             proximity: 0.1,
             proximity_slop: 2,
+            coordination: 0.1,
             fuzzy: 0.6,
             max_terms: 256,
             duplicate_bits: 6,
@@ -133,6 +138,9 @@ struct Plan {
     query: Box<dyn Query>,
     /// Boosted phrase queries whose scores are added to the best candidates of `query`.
     proximity: Vec<Box<dyn Query>>,
+    /// Body-field term queries with their IDF weights, for the coordination factor (empty when
+    /// it is off or the query has a single term).
+    coordination: Vec<(Box<dyn Query>, f32)>,
     analysis: Analysis,
     /// False when only filters remain: results are ordered by recency instead of score.
     scored: bool,
@@ -200,9 +208,10 @@ fn make_hit(doc: NoteDoc, score: f32, analysis: &Analysis, snippet_chars: usize)
     }
 }
 
-/// Candidates whose proximity bonus is computed. The bonus is small (a tenth of a term's weight
-/// by default), so a note further down than this would rarely climb into the first results;
-/// the relevance benchmarks came out the same with the bonus computed for every note.
+/// Candidates that are re-scored (proximity, coordination). Both are small (a tenth of a term's
+/// weight, a tenth of the score), so a note further down than this would rarely climb into the
+/// first results; the relevance benchmarks came out the same with the proximity bonus computed
+/// for every note.
 const RERANK_DEPTH: usize = 200;
 
 struct Planner<'a> {
@@ -268,6 +277,16 @@ impl Planner<'_> {
                 && let Some(fuzzy) = self.fuzzy_clause(term)
             {
                 should.push((Occur::Should, fuzzy));
+            }
+        }
+        let mut coordination: Vec<(Box<dyn Query>, f32)> = Vec::new();
+        if self.ranking.coordination > 0.0 && distinct.len() > 1 {
+            for term in &distinct {
+                let query = TermQuery::new(
+                    Term::from_field_text(fields.body_text, term),
+                    IndexRecordOption::Basic,
+                );
+                coordination.push((Box::new(query), weights[*term]));
             }
         }
         // Proximity: consecutive meaningful query words (stop words skipped, their gap allowed
@@ -348,6 +367,7 @@ impl Planner<'_> {
                 return Ok(Plan {
                     query: Box::new(EmptyQuery),
                     proximity,
+                    coordination,
                     analysis,
                     scored: false,
                 });
@@ -357,6 +377,7 @@ impl Planner<'_> {
         Ok(Plan {
             query: Box::new(BooleanQuery::new(clauses)),
             proximity,
+            coordination,
             analysis,
             scored: has_ranked,
         })
@@ -365,7 +386,7 @@ impl Planner<'_> {
     fn run(&self, plan: &Plan, limit: usize) -> Result<Vec<(f32, DocAddress)>> {
         let err = |e| Error::tantivy(self.index.dir(), e);
         if plan.scored {
-            if plan.proximity.is_empty() {
+            if plan.proximity.is_empty() && plan.coordination.is_empty() {
                 let collector = tantivy::collector::TopDocs::with_limit(limit).order_by_score();
                 return self.searcher.search(&*plan.query, &collector).map_err(err);
             }
@@ -375,7 +396,7 @@ impl Planner<'_> {
                 .searcher
                 .search(&*plan.query, &collector)
                 .map_err(err)?;
-            let mut top = self.add_proximity(top, &plan.proximity)?;
+            let mut top = self.rerank(top, plan)?;
             top.truncate(limit);
             return Ok(top);
         }
@@ -392,44 +413,69 @@ impl Planner<'_> {
             .collect())
     }
 
-    /// Adds the proximity phrases' scores to the candidates and re-sorts them. The sum is what a
-    /// boolean query with the phrases as further `Should` clauses would score; computing it for
-    /// the candidates only, by seeking each phrase scorer to them, avoids matching phrases in
-    /// every note that holds two query words (at a million notes that was most of a search).
-    fn add_proximity(
+    /// Adds the proximity phrases' scores to the candidates, applies the coordination factor
+    /// and re-sorts them. The proximity sum is what a boolean query with the phrases as further
+    /// `Should` clauses would score; computing it for the candidates only, by seeking each
+    /// phrase scorer to them, avoids matching phrases in every note that holds two query words
+    /// (at a million notes that was most of a search).
+    fn rerank(
         &self,
         mut top: Vec<(f32, DocAddress)>,
-        phrases: &[Box<dyn Query>],
+        plan: &Plan,
     ) -> Result<Vec<(f32, DocAddress)>> {
-        use tantivy::DocSet as _;
-        use tantivy::query::{EnableScoring, Scorer as _};
-        let err = |e| Error::tantivy(self.index.dir(), e);
-        let mut order: Vec<usize> = (0..top.len()).collect();
-        order.sort_by_key(|&i| top[i].1);
-        for phrase in phrases {
-            let weight = phrase
-                .weight(EnableScoring::enabled_from_searcher(self.searcher))
-                .map_err(err)?;
-            let mut segment = None;
-            let mut scorer = None;
-            for &i in &order {
-                let address = top[i].1;
-                if segment != Some(address.segment_ord) {
-                    segment = Some(address.segment_ord);
-                    let reader = self.searcher.segment_reader(address.segment_ord);
-                    scorer = Some(weight.scorer(reader, 1.0).map_err(err)?);
-                }
-                let scorer = scorer.as_mut().expect("set with the segment");
-                if scorer.doc() < address.doc_id {
-                    scorer.seek(address.doc_id);
-                }
-                if scorer.doc() == address.doc_id {
-                    top[i].0 += scorer.score();
+        let mut candidates: Vec<(usize, DocAddress)> =
+            top.iter().enumerate().map(|(i, hit)| (i, hit.1)).collect();
+        candidates.sort_by_key(|&(_, address)| address);
+        for phrase in &plan.proximity {
+            self.for_each_candidate_match(&candidates, &**phrase, |i, score| top[i].0 += score)?;
+        }
+        if !plan.coordination.is_empty() {
+            let total: f32 = plan.coordination.iter().map(|(_, idf)| idf).sum();
+            let mut matched = vec![0.0f32; top.len()];
+            for (term, idf) in &plan.coordination {
+                self.for_each_candidate_match(&candidates, &**term, |i, _| matched[i] += idf)?;
+            }
+            if total > 0.0 {
+                for (hit, matched) in top.iter_mut().zip(matched) {
+                    hit.0 *= 1.0 + self.ranking.coordination * matched / total;
                 }
             }
         }
         top.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         Ok(top)
+    }
+
+    /// Calls `on_match(i, score)` for each candidate `(i, address)` that `query` matches.
+    /// `candidates` are in document order, so each segment's scorer only moves forward.
+    fn for_each_candidate_match(
+        &self,
+        candidates: &[(usize, DocAddress)],
+        query: &dyn Query,
+        mut on_match: impl FnMut(usize, f32),
+    ) -> Result<()> {
+        use tantivy::DocSet as _;
+        use tantivy::query::{EnableScoring, Scorer as _};
+        let err = |e| Error::tantivy(self.index.dir(), e);
+        let weight = query
+            .weight(EnableScoring::enabled_from_searcher(self.searcher))
+            .map_err(err)?;
+        let mut segment = None;
+        let mut scorer = None;
+        for &(i, address) in candidates {
+            if segment != Some(address.segment_ord) {
+                segment = Some(address.segment_ord);
+                let reader = self.searcher.segment_reader(address.segment_ord);
+                scorer = Some(weight.scorer(reader, 1.0).map_err(err)?);
+            }
+            let scorer = scorer.as_mut().expect("set with the segment");
+            if scorer.doc() < address.doc_id {
+                scorer.seek(address.doc_id);
+            }
+            if scorer.doc() == address.doc_id {
+                on_match(i, scorer.score());
+            }
+        }
+        Ok(())
     }
 
     /// Drops results that are near-identical copies of a better one (SimHash within `bits`).
@@ -653,4 +699,90 @@ fn segment_han(text: &str) -> String {
 
 fn is_han(c: char) -> bool {
     matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::writer::{CommitTrigger, Indexer, IndexerSettings};
+    use crate::vault::Vault;
+
+    /// Scores of `query` by note id, with `ranking`.
+    fn scores(index: &VaultIndex, query: &str, ranking: Ranking) -> HashMap<String, f32> {
+        let options = SearchOptions {
+            ranking,
+            ..SearchOptions::default()
+        };
+        search(index, &index.searcher(), query, &options)
+            .unwrap()
+            .into_iter()
+            .map(|hit| (hit.id, hit.score))
+            .collect()
+    }
+
+    #[test]
+    fn coordination_rewards_the_share_of_query_weight_a_note_holds() {
+        let vault_dir = tempfile::tempdir().unwrap();
+        let index_dir = tempfile::tempdir().unwrap();
+        for (id, text) in [
+            ("both.md", "a zebra met a quokka\n"),
+            ("zebra.md", "zebra zebra stripes\n"),
+            ("quokka.md", "quokka island\n"),
+        ] {
+            std::fs::write(vault_dir.path().join(id), text).unwrap();
+        }
+        let vault = Vault::open(vault_dir.path(), &[]).unwrap();
+        let (mut indexer, _) =
+            Indexer::open(vault, index_dir.path(), IndexerSettings::default()).unwrap();
+        indexer.reconcile(None).unwrap();
+        indexer.commit(CommitTrigger::Command).unwrap();
+        let index = indexer.index();
+        index.reload().unwrap();
+
+        let plain = scores(
+            index,
+            "zebra quokka",
+            Ranking {
+                coordination: 0.0,
+                ..Ranking::default()
+            },
+        );
+        let coordinated = scores(
+            index,
+            "zebra quokka",
+            Ranking {
+                coordination: 0.5,
+                ..Ranking::default()
+            },
+        );
+        let ratio = |id: &str| coordinated[id] / plain[id];
+        // Both words: the whole query weight. One of two equally rare words: half of it.
+        assert!(
+            (ratio("both.md") - 1.5).abs() < 1e-4,
+            "{}",
+            ratio("both.md")
+        );
+        assert!(
+            (ratio("zebra.md") - 1.25).abs() < 1e-4,
+            "{}",
+            ratio("zebra.md")
+        );
+        assert!(
+            (ratio("quokka.md") - 1.25).abs() < 1e-4,
+            "{}",
+            ratio("quokka.md")
+        );
+        // A one-word query has nothing to coordinate.
+        let single = |coordination| {
+            scores(
+                index,
+                "zebra",
+                Ranking {
+                    coordination,
+                    ..Ranking::default()
+                },
+            )
+        };
+        assert_eq!(single(0.0)["zebra.md"], single(0.5)["zebra.md"]);
+    }
 }

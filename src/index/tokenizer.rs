@@ -3,7 +3,9 @@
 //!
 //! - Letters, digits and combining marks form words. A word is lowercased, Latin and Greek
 //!   diacritics are folded (`café` → `cafe`), an English possessive `'s` is dropped, and purely
-//!   alphabetic ASCII words are stemmed with Snowball English (`running` → `run`).
+//!   alphabetic ASCII words are stemmed with Snowball English (`running` → `run`) after British
+//!   spellings become American (`tumour` → `tumor`). Acronym plurals lose their `s` (`APIs` →
+//!   `api`). A lone Greek letter is its own word, spelt out (`TNF-α` → `tnf`, `alpha`).
 //! - Han, kana, Hangul, Thai, Lao, Khmer and Myanmar runs become overlapping bigrams at
 //!   consecutive positions (`全文检索` → `全文`, `文检`, `检索`), so any two-character word inside
 //!   a run matches and a phrase query over bigrams matches a contiguous string. A one-character
@@ -264,8 +266,21 @@ impl TokenStream for VaultTokenStream<'_> {
                 self.cursor = start + first.len_utf8();
                 continue;
             }
-            let end = word_end(self.text, start);
+            let mut end = word_end(self.text, start);
+            let mut greek_letter = None;
+            if !self.text.as_bytes()[start..end].is_ascii()
+                && let Some((piece, name)) = split_greek_letters(&self.text[start..end])
+            {
+                end = start + piece;
+                greek_letter = name;
+            }
             self.cursor = end;
+            if let Some(name) = greek_letter {
+                self.token.text.clear();
+                self.token.text.push_str(name);
+                self.emit(start, end);
+                return true;
+            }
             // Matching only: an ASCII word keeps its first letter through normalising and
             // stemming, so one that starts no term is skipped before either.
             if let Some(first) = self.match_first_bytes {
@@ -276,6 +291,9 @@ impl TokenStream for VaultTokenStream<'_> {
                 }
             }
             normalize_word(&self.text[start..end], &mut self.token.text);
+            if is_acronym_plural(&self.text[start..end]) {
+                self.token.text.pop();
+            }
             if self.token.text.is_empty() || self.token.text.len() > MAX_TOKEN_BYTES {
                 self.next_position += 1;
                 continue;
@@ -331,6 +349,98 @@ fn word_end(text: &str, start: usize) -> usize {
     }
     debug_assert!(end <= bytes.len());
     end
+}
+
+/// `APIs`, `SNPs`, `pDCs`: an acronym with a plural `s`, which the stemmer keeps because no
+/// vowel precedes it. Two capitals, the last right before a lowercase `s`, tell it from `Mrs`,
+/// `Gas` or `CELLS`.
+fn is_acronym_plural(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    bytes.len() >= 3
+        && bytes[bytes.len() - 1] == b's'
+        && bytes[bytes.len() - 2].is_ascii_uppercase()
+        && bytes.iter().filter(|b| b.is_ascii_uppercase()).count() >= 2
+}
+
+/// Science writes `TNF-α`, `TNFα` and `TNF-alpha` for one thing: a Greek letter standing alone
+/// or glued to Latin letters or digits is a word of its own, spelt out (`alpha`). Words of two
+/// or more Greek letters (Greek text) are left whole.
+///
+/// Returns `None` when `word` has no lone Greek letter; otherwise the byte length of its first
+/// piece (a run of Greek or of other characters), with the letter's name if that piece is a
+/// lone Greek letter.
+fn split_greek_letters(word: &str) -> Option<(usize, Option<&'static str>)> {
+    // Runs of Greek letters and of other characters: (end, letters, greek).
+    let mut first_run: Option<(usize, usize, bool)> = None;
+    let mut current: Option<(usize, usize, bool)> = None;
+    let mut has_lone_letter = false;
+    for (i, c) in word.char_indices() {
+        let end = i + c.len_utf8();
+        let greek = is_greek_letter(c);
+        match current.as_mut() {
+            // A combining mark belongs to the letter before it.
+            Some(run) if run.2 == greek || is_combining_mark(c) => {
+                run.0 = end;
+                run.1 += usize::from(!is_combining_mark(c));
+            }
+            _ => {
+                if let Some(run) = current {
+                    has_lone_letter |= run.2 && run.1 == 1;
+                    first_run.get_or_insert(run);
+                }
+                current = Some((end, 1, greek));
+            }
+        }
+    }
+    let last = current?;
+    has_lone_letter |= last.2 && last.1 == 1;
+    if !has_lone_letter {
+        return None;
+    }
+    let (end, letters, greek) = first_run.unwrap_or(last);
+    let name = if greek && letters == 1 {
+        word[..end].chars().next().and_then(greek_letter_name)
+    } else {
+        None
+    };
+    Some((end, name))
+}
+
+fn is_greek_letter(c: char) -> bool {
+    matches!(c as u32, 0x0370..=0x03FF | 0x1F00..=0x1FFF) && c.is_alphabetic()
+}
+
+/// The English name of a Greek letter, any case, with or without accents.
+fn greek_letter_name(c: char) -> Option<&'static str> {
+    let mut folded = String::new();
+    fold_char(c, &mut folded);
+    Some(match folded.chars().next()? {
+        'α' => "alpha",
+        'β' | 'ϐ' => "beta",
+        'γ' => "gamma",
+        'δ' => "delta",
+        'ε' | 'ϵ' => "epsilon",
+        'ζ' => "zeta",
+        'η' => "eta",
+        'θ' | 'ϑ' => "theta",
+        'ι' => "iota",
+        'κ' | 'ϰ' => "kappa",
+        'λ' => "lambda",
+        'μ' => "mu",
+        'ν' => "nu",
+        'ξ' => "xi",
+        'ο' => "omicron",
+        'π' | 'ϖ' => "pi",
+        'ρ' | 'ϱ' => "rho",
+        'σ' | 'ς' => "sigma",
+        'τ' => "tau",
+        'υ' => "upsilon",
+        'φ' | 'ϕ' => "phi",
+        'χ' => "chi",
+        'ψ' => "psi",
+        'ω' => "omega",
+        _ => return None,
+    })
 }
 
 /// Lowercases and folds a word into `out`; drops apostrophes and a possessive `'s`.
@@ -408,7 +518,7 @@ fn stem_in_place(stemmer: &Stemmer, stems: &mut StemCache, word: &mut String) {
         word.push_str(stem);
         return;
     }
-    let stemmed: Box<str> = stemmer.stem(word).into();
+    let stemmed: Box<str> = stemmer.stem(&super::spelling::american(word)).into();
     if stems.len() >= STEM_CACHE_ENTRIES {
         stems.clear();
     }
@@ -458,6 +568,11 @@ pub fn for_each_match<'t>(
             first_bytes[usize::from(byte)] = true;
         }
     }
+    // British spellings: `oestrogen` and `aetiology` stem to `estrogen` and `etiolog`.
+    if first_bytes[usize::from(b'e')] {
+        first_bytes[usize::from(b'a')] = true;
+        first_bytes[usize::from(b'o')] = true;
+    }
     let mut stream = tokenizer.token_stream(text);
     stream.match_first_bytes = Some(&first_bytes);
     while stream.advance() {
@@ -493,6 +608,45 @@ mod tests {
             vec!["obsidian", "dont", "v1", "2", "beta"]
         );
         assert_eq!(terms("Get-ChildItem"), vec!["get", "childitem"]);
+    }
+
+    #[test]
+    fn acronym_plurals_lose_their_s() {
+        assert_eq!(
+            terms("APIs SNPs pDCs iPSCs"),
+            vec!["api", "snp", "pdc", "ipsc"]
+        );
+        assert_eq!(terms("API SNP pDC iPSC"), vec!["api", "snp", "pdc", "ipsc"]);
+        // Not acronyms with a plural s: one capital, a capital S, or no capital before it.
+        assert_eq!(terms("Mrs CELLS Bus Ms"), vec!["mrs", "cell", "bus", "ms"]);
+    }
+
+    #[test]
+    fn lone_greek_letters_are_spelt_out() {
+        let spelt = vec!["tnf", "alpha"];
+        assert_eq!(terms("TNF-α"), spelt);
+        assert_eq!(terms("TNFα"), spelt);
+        assert_eq!(terms("TNF-alpha"), spelt);
+        assert_eq!(terms("TNF-Α"), spelt);
+        assert_eq!(terms("αvβ8"), vec!["alpha", "v", "beta", "8"]);
+        assert_eq!(terms("IκB kinase"), vec!["i", "kappa", "b", "kinas"]);
+        assert_eq!(terms("ά"), vec!["alpha"]);
+        // Greek words stay Greek.
+        assert_eq!(terms("Καλημέρα κόσμε"), vec!["καλημερα", "κοσμε"]);
+        let tokens = analyze("IL-1β level");
+        let got: Vec<_> = tokens
+            .iter()
+            .map(|t| (t.term.as_str(), t.position, t.offsets.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("il", 0, 0..2),
+                ("1", 1, 3..4),
+                ("beta", 2, 4..6),
+                ("level", 3, 7..12)
+            ]
+        );
     }
 
     #[test]
@@ -573,7 +727,8 @@ mod tests {
     fn vocabulary() -> String {
         let mut text = String::from(
             "skis skies dying lying tying idly gently ugly early only singly sky news howe atlas \
-             cosmos bias andes yesterday yelling y'all generously ionization happily",
+             cosmos bias andes yesterday yelling y'all generously ionization happily \
+             oestrogen aetiology etiology estrogen tumours tumor randomised randomized TNF-α alpha APIs api",
         );
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus.example");
         for entry in ignore::WalkBuilder::new(root).hidden(false).build() {
@@ -594,8 +749,17 @@ mod tests {
         for word in text.split(|c: char| !c.is_ascii_alphabetic()) {
             let word = word.to_ascii_lowercase();
             if word.len() >= 3 {
-                let stem = stemmer.stem(&word);
-                assert_eq!(stem.as_bytes()[0], word.as_bytes()[0], "{word} → {stem}");
+                let stem = stemmer
+                    .stem(&crate::index::spelling::american(&word))
+                    .into_owned();
+                let first = word.as_bytes()[0];
+                // British `oe`/`ae` spellings start with `e` once American (`for_each_match`
+                // widens its filter for them).
+                let allowed = match first {
+                    b'a' | b'o' => vec![first, b'e'],
+                    _ => vec![first],
+                };
+                assert!(allowed.contains(&stem.as_bytes()[0]), "{word} → {stem}");
                 checked += 1;
             }
         }
@@ -605,7 +769,10 @@ mod tests {
     #[test]
     fn matching_tokens_are_the_tokens_that_match() {
         let text = vocabulary();
-        let terms = ["garden", "brew", "run", "coffe", "tomato", "kyoto", "is"];
+        let terms = [
+            "garden", "brew", "run", "coffe", "tomato", "kyoto", "is", "estrogen", "etiolog",
+            "tumor", "random", "alpha", "api",
+        ];
         let mut all = Vec::new();
         for_each_token(&mut VaultTokenizer::default(), &text, |t| {
             if terms.contains(&t.text.as_str()) {
@@ -619,6 +786,12 @@ mod tests {
             }
         });
         assert!(all.len() > 20, "{}", all.len());
+        for british in ["estrogen", "etiolog", "tumor", "random", "alpha", "api"] {
+            assert!(
+                all.iter().filter(|(t, ..)| t == british).count() >= 2,
+                "{british}"
+            );
+        }
         assert_eq!(matched, all);
     }
 }

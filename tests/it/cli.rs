@@ -494,3 +494,23 @@ fn near_duplicates_are_collapsed() {
         "{all:?}"
     );
 }
+
+/// British and American spellings, `TNF-α` and `TNF-alpha`, `APIs` and `API` find each other,
+/// in both directions.
+#[test]
+fn spelling_variants_meet() {
+    let t = TestVault::new();
+    t.note("uk.md", "The tumour shrank in the randomised trial.\n")
+        .note("greek.md", "Serum TNF-α rose after the infusion.\n")
+        .note("plural.md", "Our public APIs changed.\n")
+        .note("other.md", "Nothing to see here.\n");
+    for (query, id) in [
+        ("tumor randomized", "uk.md"),
+        ("tumour randomised", "uk.md"),
+        ("TNF alpha", "greek.md"),
+        ("TNFα", "greek.md"),
+        ("public API", "plural.md"),
+    ] {
+        assert_eq!(result_ids(&t.search_json(query)), vec![id], "{query}");
+    }
+}
