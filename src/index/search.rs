@@ -5,8 +5,9 @@
 //! required). Stop words are dropped from the ranked terms unless nothing else is left; unknown
 //! words (typos) are expanded to their nearest indexed spellings. The best candidates are then
 //! re-scored: a proximity bonus rewards query terms that appear next to each other, and a
-//! coordination factor rewards notes that hold more of the query's weight. Quoted phrases, `title:` and `-excluded` words
-//! are honoured, and `tag:`/`path:` filter.
+//! coordination factor rewards notes whose body (which holds the title and aliases too) has
+//! more of the query's weight. Quoted phrases, `title:` and `-excluded` words are honoured, and
+//! `tag:`/`path:` filter.
 
 use std::collections::{HashMap, HashSet};
 
