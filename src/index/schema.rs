@@ -4,9 +4,9 @@
 //! proximity). Exact-match keys (`id`, tags, folders, link keys) use the raw tokenizer. The
 //! manifest that incremental indexing compares against (`id`, `size`, `mtime`, `hash`) lives in
 //! fast fields, so start-up reads it without touching the document store. Everything a tool
-//! result needs is stored: `meta` (JSON of [`super::StoredNote`], stored as text: tantivy reads a bytes value back
-//! one byte at a time, a copy that was 6 % of a search), `body` (the Markdown) and
-//! `body_text` (the plain text, indexed and stored from one value).
+//! result needs is stored: `meta` (JSON of [`super::StoredNote`], stored as text: tantivy reads a
+//! bytes value back one byte at a time, a copy that was 6 % of a search), `body` (the Markdown)
+//! and `body_text` (the plain text, indexed and stored from one value).
 
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,

@@ -139,9 +139,6 @@ struct Plan {
     query: Box<dyn Query>,
     /// Boosted phrase queries whose scores are added to the best candidates of `query`.
     proximity: Vec<Box<dyn Query>>,
-    /// Body-field term queries with their IDF weights, for the coordination factor (empty when
-    /// it is off or the query has a single term).
-    coordination: Vec<(Box<dyn Query>, f32)>,
     analysis: Analysis,
     /// False when only filters remain: results are ordered by recency instead of score.
     scored: bool,
@@ -280,16 +277,6 @@ impl Planner<'_> {
                 should.push((Occur::Should, fuzzy));
             }
         }
-        let mut coordination: Vec<(Box<dyn Query>, f32)> = Vec::new();
-        if self.ranking.coordination > 0.0 && distinct.len() > 1 {
-            for term in &distinct {
-                let query = TermQuery::new(
-                    Term::from_field_text(fields.body_text, term),
-                    IndexRecordOption::Basic,
-                );
-                coordination.push((Box::new(query), weights[*term]));
-            }
-        }
         // Proximity: consecutive meaningful query words (stop words skipped, their gap allowed
         // for) appearing near each other in the body.
         let words: Vec<&QueryToken> = tokens.iter().filter(|t| !t.stop).collect();
@@ -368,7 +355,6 @@ impl Planner<'_> {
                 return Ok(Plan {
                     query: Box::new(EmptyQuery),
                     proximity,
-                    coordination,
                     analysis,
                     scored: false,
                 });
@@ -378,7 +364,6 @@ impl Planner<'_> {
         Ok(Plan {
             query: Box::new(BooleanQuery::new(clauses)),
             proximity,
-            coordination,
             analysis,
             scored: has_ranked,
         })
@@ -387,7 +372,7 @@ impl Planner<'_> {
     fn run(&self, plan: &Plan, limit: usize) -> Result<Vec<(f32, DocAddress)>> {
         let err = |e| Error::tantivy(self.index.dir(), e);
         if plan.scored {
-            if plan.proximity.is_empty() && plan.coordination.is_empty() {
+            if plan.proximity.is_empty() && !self.coordinates(plan) {
                 let collector = tantivy::collector::TopDocs::with_limit(limit).order_by_score();
                 return self.searcher.search(&*plan.query, &collector).map_err(err);
             }
@@ -430,11 +415,14 @@ impl Planner<'_> {
         for phrase in &plan.proximity {
             self.for_each_candidate_match(&candidates, &**phrase, |i, score| top[i].0 += score)?;
         }
-        if !plan.coordination.is_empty() {
-            let total: f32 = plan.coordination.iter().map(|(_, idf)| idf).sum();
+        if self.coordinates(plan) {
+            let weights = &plan.analysis.weights;
+            let total: f32 = weights.values().sum();
             let mut matched = vec![0.0f32; top.len()];
-            for (term, idf) in &plan.coordination {
-                self.for_each_candidate_match(&candidates, &**term, |i, _| matched[i] += idf)?;
+            for (term, idf) in weights {
+                let body_term = Term::from_field_text(self.index.fields().body_text, term);
+                let query = TermQuery::new(body_term, IndexRecordOption::Basic);
+                self.for_each_candidate_match(&candidates, &query, |i, _| matched[i] += idf)?;
             }
             if total > 0.0 {
                 for (hit, matched) in top.iter_mut().zip(matched) {
@@ -444,6 +432,12 @@ impl Planner<'_> {
         }
         top.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         Ok(top)
+    }
+
+    /// Whether the coordination factor applies: it is on, and the query ranks on more than one
+    /// term (the ranked terms are the keys of `analysis.weights`).
+    fn coordinates(&self, plan: &Plan) -> bool {
+        self.ranking.coordination > 0.0 && plan.analysis.weights.len() > 1
     }
 
     /// Calls `on_match(i, score)` for each candidate `(i, address)` that `query` matches.

@@ -143,9 +143,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tables_are_sorted_for_lookup() {
+    fn tables_are_sorted_and_prefixes_do_not_overlap() {
+        // WORDS is binary-searched.
         assert!(WORDS.windows(2).all(|w| w[0].0 < w[1].0));
-        assert!(PREFIXES.windows(2).all(|w| w[0].0 < w[1].0));
+        // The first matching prefix wins, so no prefix may start another: order must not matter.
+        for (a, _) in PREFIXES {
+            for (b, _) in PREFIXES {
+                assert!(a == b || !b.starts_with(a), "{a} is a prefix of {b}");
+            }
+        }
     }
 
     #[test]

@@ -9,12 +9,11 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use std::sync::Arc;
-
 use tantivy::{IndexWriter, Term};
 
 use super::queue::{QueueBudget, QueuedDoc};
