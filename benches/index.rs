@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use criterion::{Criterion, criterion_group, criterion_main};
 use deepvault::config::{Config, Overrides};
 use deepvault::index::writer::{CommitTrigger, Indexer, IndexerSettings};
-use deepvault::tools::{Citations, Tools};
+use deepvault::service::citations::Citations;
+use deepvault::service::tools::Tools;
 use deepvault::vault::Vault;
 
 const NOTES: usize = 14_145;
@@ -59,14 +60,8 @@ fn bench_index(c: &mut Criterion) {
 fn bench_search(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let indexer = full_index(dir.path());
-    let config = Config::load_with_env(
-        &Overrides {
-            vault: Some(corpus()),
-            ..Overrides::default()
-        },
-        &Default::default(),
-    )
-    .unwrap();
+    let config =
+        Config::load_with_env(&Overrides::for_vault(corpus()), &Default::default()).unwrap();
     let citations = Citations::from_config(&config, "windows-powershell-docs").unwrap();
     let tools = Tools::new(&config, indexer.index().clone(), citations).unwrap();
     let mut group = c.benchmark_group("search");

@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use deepvault::config::{Config, Overrides};
 use deepvault::index::writer::{CommitTrigger, Indexer, IndexerSettings};
-use deepvault::tools::{Citations, Tools};
+use deepvault::service::citations::Citations;
+use deepvault::service::tools::Tools;
 use deepvault::vault::Vault;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,13 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Indexer::open(vault, &PathBuf::from(&args[2]), IndexerSettings::default())?;
     indexer.reconcile(None)?;
     indexer.commit(CommitTrigger::Command)?;
-    let config = Config::load_with_env(
-        &Overrides {
-            vault: Some(vault_path),
-            ..Overrides::default()
-        },
-        &Default::default(),
-    )?;
+    let config = Config::load_with_env(&Overrides::for_vault(vault_path), &Default::default())?;
     let citations = Citations::from_config(&config, "vault")?;
     let tools = Tools::new(&config, indexer.index().clone(), citations)?;
     let start = Instant::now();

@@ -56,6 +56,16 @@ pub enum Error {
     )]
     IndexMissing { path: PathBuf, vault: PathBuf },
 
+    /// An existing index could not be read just now; it was left as it is.
+    #[error(
+        "cannot read the index at {} ({source}); it was left as it is\n\nhint: this is usually passing (too many open files, a disk hiccup): try again; if it persists, check the folder, or pass --index-dir to use another index",
+        path.display()
+    )]
+    IndexUnavailable {
+        path: PathBuf,
+        source: tantivy::TantivyError,
+    },
+
     /// tantivy failed.
     #[error("index error at {}: {source}", path.display())]
     Tantivy {

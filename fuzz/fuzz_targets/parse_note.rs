@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use deepvault::render::{RenderContext, render_markdown};
+use deepvault::server::http::html::{RenderContext, render_markdown};
 use deepvault::vault::parse::parse_note;
 use libfuzzer_sys::fuzz_target;
 

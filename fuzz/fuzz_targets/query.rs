@@ -2,8 +2,8 @@
 //! token a real slice of its input.
 #![no_main]
 
-use deepvault::index::query::parse_query;
-use deepvault::index::tokenizer::analyze;
+use deepvault::index::search::query::parse_query;
+use deepvault::index::analysis::tokenizer::analyze;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -11,14 +11,11 @@
 //! On disk, an index folder holds `tantivy/` (the index itself, replaced wholesale on a rebuild)
 //! and `writer.lock` (held by the one process allowed to write, with its pid inside).
 
+pub mod analysis;
 pub mod fetch;
-pub mod query;
 pub mod queue;
 pub mod schema;
 pub mod search;
-pub mod snippet;
-pub mod spelling;
-pub mod tokenizer;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -35,8 +32,8 @@ use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDoc
 
 use crate::error::{Error, Result};
 use crate::vault::note::{Callout, Heading, Link, Note, Section};
+use analysis::tokenizer::{ANALYZER, VaultTokenizer};
 use schema::{Fields, SCHEMA_VERSION, build_schema};
-use tokenizer::{ANALYZER, VaultTokenizer};
 
 /// What is stored per note besides its body and plain text: everything `fetch` and `search`
 /// return, so they answer from the index alone.
@@ -108,6 +105,9 @@ pub type Manifest = HashMap<String, FileState>;
 #[derive(Debug, Serialize, Deserialize)]
 struct Payload {
     schema: u32,
+    /// [`analysis::ANALYZER_VERSION`]: terms made by another analyzer do not match this one's.
+    #[serde(default)]
+    analyzer: String,
     vault: PathBuf,
     /// False from creation until the first full reconcile is committed: a follower (another
     /// process serving the same index) is not ready before that, or it would answer from a
@@ -119,6 +119,39 @@ struct Payload {
 fn complete_by_default() -> bool {
     true
 }
+
+/// Why an existing index was not opened.
+#[derive(Debug)]
+enum OpenError {
+    /// It must be rebuilt: another schema, analyzer or vault, or verified corrupt. The reason is
+    /// for the log.
+    Rebuild(String),
+    /// It could not be read just now (too many open files, a passing I/O error). It may be
+    /// perfectly good, so it is kept.
+    Unavailable(tantivy::TantivyError),
+}
+
+impl OpenError {
+    /// Sorts a tantivy error: only what proves the index unusable leads to a rebuild.
+    fn classify(context: &str, err: tantivy::TantivyError) -> OpenError {
+        use tantivy::TantivyError as T;
+        use tantivy::directory::error::OpenReadError;
+        match err {
+            T::DataCorruption(_)
+            | T::IncompatibleIndex(_)
+            | T::SchemaError(_)
+            | T::DeserializeError(_)
+            | T::OpenReadError(OpenReadError::FileDoesNotExist(_))
+            | T::OpenReadError(OpenReadError::IncompatibleIndex(_)) => {
+                OpenError::Rebuild(format!("{context} ({err})"))
+            }
+            other => OpenError::Unavailable(other),
+        }
+    }
+}
+
+/// How often an index that cannot be read just now is tried again before giving up.
+const OPEN_ATTEMPTS: u32 = 3;
 
 /// How opening went.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,21 +257,49 @@ impl VaultIndex {
         _lock: &WriterLock,
     ) -> Result<(VaultIndex, OpenOutcome)> {
         let dir = tantivy_dir(index_dir);
-        let has_index = dir.join("meta.json").exists();
-        if has_index {
-            match Self::try_open(&dir, vault_root) {
+        Self::open_or_rebuild(&dir, vault_root, || Self::try_open(&dir, vault_root))
+    }
+
+    /// The decision behind [`VaultIndex::open_for_writing`], with the opening attempt given so
+    /// that tests can inject failures: open; rebuild only when the index is proven unusable;
+    /// otherwise try again a few times and then fail, leaving the index on disk as it is.
+    fn open_or_rebuild(
+        dir: &Path,
+        vault_root: &Path,
+        open: impl Fn() -> std::result::Result<VaultIndex, OpenError>,
+    ) -> Result<(VaultIndex, OpenOutcome)> {
+        if !dir.join("meta.json").exists() {
+            if dir.exists() {
+                // A folder without meta.json holds no commit: nothing to keep.
+                std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            return Ok((Self::create(dir, vault_root)?, OpenOutcome::Created));
+        }
+        let mut attempt = 1;
+        loop {
+            match open() {
                 Ok(index) => return Ok((index, OpenOutcome::Opened)),
-                Err(reason) => {
-                    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-                    let index = Self::create(&dir, vault_root)?;
+                Err(OpenError::Rebuild(reason)) => {
+                    std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                    let index = Self::create(dir, vault_root)?;
                     return Ok((index, OpenOutcome::Rebuilt(reason)));
+                }
+                Err(OpenError::Unavailable(source)) if attempt >= OPEN_ATTEMPTS => {
+                    return Err(Error::IndexUnavailable {
+                        path: dir.to_path_buf(),
+                        source,
+                    });
+                }
+                Err(OpenError::Unavailable(source)) => {
+                    tracing::warn!(
+                        "cannot read the index at {} ({source}); trying again",
+                        dir.display()
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(250 << attempt));
+                    attempt += 1;
                 }
             }
         }
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        }
-        Ok((Self::create(&dir, vault_root)?, OpenOutcome::Created))
     }
 
     /// Opens an existing index read-only (no lock, never rebuilt). `Ok(None)` when there is none
@@ -248,7 +309,13 @@ impl VaultIndex {
         if !dir.join("meta.json").exists() {
             return Ok(None);
         }
-        Ok(Self::try_open(&dir, vault_root).ok())
+        match Self::try_open(&dir, vault_root) {
+            Ok(index) => Ok(Some(index)),
+            Err(OpenError::Rebuild(_)) => Ok(None),
+            Err(OpenError::Unavailable(source)) => {
+                Err(Error::IndexUnavailable { path: dir, source })
+            }
+        }
     }
 
     /// Like [`VaultIndex::open_for_reading`], with a reader that follows the commits of the
@@ -266,44 +333,60 @@ impl VaultIndex {
         Ok(Some(index))
     }
 
-    /// Opens and checks an index; the error is a reason to rebuild.
-    fn try_open(dir: &Path, vault_root: &Path) -> std::result::Result<VaultIndex, String> {
-        let index =
-            Index::open_in_dir(dir).map_err(|e| format!("the index cannot be opened ({e})"))?;
+    /// Opens and checks an index.
+    fn try_open(dir: &Path, vault_root: &Path) -> std::result::Result<VaultIndex, OpenError> {
+        let index = Index::open_in_dir(dir)
+            .map_err(|e| OpenError::classify("the index cannot be opened", e))?;
         let metas = index
             .load_metas()
-            .map_err(|e| format!("the index metadata cannot be read ({e})"))?;
+            .map_err(|e| OpenError::classify("the index metadata cannot be read", e))?;
         let payload: Payload = metas
             .payload
             .as_deref()
             .and_then(|p| serde_json::from_str(p).ok())
-            .ok_or_else(|| "the index has no deepvault version stamp".to_string())?;
+            .ok_or_else(|| OpenError::Rebuild("the index has no deepvault version stamp".into()))?;
         if payload.schema != SCHEMA_VERSION {
-            return Err(format!(
+            return Err(OpenError::Rebuild(format!(
                 "the index has schema version {} and this deepvault uses {}",
                 payload.schema, SCHEMA_VERSION
-            ));
+            )));
+        }
+        if payload.analyzer != analysis::ANALYZER_VERSION {
+            return Err(OpenError::Rebuild(format!(
+                "the index was made by analyzer `{}` and this deepvault uses `{}`",
+                payload.analyzer,
+                analysis::ANALYZER_VERSION
+            )));
         }
         if payload.vault != vault_root {
-            return Err(format!(
+            return Err(OpenError::Rebuild(format!(
                 "the index belonged to another vault ({})",
                 payload.vault.display()
-            ));
+            )));
         }
         let (expected, fields) = build_schema();
         if !same_schema(&index.schema(), &expected) {
-            return Err("the index schema differs from this version's".to_string());
+            return Err(OpenError::Rebuild(
+                "the index schema differs from this version's".to_string(),
+            ));
         }
-        let index = Self::from_index(dir, index, fields).map_err(|e| e.to_string())?;
+        let index = Self::from_index(dir, index, fields).map_err(|e| match e {
+            Error::Tantivy { source, .. } => {
+                OpenError::classify("the index cannot be read", source)
+            }
+            other => {
+                OpenError::Unavailable(tantivy::TantivyError::InternalError(other.to_string()))
+            }
+        })?;
         // Touch every segment's store and postings headers once, so corruption shows up now.
         let searcher = index.searcher();
         for segment in searcher.segment_readers() {
             segment
                 .inverted_index(index.fields.body_text)
-                .map_err(|e| format!("a segment is unreadable ({e})"))?;
+                .map_err(|e| OpenError::classify("a segment is unreadable", e))?;
             segment
                 .get_store_reader(1)
-                .map_err(|e| format!("a segment's store is unreadable ({e})"))?;
+                .map_err(|e| OpenError::classify("a segment's store is unreadable", e.into()))?;
         }
         Ok(index)
     }
@@ -538,6 +621,7 @@ fn stored_text(doc: &TantivyDocument, field: tantivy::schema::Field) -> String {
 fn payload_json(vault_root: &Path, complete: bool) -> String {
     serde_json::to_string(&Payload {
         schema: SCHEMA_VERSION,
+        analyzer: analysis::ANALYZER_VERSION.to_string(),
         vault: vault_root.to_path_buf(),
         complete,
     })
@@ -698,4 +782,112 @@ pub fn stored_document(
     );
     doc.add_text(fields.body, body);
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emfile() -> tantivy::TantivyError {
+        tantivy::TantivyError::IoError(std::sync::Arc::new(std::io::Error::from_raw_os_error(
+            24, // EMFILE: too many open files
+        )))
+    }
+
+    /// Builds an index with one commit in `index_dir`, for `vault`.
+    fn committed_index(index_dir: &Path, vault: &Path) -> PathBuf {
+        let lock = lock_for_writing(index_dir).unwrap();
+        let (_, outcome) = VaultIndex::open_for_writing(index_dir, vault, &lock).unwrap();
+        assert_eq!(outcome, OpenOutcome::Created);
+        tantivy_dir(index_dir)
+    }
+
+    /// A passing failure (too many open files) must never cost the user their index: it is
+    /// retried, then reported, and the files stay.
+    #[test]
+    fn a_transient_error_keeps_the_index() {
+        let index_dir = tempfile::tempdir().unwrap();
+        let vault = tempfile::tempdir().unwrap();
+        let dir = committed_index(index_dir.path(), vault.path());
+        let before: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        let attempts = std::cell::Cell::new(0);
+        let err = VaultIndex::open_or_rebuild(&dir, vault.path(), || {
+            attempts.set(attempts.get() + 1);
+            Err(OpenError::Unavailable(emfile()))
+        })
+        .err()
+        .expect("an unreadable index is an error, not a rebuild");
+        assert_eq!(attempts.get(), OPEN_ATTEMPTS);
+        assert!(matches!(err, Error::IndexUnavailable { .. }), "{err}");
+        assert!(err.to_string().contains("left as it is"), "{err}");
+        let after: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(before, after, "the index files were touched");
+
+        // The same failure once, then success: opened, not rebuilt.
+        let attempts = std::cell::Cell::new(0);
+        let (_, outcome) = VaultIndex::open_or_rebuild(&dir, vault.path(), || {
+            attempts.set(attempts.get() + 1);
+            if attempts.get() == 1 {
+                Err(OpenError::Unavailable(emfile()))
+            } else {
+                VaultIndex::try_open(&dir, vault.path())
+            }
+        })
+        .unwrap();
+        assert_eq!(outcome, OpenOutcome::Opened);
+    }
+
+    #[test]
+    fn only_proof_of_damage_leads_to_a_rebuild() {
+        assert!(matches!(
+            OpenError::classify("x", emfile()),
+            OpenError::Unavailable(_)
+        ));
+        let missing = tantivy::directory::error::OpenReadError::FileDoesNotExist("a.idx".into());
+        assert!(matches!(
+            OpenError::classify("x", missing.into()),
+            OpenError::Rebuild(_)
+        ));
+
+        // A meta.json that is not JSON is damage: rebuilt, with the reason.
+        let index_dir = tempfile::tempdir().unwrap();
+        let vault = tempfile::tempdir().unwrap();
+        let dir = committed_index(index_dir.path(), vault.path());
+        std::fs::write(dir.join("meta.json"), "{ not json").unwrap();
+        let lock = lock_for_writing(index_dir.path()).unwrap();
+        let (_, outcome) =
+            VaultIndex::open_for_writing(index_dir.path(), vault.path(), &lock).unwrap();
+        assert!(matches!(outcome, OpenOutcome::Rebuilt(_)), "{outcome:?}");
+    }
+
+    /// An index stamped by another analyzer has other terms: it is rebuilt.
+    #[test]
+    fn another_analyzer_version_rebuilds() {
+        let index_dir = tempfile::tempdir().unwrap();
+        let vault = tempfile::tempdir().unwrap();
+        let dir = committed_index(index_dir.path(), vault.path());
+        let meta = std::fs::read_to_string(dir.join("meta.json")).unwrap();
+        let stamp = serde_json::to_string(analysis::ANALYZER_VERSION).unwrap();
+        let stamp = &stamp[1..stamp.len() - 1];
+        assert!(
+            meta.contains(stamp),
+            "the payload carries the analyzer: {meta}"
+        );
+        std::fs::write(dir.join("meta.json"), meta.replace(stamp, "0; frostem 0")).unwrap();
+        let lock = lock_for_writing(index_dir.path()).unwrap();
+        let (_, outcome) =
+            VaultIndex::open_for_writing(index_dir.path(), vault.path(), &lock).unwrap();
+        match outcome {
+            OpenOutcome::Rebuilt(reason) => assert!(reason.contains("analyzer"), "{reason}"),
+            other => panic!("expected a rebuild, got {other:?}"),
+        }
+    }
 }

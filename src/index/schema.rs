@@ -12,7 +12,7 @@ use tantivy::schema::{
     FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 
-use super::tokenizer::ANALYZER;
+use super::analysis::tokenizer::ANALYZER;
 
 /// Bump whenever the schema, the analyzer or what is stored changes: an index with another
 /// version is rebuilt at start-up.

@@ -32,7 +32,7 @@ fn hits(result: &Value) -> Vec<(String, String, String)> {
 }
 
 fn html_escape(text: &str) -> String {
-    deepvault::render::escape(text)
+    deepvault::server::http::html::escape(text)
 }
 
 #[tokio::test]

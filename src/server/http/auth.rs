@@ -27,51 +27,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// Who made a request: a token's label, a JWT subject, or `anonymous`. Never a secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientId(pub String);
-
-/// One static token: its label and the SHA-256 of its value.
-#[derive(Clone)]
-pub struct StaticToken {
-    pub label: String,
-    digest: [u8; 32],
-}
-
-impl std::fmt::Debug for StaticToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StaticToken")
-            .field("label", &self.label)
-            .finish_non_exhaustive()
-    }
-}
-
-impl StaticToken {
-    pub fn new(label: Option<&str>, value: &str) -> StaticToken {
-        let digest: [u8; 32] = Sha256::digest(value.as_bytes()).into();
-        let label = label.map(str::to_string).unwrap_or_else(|| {
-            let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-            format!("token-{hex}")
-        });
-        StaticToken { label, digest }
-    }
-}
-
-/// OAuth settings.
-#[derive(Clone, Debug)]
-pub struct OAuthSettings {
-    pub issuer: String,
-    /// Accepted `aud` values: our canonical resource URL, plus any configured audience.
-    pub audiences: Vec<String>,
-    /// The JWKS URL; found by discovery from the issuer when `None`.
-    pub jwks_url: Option<String>,
-    /// Scopes every token must carry.
-    pub scopes: Vec<String>,
-    /// Our canonical resource URL (`…/mcp`), announced in the metadata.
-    pub resource: String,
-    /// Where the protected-resource metadata is served.
-    pub metadata_url: String,
-}
+use crate::config::auth::{OAuthSettings, StaticToken};
+use crate::service::client::ClientId;
 
 /// What a request's credentials are worth.
 #[derive(Debug, PartialEq, Eq)]

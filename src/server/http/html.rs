@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, LinkType, Parser, Tag, TagEnd};
 
-use crate::urls::push_segments;
+use crate::config::url_template::push_segments;
 use crate::vault::note::{Heading, link_key};
 use crate::vault::parse::{
     callout_at, has_url_scheme, markdown_options, resolve_relative, slugify, split_fragment,

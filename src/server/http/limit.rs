@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::ClientId;
+use crate::service::client::ClientId;
 
 /// Buckets by client.
 #[derive(Clone)]

@@ -17,6 +17,7 @@
 
 pub mod auth;
 pub mod guard;
+pub mod html;
 pub mod limit;
 pub mod pages;
 pub mod sse;
@@ -41,8 +42,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Limits;
 
-use crate::mcp::VaultServer;
-use crate::status::Status;
+use crate::live::status::Status;
+use crate::server::mcp::VaultServer;
 
 /// What the routes share.
 #[derive(Clone)]

@@ -4,12 +4,27 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use crate::cli::ConnectArgs;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::CommonArgs;
 use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The vault folder (default: the current directory, or `vault` from the config)
+    pub vault: Option<PathBuf>,
+    /// Address the server listens on [env: DEEPVAULT_LISTEN] [default: 127.0.0.1:8765]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
 
 pub fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
     let mut overrides = args.common.overrides(args.vault);
-    overrides.listen = args.listen;
+    overrides.values.listen = args.listen;
     let config = Config::load(&overrides)?;
     let vault = std::fs::canonicalize(&config.vault).unwrap_or(config.vault.clone());
     let binary = std::env::current_exe()
@@ -172,7 +187,10 @@ mod tests {
     fn configs_are_valid_and_name_the_vault() {
         let config = Config::load_with_env(
             &Overrides {
-                public_url: Some("https://notes.example.com".into()),
+                values: crate::config::ConfigLayer {
+                    public_url: Some("https://notes.example.com".into()),
+                    ..Default::default()
+                },
                 ..Overrides::default()
             },
             &Default::default(),

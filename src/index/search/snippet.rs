@@ -9,8 +9,8 @@ use std::cell::RefCell;
 
 use rustc_hash::FxHashMap;
 
-use super::NoteDoc;
-use super::tokenizer::{VaultTokenizer, for_each_match, is_bigram_script};
+use crate::index::NoteDoc;
+use crate::index::analysis::tokenizer::{VaultTokenizer, for_each_match, is_bigram_script};
 
 /// At most this much plain text is scanned per note (a 10 MB note costs no more than this).
 const SCAN_BUDGET_BYTES: usize = 512 * 1024;

@@ -9,6 +9,9 @@
 //! more of the query's weight. Quoted phrases, `title:` and `-excluded` words are honoured, and
 //! `tag:`/`path:` filter.
 
+pub mod query;
+pub mod snippet;
+
 use std::collections::{HashMap, HashSet};
 
 use tantivy::query::{
@@ -18,10 +21,11 @@ use tantivy::query::{
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, Order, Searcher, Term};
 
-use super::query::{ParsedQuery, is_stop_word, parse_query};
-use super::snippet::{Passage, best_passage};
-use super::tokenizer::{analyze, is_bigram_script};
-use super::{NoteDoc, VaultIndex};
+use crate::index::analysis::tokenizer::{analyze, is_bigram_script};
+use crate::index::{NoteDoc, VaultIndex};
+use query::{ParsedQuery, is_stop_word, parse_query};
+use snippet::{Passage, best_passage};
+
 use crate::error::{Error, Result};
 
 /// Tunable ranking parameters. `DEEPVAULT_RANKING` (a JSON object of these fields) overrides
@@ -388,7 +392,7 @@ impl Planner<'_> {
         }
         // Only filters: newest first.
         let collector = tantivy::collector::TopDocs::with_limit(limit)
-            .order_by_fast_field::<i64>(super::schema::names::MTIME, Order::Desc);
+            .order_by_fast_field::<i64>(crate::index::schema::names::MTIME, Order::Desc);
         let docs = self
             .searcher
             .search(&*plan.query, &collector)
@@ -488,7 +492,7 @@ impl Planner<'_> {
                     self.searcher
                         .segment_reader(address.segment_ord)
                         .fast_fields()
-                        .u64(super::schema::names::SIMHASH)
+                        .u64(crate::index::schema::names::SIMHASH)
                         .map_err(|e| Error::tantivy(self.index.dir(), e))?,
                 ),
             };

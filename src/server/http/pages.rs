@@ -18,10 +18,10 @@ use serde::Deserialize;
 use super::auth::{Auth, Verdict};
 use crate::config::PagesMode;
 use crate::index::fetch::{backlinks, resolve_link, rfc3339};
-use crate::render::{RenderContext, escape, properties_table, render_markdown};
-use crate::signing::PageSigner;
-use crate::status::Status;
-use crate::tools::Tools;
+use crate::live::status::Status;
+use crate::server::http::html::{RenderContext, escape, properties_table, render_markdown};
+use crate::service::citations::signing::PageSigner;
+use crate::service::tools::Tools;
 
 /// What the pages need.
 #[derive(Clone)]
@@ -194,7 +194,7 @@ fn render_note(state: &PagesState, id: &str, access: Access) -> Option<String> {
                     .flatten()
                     .map_or_else(|| other.clone(), |d| d.meta.title);
                 let mut href = String::from("/notes/");
-                crate::urls::push_segments(&mut href, other);
+                crate::config::url_template::push_segments(&mut href, other);
                 let _ = write!(
                     html,
                     "<li><a href=\"{}\">{}</a> <span class=\"id\">{}</span></li>",

@@ -2,8 +2,18 @@
 //!
 //! The TOML file is `--config FILE`, else `deepvault.toml` in the vault root when present. Every
 //! key can also come from the environment as `DEEPVAULT_<KEY>` (uppercase; lists are
-//! comma-separated). Parsing happens once, into [`ConfigFile`] (serde, unknown keys rejected with
-//! their name), and is then validated into the immutable [`Config`] the rest of the program uses.
+//! comma-separated). Each key is declared once, in `config_keys!`: the file, the environment and
+//! the flags are each a [`ConfigLayer`] of that declaration (unknown keys rejected with their name),
+//! stacked, then validated into the immutable [`Config`] the rest of the program uses.
+//!
+//! # Layout
+//!
+//! - this file: the keys, the layers, validation and defaults.
+//! - [`auth`]: the token and OAuth settings a configuration yields.
+//! - [`url_template`]: the citation URL template's syntax and rendering.
+
+pub mod auth;
+pub mod url_template;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,111 +28,165 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
 /// The default citation URL template.
 pub const DEFAULT_URL_TEMPLATE: &str = "{public_url}/notes/{path}{#anchor}";
 
-/// The file format, every key optional. Keep in sync with [`ENV_KEYS`] and the README.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    pub vault: Option<PathBuf>,
-    pub index_dir: Option<PathBuf>,
-    pub listen: Option<String>,
-    pub public_url: Option<String>,
-    pub url_template: Option<String>,
-    pub exclude: Option<Vec<String>>,
-    pub private_key: Option<String>,
-    pub private_value: Option<String>,
-    pub private_tags: Option<Vec<String>>,
-    pub max_results: Option<usize>,
-    pub snippet_chars: Option<usize>,
-    pub max_file_bytes: Option<u64>,
-    pub poll: Option<bool>,
-    pub poll_interval_ms: Option<u64>,
-    pub reconcile_interval_secs: Option<u64>,
-    pub commit_quiet_ms: Option<u64>,
-    pub commit_max_delay_ms: Option<u64>,
-    pub commit_max_batch: Option<usize>,
-    pub progress_commit_ms: Option<u64>,
-    pub pages: Option<PagesMode>,
-    pub page_link_ttl_secs: Option<u64>,
-    pub redact_defaults: Option<bool>,
-    pub redact_patterns: Option<Vec<String>>,
-    pub tokens_file: Option<PathBuf>,
-    pub insecure_no_auth: Option<bool>,
-    pub allowed_hosts: Option<Vec<String>>,
-    pub oauth_issuer: Option<String>,
-    pub oauth_audience: Option<Vec<String>>,
-    pub oauth_jwks_url: Option<String>,
-    pub oauth_scopes: Option<Vec<String>>,
-    pub oauth_resource: Option<String>,
-    pub max_body_bytes: Option<usize>,
-    pub rate_limit_per_minute: Option<u32>,
-    pub request_timeout_secs: Option<u64>,
-    pub max_query_chars: Option<usize>,
-    pub max_fetch_bytes: Option<usize>,
-    pub audit_log: Option<PathBuf>,
+/// Declares every configuration key once: the [`ConfigLayer`] field (file, environment and
+/// flags share it), the key's name for error messages and the README check, and how its
+/// environment variable is read (from the field's type, see [`FromEnv`]).
+macro_rules! config_keys {
+    ($( $(#[doc = $doc:literal])* $key:ident: $ty:ty, )*) => {
+        /// One layer of configuration: a TOML file, the `DEEPVAULT_*` environment or the
+        /// command line. Every key is optional; [`ConfigLayer::or`] stacks the layers.
+        #[derive(Clone, Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct ConfigLayer {
+            $( $(#[doc = $doc])* pub $key: Option<$ty>, )*
+        }
+
+        /// Every key, with the reader of its environment variable.
+        const KEYS: &[(&str, EnvReader)] = &[ $( (stringify!($key), <$ty as FromEnv>::read), )* ];
+
+        impl ConfigLayer {
+            /// This layer's values where set, else `lower`'s.
+            pub fn or(self, lower: ConfigLayer) -> ConfigLayer {
+                ConfigLayer { $( $key: self.$key.or(lower.$key), )* }
+            }
+        }
+    };
 }
 
-/// How each key is read from the environment.
-#[derive(Clone, Copy)]
-enum EnvKind {
-    Text,
-    Bool,
-    Int,
-    List,
+config_keys! {
+    /// The folder of notes.
+    vault: PathBuf,
+    /// Where the index lives.
+    index_dir: PathBuf,
+    /// The HTTP address.
+    listen: String,
+    /// The URL clients reach.
+    public_url: String,
+    /// The citation URL template.
+    url_template: String,
+    /// Globs of paths to skip.
+    exclude: Vec<String>,
+    /// The frontmatter key that marks private notes.
+    private_key: String,
+    /// The value of that key that marks private notes.
+    private_value: String,
+    /// Tags of private notes.
+    private_tags: Vec<String>,
+    /// Results per search.
+    max_results: usize,
+    /// Length of the passage in each hit.
+    snippet_chars: usize,
+    /// Larger files are skipped.
+    max_file_bytes: u64,
+    /// Poll instead of file events.
+    poll: bool,
+    poll_interval_ms: u64,
+    reconcile_interval_secs: u64,
+    commit_quiet_ms: u64,
+    commit_max_delay_ms: u64,
+    commit_max_batch: usize,
+    progress_commit_ms: u64,
+    /// Who may open note pages.
+    pages: PagesMode,
+    page_link_ttl_secs: u64,
+    redact_defaults: bool,
+    redact_patterns: Vec<String>,
+    tokens_file: PathBuf,
+    insecure_no_auth: bool,
+    allowed_hosts: Vec<String>,
+    oauth_issuer: String,
+    oauth_audience: Vec<String>,
+    oauth_jwks_url: String,
+    oauth_scopes: Vec<String>,
+    oauth_resource: String,
+    max_body_bytes: usize,
+    rate_limit_per_minute: u32,
+    request_timeout_secs: u64,
+    max_query_chars: usize,
+    max_fetch_bytes: usize,
+    audit_log: PathBuf,
 }
 
-/// Keys that may come from `DEEPVAULT_<KEY>`.
-const ENV_KEYS: &[(&str, EnvKind)] = &[
-    ("vault", EnvKind::Text),
-    ("index_dir", EnvKind::Text),
-    ("listen", EnvKind::Text),
-    ("public_url", EnvKind::Text),
-    ("url_template", EnvKind::Text),
-    ("exclude", EnvKind::List),
-    ("private_key", EnvKind::Text),
-    ("private_value", EnvKind::Text),
-    ("private_tags", EnvKind::List),
-    ("max_results", EnvKind::Int),
-    ("snippet_chars", EnvKind::Int),
-    ("max_file_bytes", EnvKind::Int),
-    ("poll", EnvKind::Bool),
-    ("poll_interval_ms", EnvKind::Int),
-    ("reconcile_interval_secs", EnvKind::Int),
-    ("commit_quiet_ms", EnvKind::Int),
-    ("commit_max_delay_ms", EnvKind::Int),
-    ("commit_max_batch", EnvKind::Int),
-    ("progress_commit_ms", EnvKind::Int),
-    ("pages", EnvKind::Text),
-    ("page_link_ttl_secs", EnvKind::Int),
-    ("redact_defaults", EnvKind::Bool),
-    ("redact_patterns", EnvKind::List),
-    ("tokens_file", EnvKind::Text),
-    ("insecure_no_auth", EnvKind::Bool),
-    ("allowed_hosts", EnvKind::List),
-    ("oauth_issuer", EnvKind::Text),
-    ("oauth_audience", EnvKind::List),
-    ("oauth_jwks_url", EnvKind::Text),
-    ("oauth_scopes", EnvKind::List),
-    ("oauth_resource", EnvKind::Text),
-    ("max_body_bytes", EnvKind::Int),
-    ("rate_limit_per_minute", EnvKind::Int),
-    ("request_timeout_secs", EnvKind::Int),
-    ("max_query_chars", EnvKind::Int),
-    ("max_fetch_bytes", EnvKind::Int),
-    ("audit_log", EnvKind::Text),
-];
+/// Reads `DEEPVAULT_<KEY>=raw` (the variable's name is for errors) into a TOML value.
+type EnvReader = fn(&str, &str) -> Result<toml::Value>;
 
-/// Values given on the command line; `None` means "not given".
+/// How a key's type is read from an environment variable: text as is, booleans as
+/// `true`/`false`/`1`/`0`/`yes`/`no`/`on`/`off`, integers in decimal, lists comma-separated.
+trait FromEnv {
+    fn read(name: &str, raw: &str) -> Result<toml::Value>;
+}
+
+macro_rules! text_from_env {
+    ($($ty:ty),*) => {$(
+        impl FromEnv for $ty {
+            fn read(_: &str, raw: &str) -> Result<toml::Value> {
+                Ok(toml::Value::String(raw.to_string()))
+            }
+        }
+    )*};
+}
+text_from_env!(String, PathBuf, PagesMode);
+
+macro_rules! int_from_env {
+    ($($ty:ty),*) => {$(
+        impl FromEnv for $ty {
+            fn read(name: &str, raw: &str) -> Result<toml::Value> {
+                match raw.trim().parse::<$ty>() {
+                    Ok(n) => Ok(toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))),
+                    Err(_) => Err(Error::Config {
+                        message: format!("{name}=`{raw}` is not a non-negative integer"),
+                    }),
+                }
+            }
+        }
+    )*};
+}
+int_from_env!(u32, u64, usize);
+
+impl FromEnv for bool {
+    fn read(name: &str, raw: &str) -> Result<toml::Value> {
+        match raw.trim().to_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(toml::Value::Boolean(true)),
+            "0" | "false" | "no" | "off" | "" => Ok(toml::Value::Boolean(false)),
+            _ => Err(Error::Config {
+                message: format!("{name}=`{raw}` is not a boolean; use true or false"),
+            }),
+        }
+    }
+}
+
+impl FromEnv for Vec<String> {
+    fn read(_: &str, raw: &str) -> Result<toml::Value> {
+        Ok(toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ))
+    }
+}
+
+/// What the command line gives: which file to read, and values over every other layer.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
-    pub vault: Option<PathBuf>,
+    /// `--config FILE`.
     pub config: Option<PathBuf>,
-    pub index_dir: Option<PathBuf>,
-    pub listen: Option<String>,
-    pub public_url: Option<String>,
-    pub url_template: Option<String>,
-    pub poll: Option<bool>,
-    pub insecure_no_auth: Option<bool>,
-    pub audit_log: Option<PathBuf>,
+    /// Flags, over the environment and the file.
+    pub values: ConfigLayer,
+}
+
+impl Overrides {
+    /// Only the vault given, as `deepvault COMMAND VAULT` does.
+    pub fn for_vault(vault: PathBuf) -> Overrides {
+        Overrides {
+            config: None,
+            values: ConfigLayer {
+                vault: Some(vault),
+                ..ConfigLayer::default()
+            },
+        }
+    }
 }
 
 /// Request limits.
@@ -144,8 +208,8 @@ pub struct Limits {
 #[derive(Clone, Debug, Default)]
 pub struct AuthConfig {
     /// Static bearer tokens (from `DEEPVAULT_TOKENS` and `tokens_file`).
-    pub tokens: Vec<crate::http::auth::StaticToken>,
-    pub oauth: Option<crate::http::auth::OAuthSettings>,
+    pub tokens: Vec<auth::StaticToken>,
+    pub oauth: Option<auth::OAuthSettings>,
     /// Serve a non-loopback address without auth, knowingly.
     pub insecure_no_auth: bool,
 }
@@ -252,6 +316,9 @@ impl Config {
         let env: BTreeMap<String, String> = std::env::vars()
             .filter(|(k, _)| k.starts_with("DEEPVAULT_"))
             .collect();
+        for warning in unknown_env_vars(&env) {
+            tracing::warn!("{warning}");
+        }
         Config::load_with_env(overrides, &env)
     }
 
@@ -261,73 +328,54 @@ impl Config {
             .config
             .clone()
             .or_else(|| env.get("DEEPVAULT_CONFIG").map(PathBuf::from));
-        let mut table = match &explicit_file {
-            Some(path) => read_table(path)?,
-            None => toml::Table::new(),
+        let from_env = env_layer(env)?;
+        let mut file = match &explicit_file {
+            Some(path) => read_layer(path)?,
+            None => ConfigLayer::default(),
         };
-        let env_table = env_table(env)?;
-
         // The vault decides where `deepvault.toml` is, so find it first.
         let vault = overrides
+            .values
             .vault
             .clone()
-            .or_else(|| {
-                env_table
-                    .get("vault")
-                    .and_then(|v| v.as_str())
-                    .map(PathBuf::from)
-            })
-            .or_else(|| {
-                table
-                    .get("vault")
-                    .and_then(|v| v.as_str())
-                    .map(PathBuf::from)
-            })
+            .or_else(|| from_env.vault.clone())
+            .or_else(|| file.vault.clone())
             .unwrap_or_else(|| PathBuf::from("."));
         let mut source = explicit_file.clone();
         if explicit_file.is_none() {
             let candidate = vault.join("deepvault.toml");
             if candidate.is_file() {
-                table = read_table(&candidate)?;
+                file = read_layer(&candidate)?;
                 source = Some(candidate);
             }
         }
-        let file_origin = source
-            .as_ref()
-            .map_or("the configuration".to_string(), |p| p.display().to_string());
-        let file: ConfigFile = deserialize_table(table, &file_origin)?;
-        let from_env: ConfigFile = deserialize_table(env_table, "the environment")?;
-        let merged = merge(file, from_env);
+        let merged = overrides.values.clone().or(from_env).or(file);
         let env_tokens = env.get("DEEPVAULT_TOKENS").cloned();
-        Config::validate(merged, vault, overrides, source, env_tokens)
+        Config::validate(merged, vault, source, env_tokens)
     }
 
     fn validate(
-        file: ConfigFile,
+        file: ConfigLayer,
         vault: PathBuf,
-        overrides: &Overrides,
         source: Option<PathBuf>,
         env_tokens: Option<String>,
     ) -> Result<Config> {
-        let listen = overrides
+        let listen = file
             .listen
             .clone()
-            .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         validate_listen(&listen)?;
-        let public_url = overrides
+        let public_url = file
             .public_url
             .clone()
-            .or(file.public_url)
             .map(|url| validate_public_url(&url))
             .transpose()?;
-        let url_template = overrides
+        let url_template = file
             .url_template
             .clone()
-            .or(file.url_template)
             .unwrap_or_else(|| DEFAULT_URL_TEMPLATE.to_string());
-        crate::urls::UrlTemplate::parse(&url_template)?;
-        let index_dir = match overrides.index_dir.clone().or(file.index_dir) {
+        url_template::UrlTemplate::parse(&url_template)?;
+        let index_dir = match file.index_dir.clone() {
             Some(dir) => dir,
             None => default_index_dir(&vault),
         };
@@ -400,7 +448,7 @@ impl Config {
                     .unwrap_or_else(|| format!("{public_url}/mcp"));
                 let mut audiences = vec![resource.clone()];
                 audiences.extend(file.oauth_audience.clone().unwrap_or_default());
-                Some(crate::http::auth::OAuthSettings {
+                Some(auth::OAuthSettings {
                     issuer: issuer.trim().to_string(),
                     audiences,
                     jwks_url: file.oauth_jwks_url.clone(),
@@ -413,10 +461,7 @@ impl Config {
         let auth = AuthConfig {
             tokens,
             oauth,
-            insecure_no_auth: overrides
-                .insecure_no_auth
-                .or(file.insecure_no_auth)
-                .unwrap_or(false),
+            insecure_no_auth: file.insecure_no_auth.unwrap_or(false),
         };
         let snippet_chars = positive(file.snippet_chars.unwrap_or(300), "snippet_chars")?;
         let commit = CommitPolicy {
@@ -425,7 +470,7 @@ impl Config {
             max_batch: positive(file.commit_max_batch.unwrap_or(2000), "commit_max_batch")?,
         };
         let watch = WatchConfig {
-            poll: overrides.poll.or(file.poll).unwrap_or(false),
+            poll: file.poll.unwrap_or(false),
             poll_interval: Duration::from_millis(positive(
                 file.poll_interval_ms.unwrap_or(2000) as usize,
                 "poll_interval_ms",
@@ -460,7 +505,7 @@ impl Config {
             auth,
             allowed_hosts: file.allowed_hosts.unwrap_or_default(),
             limits,
-            audit_log: overrides.audit_log.clone().or(file.audit_log),
+            audit_log: file.audit_log,
             source,
         })
     }
@@ -519,7 +564,7 @@ fn validate_public_url(url: &str) -> Result<String> {
 }
 
 /// A static token: at least 16 characters, no whitespace.
-fn parse_token(token: &str, origin: &str) -> Result<crate::http::auth::StaticToken> {
+fn parse_token(token: &str, origin: &str) -> Result<auth::StaticToken> {
     parse_labelled_token(None, token, origin)
 }
 
@@ -527,7 +572,7 @@ fn parse_labelled_token(
     label: Option<&str>,
     token: &str,
     origin: &str,
-) -> Result<crate::http::auth::StaticToken> {
+) -> Result<auth::StaticToken> {
     if token.chars().count() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::Config {
             message: format!(
@@ -535,11 +580,11 @@ fn parse_labelled_token(
             ),
         });
     }
-    Ok(crate::http::auth::StaticToken::new(label, token))
+    Ok(auth::StaticToken::new(label, token))
 }
 
 /// A tokens file: one token per line, optionally `label token`; `#` starts a comment.
-fn read_tokens_file(path: &Path) -> Result<Vec<crate::http::auth::StaticToken>> {
+fn read_tokens_file(path: &Path) -> Result<Vec<auth::StaticToken>> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Config {
         message: format!("cannot read tokens_file {}: {source}", path.display()),
     })?;
@@ -570,119 +615,88 @@ fn read_tokens_file(path: &Path) -> Result<Vec<crate::http::auth::StaticToken>> 
     Ok(tokens)
 }
 
-fn read_table(path: &Path) -> Result<toml::Table> {
+/// Reads a TOML file as one layer. A wrong key or value names the key, the file and the line.
+fn read_layer(path: &Path) -> Result<ConfigLayer> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Config {
         message: format!("cannot read config file {}: {source}", path.display()),
     })?;
-    text.parse::<toml::Table>().map_err(|err| Error::Config {
+    let table = text.parse::<toml::Table>().map_err(|err| Error::Config {
         message: format!("config file {} is not valid TOML: {err}", path.display()),
+    })?;
+    check_keys(
+        table.keys().map(String::as_str),
+        &path.display().to_string(),
+    )?;
+    toml::from_str::<ConfigLayer>(&text).map_err(|err| Error::Config {
+        message: format!("invalid value in config file {}: {err}", path.display()),
     })
 }
 
-fn deserialize_table(table: toml::Table, origin: &str) -> Result<ConfigFile> {
-    let known: Vec<&str> = ENV_KEYS.iter().map(|(k, _)| *k).collect();
-    if let Some(unknown) = table.keys().find(|k| !known.contains(&k.as_str())) {
-        let hint = known
-            .iter()
-            .filter(|k| similar(k, unknown))
-            .map(|k| format!("\n\nhint: did you mean `{k}`?"))
-            .next()
-            .unwrap_or_else(|| format!("\n\nhint: known keys are {}", known.join(", ")));
-        return Err(Error::Config {
-            message: format!("unknown key `{unknown}` in {origin}{hint}"),
-        });
-    }
-    ConfigFile::deserialize(toml::Value::Table(table)).map_err(|err| Error::Config {
-        message: format!("invalid value in {origin}: {}", err.message().trim()),
+/// An unknown key is an error that names it and the closest known key.
+fn check_keys<'k>(mut keys: impl Iterator<Item = &'k str>, origin: &str) -> Result<()> {
+    let Some(unknown) = keys.find(|key| !KEYS.iter().any(|(known, _)| known == key)) else {
+        return Ok(());
+    };
+    let hint = match closest_key(unknown) {
+        Some(known) => format!("\n\nhint: did you mean `{known}`?"),
+        None => {
+            let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+            format!("\n\nhint: known keys are {}", known.join(", "))
+        }
+    };
+    Err(Error::Config {
+        message: format!("unknown key `{unknown}` in {origin}{hint}"),
     })
 }
 
-/// A crude "did you mean": same first letter and a shared prefix or suffix.
-fn similar(known: &str, unknown: &str) -> bool {
+/// The known key nearest to `unknown` (case and `-`/`_` ignored), when it is near enough to be a
+/// typo of it.
+fn closest_key(unknown: &str) -> Option<&'static str> {
     let unknown = unknown.to_lowercase().replace('-', "_");
-    known == unknown
-        || (known.len() > 3
-            && (unknown.starts_with(&known[..4]) || unknown.ends_with(&known[known.len() - 4..])))
+    KEYS.iter()
+        .map(|(known, _)| (*known, strsim::jaro_winkler(known, &unknown)))
+        .filter(|(_, similarity)| *similarity >= 0.85)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(known, _)| known)
 }
 
-fn env_table(env: &BTreeMap<String, String>) -> Result<toml::Table> {
+/// The `DEEPVAULT_*` variables that are a key in upper case, as one layer.
+fn env_layer(env: &BTreeMap<String, String>) -> Result<ConfigLayer> {
     let mut table = toml::Table::new();
-    for (key, kind) in ENV_KEYS {
+    for (key, read) in KEYS {
         let name = format!("DEEPVAULT_{}", key.to_uppercase());
-        let Some(raw) = env.get(&name) else { continue };
-        let value = match kind {
-            EnvKind::Text => toml::Value::String(raw.clone()),
-            EnvKind::Bool => match raw.trim().to_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
-                "0" | "false" | "no" | "off" | "" => toml::Value::Boolean(false),
-                _ => {
-                    return Err(Error::Config {
-                        message: format!("{name}=`{raw}` is not a boolean; use true or false"),
-                    });
-                }
-            },
-            EnvKind::Int => match raw.trim().parse::<i64>() {
-                Ok(n) if n >= 0 => toml::Value::Integer(n),
-                _ => {
-                    return Err(Error::Config {
-                        message: format!("{name}=`{raw}` is not a non-negative integer"),
-                    });
-                }
-            },
-            EnvKind::List => toml::Value::Array(
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| toml::Value::String(s.to_string()))
-                    .collect(),
-            ),
-        };
-        table.insert(key.to_string(), value);
+        if let Some(raw) = env.get(&name) {
+            table.insert(key.to_string(), read(&name, raw)?);
+        }
     }
-    Ok(table)
+    ConfigLayer::deserialize(toml::Value::Table(table)).map_err(|err| Error::Config {
+        message: format!("invalid value in the environment: {}", err.message().trim()),
+    })
 }
 
-/// Environment values win over file values.
-fn merge(file: ConfigFile, env: ConfigFile) -> ConfigFile {
-    ConfigFile {
-        vault: env.vault.or(file.vault),
-        index_dir: env.index_dir.or(file.index_dir),
-        listen: env.listen.or(file.listen),
-        public_url: env.public_url.or(file.public_url),
-        url_template: env.url_template.or(file.url_template),
-        exclude: env.exclude.or(file.exclude),
-        private_key: env.private_key.or(file.private_key),
-        private_value: env.private_value.or(file.private_value),
-        private_tags: env.private_tags.or(file.private_tags),
-        max_results: env.max_results.or(file.max_results),
-        snippet_chars: env.snippet_chars.or(file.snippet_chars),
-        max_file_bytes: env.max_file_bytes.or(file.max_file_bytes),
-        poll: env.poll.or(file.poll),
-        poll_interval_ms: env.poll_interval_ms.or(file.poll_interval_ms),
-        reconcile_interval_secs: env.reconcile_interval_secs.or(file.reconcile_interval_secs),
-        commit_quiet_ms: env.commit_quiet_ms.or(file.commit_quiet_ms),
-        commit_max_delay_ms: env.commit_max_delay_ms.or(file.commit_max_delay_ms),
-        commit_max_batch: env.commit_max_batch.or(file.commit_max_batch),
-        progress_commit_ms: env.progress_commit_ms.or(file.progress_commit_ms),
-        pages: env.pages.or(file.pages),
-        page_link_ttl_secs: env.page_link_ttl_secs.or(file.page_link_ttl_secs),
-        redact_defaults: env.redact_defaults.or(file.redact_defaults),
-        redact_patterns: env.redact_patterns.or(file.redact_patterns),
-        tokens_file: env.tokens_file.or(file.tokens_file),
-        insecure_no_auth: env.insecure_no_auth.or(file.insecure_no_auth),
-        allowed_hosts: env.allowed_hosts.or(file.allowed_hosts),
-        oauth_issuer: env.oauth_issuer.or(file.oauth_issuer),
-        oauth_audience: env.oauth_audience.or(file.oauth_audience),
-        oauth_jwks_url: env.oauth_jwks_url.or(file.oauth_jwks_url),
-        oauth_scopes: env.oauth_scopes.or(file.oauth_scopes),
-        oauth_resource: env.oauth_resource.or(file.oauth_resource),
-        max_body_bytes: env.max_body_bytes.or(file.max_body_bytes),
-        rate_limit_per_minute: env.rate_limit_per_minute.or(file.rate_limit_per_minute),
-        request_timeout_secs: env.request_timeout_secs.or(file.request_timeout_secs),
-        max_query_chars: env.max_query_chars.or(file.max_query_chars),
-        max_fetch_bytes: env.max_fetch_bytes.or(file.max_fetch_bytes),
-        audit_log: env.audit_log.or(file.audit_log),
-    }
+/// Variables that are read besides the keys.
+const OTHER_ENV_VARS: &[&str] = &["CONFIG", "TOKENS", "LOG"];
+
+/// Warnings for `DEEPVAULT_*` variables that nothing reads (a typo, say), naming the closest
+/// known one.
+pub fn unknown_env_vars(env: &BTreeMap<String, String>) -> Vec<String> {
+    env.keys()
+        .filter_map(|name| {
+            let key = name.strip_prefix("DEEPVAULT_")?;
+            let known = OTHER_ENV_VARS.contains(&key)
+                || KEYS.iter().any(|(k, _)| k.eq_ignore_ascii_case(key));
+            if known {
+                return None;
+            }
+            let hint = match closest_key(key) {
+                Some(near) => format!("; did you mean DEEPVAULT_{}?", near.to_uppercase()),
+                None => String::new(),
+            };
+            Some(format!(
+                "ignoring {name}: it is not a deepvault setting{hint}"
+            ))
+        })
+        .collect()
 }
 
 /// The index folder for a vault when none is configured: the user cache directory, one folder
@@ -728,7 +742,10 @@ mod tests {
         )
         .unwrap();
         let overrides = Overrides {
-            vault: Some(dir.path().to_path_buf()),
+            values: ConfigLayer {
+                vault: Some(dir.path().to_path_buf()),
+                ..ConfigLayer::default()
+            },
             ..Overrides::default()
         };
         let config = Config::load_with_env(&overrides, &env(&[])).unwrap();
@@ -745,10 +762,8 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:2222");
         assert_eq!(config.exclude, vec!["x/**", "y/**"]);
 
-        let with_flag = Overrides {
-            listen: Some("127.0.0.1:3333".into()),
-            ..overrides.clone()
-        };
+        let mut with_flag = overrides.clone();
+        with_flag.values.listen = Some("127.0.0.1:3333".into());
         let config = Config::load_with_env(&with_flag, &e).unwrap();
         assert_eq!(config.listen, "127.0.0.1:3333");
     }
@@ -760,8 +775,10 @@ mod tests {
         std::fs::write(&file, "max_result = 3\n").unwrap();
         let overrides = Overrides {
             config: Some(file.clone()),
-            vault: Some(dir.path().to_path_buf()),
-            ..Overrides::default()
+            values: ConfigLayer {
+                vault: Some(dir.path().to_path_buf()),
+                ..ConfigLayer::default()
+            },
         };
         let err = Config::load_with_env(&overrides, &env(&[]))
             .unwrap_err()
@@ -773,10 +790,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let o = Overrides {
-            listen: Some("8765".into()),
-            ..Overrides::default()
-        };
+        let mut o = Overrides::default();
+        o.values.listen = Some("8765".into());
         let err = Config::load_with_env(&o, &env(&[]))
             .unwrap_err()
             .to_string();
@@ -786,11 +801,52 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("DEEPVAULT_POLL"), "{err}");
+        let mut o = Overrides::default();
+        o.values.public_url = Some("ftp://x".into());
+        assert!(Config::load_with_env(&o, &env(&[])).is_err());
+        // A value of the wrong type names the key, the file and the line.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nmax_results = \"five\"\n").unwrap();
         let o = Overrides {
-            public_url: Some("ftp://x".into()),
+            config: Some(file.clone()),
             ..Overrides::default()
         };
-        assert!(Config::load_with_env(&o, &env(&[])).is_err());
+        let err = Config::load_with_env(&o, &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_results"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains(&file.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn unknown_environment_variables_are_named_with_the_closest_key() {
+        let warnings = unknown_env_vars(&env(&[
+            ("DEEPVAULT_LISTN", "x"),
+            ("DEEPVAULT_LISTEN", "x"),
+            ("DEEPVAULT_TOKENS", "x"),
+            ("DEEPVAULT_ZZZ", "x"),
+        ]));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("DEEPVAULT_LISTN") && warnings[0].contains("DEEPVAULT_LISTEN?"),
+            "{warnings:?}"
+        );
+        assert!(!warnings[1].contains("did you mean"), "{warnings:?}");
+    }
+
+    /// The README's configuration table is the user's reference: every key must be in it.
+    #[test]
+    fn every_key_is_documented_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("## Configuration")
+            .nth(1)
+            .expect("a Configuration section");
+        for (key, _) in KEYS {
+            assert!(table.contains(&format!("`{key}`")), "README lacks `{key}`");
+        }
     }
 
     #[test]

@@ -25,8 +25,8 @@ use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::auth::ClientId;
-use crate::mcp::VaultServer;
+use crate::server::mcp::VaultServer;
+use crate::service::client::ClientId;
 
 /// Open sessions: id → the sender of messages into that session's server.
 #[derive(Clone, Default)]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use crossbeam_channel::Sender;
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use crate::sync::SyncMsg;
+use crate::live::SyncMsg;
 
 /// The watcher and the folders it watches.
 pub struct DirWatcher {

@@ -12,6 +12,9 @@
 //! `reconcile_interval` to catch whatever the watcher missed, and `--poll` replaces the watcher
 //! by a reconcile every `poll_interval`.
 
+pub mod status;
+pub mod watch;
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,8 +25,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::config::WatchConfig;
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer};
-use crate::status::Status;
-use crate::watch::DirWatcher;
+use crate::live::status::Status;
+use crate::live::watch::DirWatcher;
 
 /// A message to the sync thread.
 #[derive(Debug)]

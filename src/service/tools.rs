@@ -10,73 +10,14 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::config::{Config, PagesMode};
+use crate::config::Config;
+use crate::config::url_template::Target;
 use crate::error::Result;
 use crate::index::VaultIndex;
 use crate::index::fetch::fetch;
 use crate::index::search::{SearchOptions, search};
-use crate::redact::Redactor;
-use crate::signing::PageSigner;
-use crate::urls::{Target, UrlTemplate};
-
-/// How citation URLs are made.
-#[derive(Clone, Debug)]
-pub struct Citations {
-    pub template: UrlTemplate,
-    pub public_url: String,
-    pub vault_name: String,
-    /// Signs links to deepvault's own note pages (`pages = "signed"`).
-    pub signer: Option<PageSigner>,
-}
-
-impl Citations {
-    /// Citations for the configured template, with `{public_url}` from `--public-url` or else
-    /// `http://` + the address the server listens on.
-    pub fn from_config(config: &Config, vault_name: &str) -> Result<Citations> {
-        Citations::with_base(config, vault_name, config.base_url())
-    }
-
-    /// Citations with an explicit base URL (the actually bound address, e.g. after port 0).
-    /// With `pages = "signed"`, links to the note pages carry signatures made with the index
-    /// folder's page secret.
-    pub fn with_base(config: &Config, vault_name: &str, base_url: String) -> Result<Citations> {
-        let signer = match config.pages {
-            PagesMode::Signed => Some(PageSigner::load_or_create(
-                &config.index_dir,
-                config.page_link_ttl,
-            )?),
-            PagesMode::Public | PagesMode::Token => None,
-        };
-        Ok(Citations {
-            template: UrlTemplate::parse(&config.url_template)?,
-            public_url: base_url,
-            vault_name: vault_name.to_string(),
-            signer,
-        })
-    }
-
-    pub fn url(&self, target: Target<'_>) -> String {
-        let url = self
-            .template
-            .render(&self.public_url, &self.vault_name, target);
-        match &self.signer {
-            Some(signer) if self.template.uses_own_pages() => {
-                let (before, fragment) = match url.split_once('#') {
-                    Some((before, fragment)) => (before, Some(fragment)),
-                    None => (url.as_str(), None),
-                };
-                let separator = if before.contains('?') { '&' } else { '?' };
-                let mut signed = format!("{before}{separator}{}", signer.query(target.id));
-                if let Some(fragment) = fragment {
-                    signed.push('#');
-                    signed.push_str(fragment);
-                }
-                signed
-            }
-            _ => url,
-        }
-    }
-}
+use crate::service::citations::Citations;
+use crate::service::redact::Redactor;
 
 /// Everything a tool call needs, shared by all requests.
 #[derive(Clone)]

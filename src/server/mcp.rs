@@ -19,11 +19,11 @@ use rmcp::{ErrorData as McpError, ServerHandler, schemars, tool, tool_handler, t
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::audit::{AuditEntry, AuditLog, logged_argument};
 use crate::error::Error;
-use crate::http::auth::ClientId;
-use crate::status::Status;
-use crate::tools::Tools;
+use crate::live::status::Status;
+use crate::service::audit::{AuditEntry, AuditLog, logged_argument};
+use crate::service::client::ClientId;
+use crate::service::tools::Tools;
 
 /// Arguments of `search`. Deserialization accepts anything so that a wrong type or a missing
 /// field becomes a tool error that helps, not a bare serde message; the schema says what is
@@ -435,7 +435,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::index::writer::{Indexer, IndexerSettings};
-    use crate::tools::Citations;
+    use crate::service::citations::Citations;
     use crate::vault::Vault;
 
     /// A search during the first index never reads as "nothing matches".

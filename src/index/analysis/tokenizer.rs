@@ -750,7 +750,7 @@ mod tests {
             let word = word.to_ascii_lowercase();
             if word.len() >= 3 {
                 let stem = stemmer
-                    .stem(&crate::index::spelling::american(&word))
+                    .stem(&crate::index::analysis::spelling::american(&word))
                     .into_owned();
                 let first = word.as_bytes()[0];
                 // British `oe`/`ae` spellings start with `e` once American (`for_each_match`

@@ -1,0 +1,123 @@
+//! `deepvault index`: build or update the index once, with a progress bar and a summary.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::CommonArgs;
+use super::output::{Progress, group, human_bytes};
+use crate::config::Config;
+use crate::index::writer::{ChangeReport, CommitTrigger, Indexer, IndexerSettings};
+use crate::vault::Vault;
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// The vault folder (default: the current directory, or `vault` from the config)
+    pub vault: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Settings for a one-shot indexing run.
+pub fn indexer_settings(config: &Config) -> IndexerSettings {
+    IndexerSettings {
+        privacy: config.privacy.clone(),
+        max_file_bytes: config.max_file_bytes,
+        commit_every: Some(Duration::from_secs(30)),
+        ..IndexerSettings::default()
+    }
+}
+
+pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.common.overrides(args.vault))?;
+    let vault = Vault::open(&config.vault, &config.exclude)?;
+    let started = Instant::now();
+    let (mut indexer, outcome) =
+        Indexer::open(vault, &config.index_dir, indexer_settings(&config))?;
+    if let crate::index::OpenOutcome::Rebuilt(reason) = &outcome {
+        tracing::warn!("rebuilding the index: {reason}");
+    }
+    let progress = Progress::new(std::io::stderr().is_terminal());
+    let report = indexer.reconcile(Some(&|done, total| progress.update(done, total)))?;
+    progress.finish();
+    indexer.commit(CommitTrigger::Command)?;
+    let notes = indexer.note_count();
+    let root = indexer.vault().root().to_path_buf();
+    indexer.close()?;
+    let elapsed = started.elapsed();
+    print_summary(&root, &config.index_dir, notes, &report, elapsed);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(
+    root: &std::path::Path,
+    index_dir: &std::path::Path,
+    notes: usize,
+    report: &ChangeReport,
+    elapsed: Duration,
+) {
+    let seconds = elapsed.as_secs_f64();
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "indexed {} notes from {} in {:.2} s",
+        group(notes),
+        root.display(),
+        seconds
+    );
+    let _ = writeln!(
+        err,
+        "  {} new, {} changed, {} touched, {} removed, {} unchanged",
+        group(report.added),
+        group(report.updated),
+        group(report.touched),
+        group(report.removed),
+        group(report.unchanged)
+    );
+    let rate = if seconds > 0.0 {
+        report.bytes_read as f64 / seconds
+    } else {
+        0.0
+    };
+    let _ = writeln!(
+        err,
+        "  read {} at {}/s",
+        human_bytes(report.bytes_read as f64),
+        human_bytes(rate)
+    );
+    let mut reasons: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    if report.private > 0 {
+        reasons.insert("private".into(), report.private);
+    }
+    for (_, kind, _) in &report.skipped {
+        *reasons.entry(kind.label().to_string()).or_default() += 1;
+    }
+    let skipped: usize = reasons.values().sum();
+    if skipped == 0 {
+        let _ = writeln!(err, "  skipped 0");
+    } else {
+        let list: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        let _ = writeln!(err, "  skipped {}: {}", group(skipped), list.join(", "));
+        for (path, kind, message) in report.skipped.iter().take(20) {
+            let _ = writeln!(err, "    {path}: {} ({message})", kind.label());
+        }
+        if report.skipped.len() > 20 {
+            let _ = writeln!(
+                err,
+                "    … and {} more (see the log)",
+                report.skipped.len() - 20
+            );
+        }
+    }
+    if !report.warnings.is_empty() {
+        let _ = writeln!(
+            err,
+            "  {} notes indexed with warnings (see the log above)",
+            report.warnings.len()
+        );
+    }
+    let _ = writeln!(err, "  index: {}", index_dir.display());
+}

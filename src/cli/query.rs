@@ -1,0 +1,174 @@
+//! `deepvault search` and `deepvault fetch`: what the tools return, as a table or as the exact
+//! tool JSON (`--json`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::CommonArgs;
+use super::index::indexer_settings;
+use crate::config::Config;
+use crate::error::Error;
+use crate::index::VaultIndex;
+use crate::index::writer::{CommitTrigger, Indexer};
+use crate::service::citations::Citations;
+use crate::service::tools::Tools;
+use crate::vault::Vault;
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query: words, "phrases", -excluded, tag:x, path:folder/, title:word
+    pub query: String,
+    /// The vault folder (default: the current directory, or `vault` from the config)
+    #[arg(long)]
+    pub vault: Option<PathBuf>,
+    /// Print exactly the `search` tool's JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Number of results [default: max_results from the config, 10]
+    #[arg(long, short = 'n')]
+    pub limit: Option<usize>,
+    /// Do not bring the index up to date first
+    #[arg(long)]
+    pub no_update: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// The note id (a vault-relative path like `Folder/Note.md`, optionally `#Heading`)
+    pub id: String,
+    /// The vault folder (default: the current directory, or `vault` from the config)
+    #[arg(long)]
+    pub vault: Option<PathBuf>,
+    /// Print exactly the `fetch` tool's JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Do not bring the index up to date first
+    #[arg(long)]
+    pub no_update: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Opens the index for a query command, first bringing it up to date when no other process is
+/// writing it (a running `serve` keeps it current by itself).
+fn open_for_query(config: &Config, vault: &Vault, update: bool) -> anyhow::Result<VaultIndex> {
+    let locked = crate::index::is_locked(&config.index_dir);
+    if update && !locked {
+        match Indexer::open(vault.clone(), &config.index_dir, indexer_settings(config)) {
+            Ok((mut indexer, _)) => {
+                let report = indexer.reconcile(None)?;
+                indexer.commit(CommitTrigger::Command)?;
+                if report.changed() {
+                    tracing::info!(
+                        added = report.added,
+                        updated = report.updated,
+                        removed = report.removed,
+                        "brought the index up to date"
+                    );
+                }
+                indexer.close()?;
+            }
+            // Someone took the lock in between: they keep it current.
+            Err(Error::IndexLocked { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    match VaultIndex::open_for_reading(&config.index_dir, vault.root())? {
+        Some(index) => Ok(index),
+        None if locked => anyhow::bail!(
+            "the index at {} is still being built by another deepvault process\n\nhint: wait for it to finish (its /readyz answers 200 when ready), then try again",
+            config.index_dir.display()
+        ),
+        None => Err(Error::IndexMissing {
+            path: config.index_dir.clone(),
+            vault: vault.root().to_path_buf(),
+        }
+        .into()),
+    }
+}
+
+fn tools_for(
+    config: &Config,
+    vault: &Vault,
+    index: VaultIndex,
+    limit: Option<usize>,
+) -> anyhow::Result<Tools> {
+    let mut tools = Tools::new(config, index, Citations::from_config(config, vault.name())?)?;
+    if let Some(limit) = limit {
+        tools.search.limit = limit;
+    }
+    Ok(tools)
+}
+
+pub(crate) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.common.overrides(args.vault))?;
+    let vault = Vault::open(&config.vault, &config.exclude)?;
+    let index = open_for_query(&config, &vault, !args.no_update)?;
+    let tools = tools_for(&config, &vault, index, args.limit)?;
+    let result = tools.search(&args.query)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let results = result["results"].as_array().cloned().unwrap_or_default();
+    if results.is_empty() {
+        writeln!(out, "no results for {:?}", args.query)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (rank, hit) in results.iter().enumerate() {
+        let title = hit["title"].as_str().unwrap_or("");
+        let id = hit["id"].as_str().unwrap_or("");
+        writeln!(out, "{:>2}  {title}  ({id})", rank + 1)?;
+        let text = hit["text"].as_str().unwrap_or("");
+        if !text.is_empty() {
+            writeln!(out, "    {}", text.chars().take(200).collect::<String>())?;
+        }
+        writeln!(out, "    {}", hit["url"].as_str().unwrap_or(""))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.common.overrides(args.vault))?;
+    let vault = Vault::open(&config.vault, &config.exclude)?;
+    let index = open_for_query(&config, &vault, !args.no_update)?;
+    let tools = tools_for(&config, &vault, index, None)?;
+    let result = tools.fetch(&args.id).with_context(|| {
+        format!(
+            "cannot fetch `{}`",
+            args.id.chars().take(200).collect::<String>()
+        )
+    })?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "# {}", result["title"].as_str().unwrap_or(""))?;
+    writeln!(out, "id:  {}", result["id"].as_str().unwrap_or(""))?;
+    writeln!(out, "url: {}", result["url"].as_str().unwrap_or(""))?;
+    let meta = &result["metadata"];
+    let list = |key: &str| {
+        meta[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    writeln!(out, "tags: {}", list("tags"))?;
+    writeln!(out, "backlinks: {}", list("backlinks"))?;
+    writeln!(out)?;
+    writeln!(out, "{}", result["text"].as_str().unwrap_or(""))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,45 @@
+//! `deepvault serve`: its arguments, turned into config overrides for [`crate::server::run`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::CommonArgs;
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The vault folder (default: the current directory, or `vault` from the config)
+    pub vault: Option<PathBuf>,
+    /// Address to listen on [env: DEEPVAULT_LISTEN] [default: 127.0.0.1:8765]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Serve MCP over stdin/stdout instead of HTTP (for Codex CLI and Claude Desktop)
+    #[arg(long)]
+    pub stdio: bool,
+    /// Poll the vault for changes instead of using file-system events (network drives,
+    /// container volumes) [env: DEEPVAULT_POLL]
+    #[arg(long)]
+    pub poll: bool,
+    /// Serve a non-loopback address without authentication (anyone who reaches it can read
+    /// the vault) [env: DEEPVAULT_INSECURE_NO_AUTH]
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Append a JSON line per tool call to FILE [env: DEEPVAULT_AUDIT_LOG]
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut overrides = args.common.overrides(args.vault);
+    let flags = &mut overrides.values;
+    flags.listen = args.listen;
+    flags.poll = args.poll.then_some(true);
+    flags.insecure_no_auth = args.insecure_no_auth.then_some(true);
+    flags.audit_log = args.audit_log;
+    let config = Config::load(&overrides)?;
+    crate::server::run(config, args.stdio)
+}

@@ -1,0 +1,18 @@
+//! The service: what a request gets, whichever transport carried it.
+//!
+//! # Layout
+//!
+//! - [`tools`]: `search` and `fetch` as typed responses, the one thing the CLI, MCP and the pages
+//!   call.
+//! - [`citations`]: the citation `url` of every hit and note, with signed links to note pages.
+//! - [`redact`]: secrets replaced before anything leaves the server.
+//! - [`audit`]: one JSON line per tool call.
+//! - [`client`]: who a request comes from, for the audit log and the rate limiter.
+//!
+//! The service reads the index and the live status; it knows nothing of HTTP or stdio.
+
+pub mod audit;
+pub mod citations;
+pub mod client;
+pub mod redact;
+pub mod tools;
