@@ -12,17 +12,17 @@ use super::CommonArgs;
 use crate::config::Config;
 
 #[derive(Debug, Args)]
-pub struct ConnectArgs {
+pub(crate) struct ConnectArgs {
     /// The vault folder (default: the current directory, or `vault` from the config)
-    pub vault: Option<PathBuf>,
+    pub(crate) vault: Option<PathBuf>,
     /// Address the server listens on [env: DEEPVAULT_LISTEN] [default: 127.0.0.1:8765]
     #[arg(long, value_name = "HOST:PORT")]
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub(crate) common: CommonArgs,
 }
 
-pub fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
     let mut overrides = args.common.overrides(args.vault);
     overrides.values.listen = args.listen;
     let config = Config::load(&overrides)?;
@@ -37,7 +37,7 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The whole text, for the given vault path and binary path.
-pub fn render(config: &Config, vault: &str, binary: &str) -> String {
+pub(crate) fn render(config: &Config, vault: &str, binary: &str) -> String {
     let local_mcp = format!("{}/mcp", config.base_url());
     let public = config.public_url.clone();
     let public_mcp = public

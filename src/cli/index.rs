@@ -14,15 +14,15 @@ use crate::index::writer::{ChangeReport, CommitTrigger, Indexer, IndexerSettings
 use crate::vault::Vault;
 
 #[derive(Debug, Args)]
-pub struct IndexArgs {
+pub(crate) struct IndexArgs {
     /// The vault folder (default: the current directory, or `vault` from the config)
-    pub vault: Option<PathBuf>,
+    pub(crate) vault: Option<PathBuf>,
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub(crate) common: CommonArgs,
 }
 
 /// Settings for a one-shot indexing run.
-pub fn indexer_settings(config: &Config) -> IndexerSettings {
+pub(crate) fn indexer_settings(config: &Config) -> IndexerSettings {
     IndexerSettings {
         privacy: config.privacy.clone(),
         max_file_bytes: config.max_file_bytes,

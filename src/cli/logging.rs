@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
-pub fn init() {
+pub(crate) fn init() {
     let filter = std::env::var("DEEPVAULT_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())

@@ -12,7 +12,7 @@
 //! Argument types stay here: lower layers take a [`Config`] and never see clap. Data goes to
 //! stdout; logs, progress and errors go to stderr.
 
-pub mod connect;
+pub(crate) mod connect;
 mod index;
 mod logging;
 mod output;
@@ -26,7 +26,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ConfigLayer, Overrides};
 
-pub use connect::ConnectArgs;
+pub(crate) use connect::ConnectArgs;
 use index::IndexArgs;
 use query::{FetchArgs, SearchArgs};
 use serve::ServeArgs;
@@ -34,13 +34,13 @@ use serve::ServeArgs;
 /// deepvault: your Markdown notes as a deep-research connector (MCP `search` and `fetch`).
 #[derive(Debug, Parser)]
 #[command(name = "deepvault", version, about, long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Index the vault, keep the index current while files change, and serve MCP over HTTP
     /// (or stdio with --stdio)
     Serve(ServeArgs),
@@ -57,22 +57,22 @@ pub enum Command {
 
 /// Options every command takes.
 #[derive(Debug, Args, Clone, Default)]
-pub struct CommonArgs {
+pub(crate) struct CommonArgs {
     /// Configuration file (default: deepvault.toml in the vault, if present) [env: DEEPVAULT_CONFIG]
     #[arg(long, value_name = "FILE", global = true)]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Where the index lives (default: a folder per vault in the user cache directory)
     /// [env: DEEPVAULT_INDEX_DIR]
     #[arg(long, value_name = "DIR", global = true)]
-    pub index_dir: Option<PathBuf>,
+    pub(crate) index_dir: Option<PathBuf>,
     /// The URL clients reach this server at, for citation URLs and the Host allow-list
     /// [env: DEEPVAULT_PUBLIC_URL]
     #[arg(long, value_name = "URL", global = true)]
-    pub public_url: Option<String>,
+    pub(crate) public_url: Option<String>,
     /// Template of citation URLs, e.g. `obsidian://open?vault={vault}&file={path_encoded}`
     /// [env: DEEPVAULT_URL_TEMPLATE]
     #[arg(long, value_name = "TEMPLATE", global = true)]
-    pub url_template: Option<String>,
+    pub(crate) url_template: Option<String>,
 }
 
 impl CommonArgs {

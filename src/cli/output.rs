@@ -36,7 +36,7 @@ impl Progress {
 }
 
 /// `1234567.0` → `1.2 MB`.
-pub fn human_bytes(bytes: f64) -> String {
+pub(crate) fn human_bytes(bytes: f64) -> String {
     if bytes >= 1_000_000.0 {
         format!("{:.1} MB", bytes / 1_000_000.0)
     } else if bytes >= 1_000.0 {
@@ -47,7 +47,7 @@ pub fn human_bytes(bytes: f64) -> String {
 }
 
 /// `12345` → `12,345`.
-pub fn group(n: usize) -> String {
+pub(crate) fn group(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

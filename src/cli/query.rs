@@ -19,40 +19,40 @@ use crate::service::tools::Tools;
 use crate::vault::Vault;
 
 #[derive(Debug, Args)]
-pub struct SearchArgs {
+pub(crate) struct SearchArgs {
     /// The query: words, "phrases", -excluded, tag:x, path:folder/, title:word
-    pub query: String,
+    pub(crate) query: String,
     /// The vault folder (default: the current directory, or `vault` from the config)
     #[arg(long)]
-    pub vault: Option<PathBuf>,
+    pub(crate) vault: Option<PathBuf>,
     /// Print exactly the `search` tool's JSON
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Number of results [default: max_results from the config, 10]
     #[arg(long, short = 'n')]
-    pub limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     /// Do not bring the index up to date first
     #[arg(long)]
-    pub no_update: bool,
+    pub(crate) no_update: bool,
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub(crate) common: CommonArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct FetchArgs {
+pub(crate) struct FetchArgs {
     /// The note id (a vault-relative path like `Folder/Note.md`, optionally `#Heading`)
-    pub id: String,
+    pub(crate) id: String,
     /// The vault folder (default: the current directory, or `vault` from the config)
     #[arg(long)]
-    pub vault: Option<PathBuf>,
+    pub(crate) vault: Option<PathBuf>,
     /// Print exactly the `fetch` tool's JSON
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Do not bring the index up to date first
     #[arg(long)]
-    pub no_update: bool,
+    pub(crate) no_update: bool,
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub(crate) common: CommonArgs,
 }
 
 /// Opens the index for a query command, first bringing it up to date when no other process is

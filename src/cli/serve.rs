@@ -9,28 +9,28 @@ use super::CommonArgs;
 use crate::config::Config;
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// The vault folder (default: the current directory, or `vault` from the config)
-    pub vault: Option<PathBuf>,
+    pub(crate) vault: Option<PathBuf>,
     /// Address to listen on [env: DEEPVAULT_LISTEN] [default: 127.0.0.1:8765]
     #[arg(long, value_name = "HOST:PORT")]
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
     /// Serve MCP over stdin/stdout instead of HTTP (for Codex CLI and Claude Desktop)
     #[arg(long)]
-    pub stdio: bool,
+    pub(crate) stdio: bool,
     /// Poll the vault for changes instead of using file-system events (network drives,
     /// container volumes) [env: DEEPVAULT_POLL]
     #[arg(long)]
-    pub poll: bool,
+    pub(crate) poll: bool,
     /// Serve a non-loopback address without authentication (anyone who reaches it can read
     /// the vault) [env: DEEPVAULT_INSECURE_NO_AUTH]
     #[arg(long)]
-    pub insecure_no_auth: bool,
+    pub(crate) insecure_no_auth: bool,
     /// Append a JSON line per tool call to FILE [env: DEEPVAULT_AUDIT_LOG]
     #[arg(long, value_name = "FILE")]
-    pub audit_log: Option<PathBuf>,
+    pub(crate) audit_log: Option<PathBuf>,
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub(crate) common: CommonArgs,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 
 /// One static token: its label and the SHA-256 of its value.
 #[derive(Clone)]
-pub struct StaticToken {
-    pub label: String,
+pub(crate) struct StaticToken {
+    pub(crate) label: String,
     pub(crate) digest: [u8; 32],
 }
 
@@ -21,7 +21,7 @@ impl std::fmt::Debug for StaticToken {
 }
 
 impl StaticToken {
-    pub fn new(label: Option<&str>, value: &str) -> StaticToken {
+    pub(crate) fn new(label: Option<&str>, value: &str) -> StaticToken {
         let digest: [u8; 32] = Sha256::digest(value.as_bytes()).into();
         let label = label.map(str::to_string).unwrap_or_else(|| {
             let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
@@ -33,16 +33,16 @@ impl StaticToken {
 
 /// OAuth settings.
 #[derive(Clone, Debug)]
-pub struct OAuthSettings {
-    pub issuer: String,
+pub(crate) struct OAuthSettings {
+    pub(crate) issuer: String,
     /// Accepted `aud` values: our canonical resource URL, plus any configured audience.
-    pub audiences: Vec<String>,
+    pub(crate) audiences: Vec<String>,
     /// The JWKS URL; found by discovery from the issuer when `None`.
-    pub jwks_url: Option<String>,
+    pub(crate) jwks_url: Option<String>,
     /// Scopes every token must carry.
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// Our canonical resource URL (`…/mcp`), announced in the metadata.
-    pub resource: String,
+    pub(crate) resource: String,
     /// Where the protected-resource metadata is served.
-    pub metadata_url: String,
+    pub(crate) metadata_url: String,
 }

@@ -12,8 +12,8 @@
 //! - [`auth`]: the token and OAuth settings a configuration yields.
 //! - [`url_template`]: the citation URL template's syntax and rendering.
 
-pub mod auth;
-pub mod url_template;
+pub(crate) mod auth;
+pub(crate) mod url_template;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,9 +24,9 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 /// The default listen address: loopback only.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
 /// The default citation URL template.
-pub const DEFAULT_URL_TEMPLATE: &str = "{public_url}/notes/{path}{#anchor}";
+pub(crate) const DEFAULT_URL_TEMPLATE: &str = "{public_url}/notes/{path}{#anchor}";
 
 /// Declares every configuration key once: the [`ConfigLayer`] field (file, environment and
 /// flags share it), the key's name for error messages and the README check, and how its
@@ -37,7 +37,7 @@ macro_rules! config_keys {
         /// command line. Every key is optional; [`ConfigLayer::or`] stacks the layers.
         #[derive(Clone, Debug, Default, Deserialize)]
         #[serde(deny_unknown_fields)]
-        pub struct ConfigLayer {
+        pub(crate) struct ConfigLayer {
             $( $(#[doc = $doc])* pub $key: Option<$ty>, )*
         }
 
@@ -46,7 +46,7 @@ macro_rules! config_keys {
 
         impl ConfigLayer {
             /// This layer's values where set, else `lower`'s.
-            pub fn or(self, lower: ConfigLayer) -> ConfigLayer {
+            pub(crate) fn or(self, lower: ConfigLayer) -> ConfigLayer {
                 ConfigLayer { $( $key: self.$key.or(lower.$key), )* }
             }
         }
@@ -171,9 +171,9 @@ impl FromEnv for Vec<String> {
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     /// `--config FILE`.
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Flags, over the environment and the file.
-    pub values: ConfigLayer,
+    pub(crate) values: ConfigLayer,
 }
 
 impl Overrides {
@@ -191,31 +191,31 @@ impl Overrides {
 
 /// Request limits.
 #[derive(Clone, Debug)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Larger request bodies get 413.
-    pub max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
     /// Requests per minute per client; 0 disables the limit.
-    pub rate_limit_per_minute: u32,
+    pub(crate) rate_limit_per_minute: u32,
     /// A tool call or page that takes longer fails with a timeout.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// Longer queries are cut to this many characters (and still answered).
-    pub max_query_chars: usize,
+    pub(crate) max_query_chars: usize,
     /// Fetched text longer than this is cut, with `metadata.truncated: true`.
-    pub max_fetch_bytes: usize,
+    pub(crate) max_fetch_bytes: usize,
 }
 
 /// Who may connect.
 #[derive(Clone, Debug, Default)]
-pub struct AuthConfig {
+pub(crate) struct AuthConfig {
     /// Static bearer tokens (from `DEEPVAULT_TOKENS` and `tokens_file`).
-    pub tokens: Vec<auth::StaticToken>,
-    pub oauth: Option<auth::OAuthSettings>,
+    pub(crate) tokens: Vec<auth::StaticToken>,
+    pub(crate) oauth: Option<auth::OAuthSettings>,
     /// Serve a non-loopback address without auth, knowingly.
-    pub insecure_no_auth: bool,
+    pub(crate) insecure_no_auth: bool,
 }
 
 impl AuthConfig {
-    pub fn is_enabled(&self) -> bool {
+    pub(crate) fn is_enabled(&self) -> bool {
         !self.tokens.is_empty() || self.oauth.is_some()
     }
 }
@@ -223,7 +223,7 @@ impl AuthConfig {
 /// Who may open the note pages that citations link to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum PagesMode {
+pub(crate) enum PagesMode {
     /// Each citation URL carries a signature for its one note; the search page and other notes
     /// need the token. The default when auth is on.
     Signed,
@@ -235,13 +235,13 @@ pub enum PagesMode {
 
 /// Who marks a note private.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Privacy {
+pub(crate) struct Privacy {
     /// Frontmatter key, `deepvault` by default.
-    pub key: String,
+    pub(crate) key: String,
     /// Value of that key that makes a note private, `private` by default.
-    pub value: String,
+    pub(crate) value: String,
     /// Tags that make a note private (lowercase), `private` by default.
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
 }
 
 impl Default for Privacy {
@@ -256,58 +256,58 @@ impl Default for Privacy {
 
 /// When the indexer commits a batch of changes.
 #[derive(Clone, Debug)]
-pub struct CommitPolicy {
+pub(crate) struct CommitPolicy {
     /// Commit once no new change arrived for this long.
-    pub quiet: Duration,
+    pub(crate) quiet: Duration,
     /// Commit at the latest this long after the first pending change.
-    pub max_delay: Duration,
+    pub(crate) max_delay: Duration,
     /// Commit once this many changes are pending.
-    pub max_batch: usize,
+    pub(crate) max_batch: usize,
 }
 
 /// How the vault is watched.
 #[derive(Clone, Debug)]
-pub struct WatchConfig {
+pub(crate) struct WatchConfig {
     /// Poll instead of native file events (network drives, container volumes).
-    pub poll: bool,
-    pub poll_interval: Duration,
+    pub(crate) poll: bool,
+    pub(crate) poll_interval: Duration,
     /// Interval of the light (stat-only) reconcile that catches missed events; zero disables it.
-    pub reconcile_interval: Duration,
-    pub commit: CommitPolicy,
+    pub(crate) reconcile_interval: Duration,
+    pub(crate) commit: CommitPolicy,
     /// During the first index, commit at least this often so searches see progress.
-    pub progress_commit: Duration,
+    pub(crate) progress_commit: Duration,
 }
 
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub vault: PathBuf,
-    pub index_dir: PathBuf,
-    pub listen: String,
+    pub(crate) vault: PathBuf,
+    pub(crate) index_dir: PathBuf,
+    pub(crate) listen: String,
     /// The URL clients reach, without a trailing `/`; `None` means "derive from `listen`".
-    pub public_url: Option<String>,
-    pub url_template: String,
-    pub exclude: Vec<String>,
-    pub privacy: Privacy,
-    pub max_results: usize,
-    pub snippet_chars: usize,
-    pub max_file_bytes: u64,
-    pub watch: WatchConfig,
-    pub pages: PagesMode,
+    pub(crate) public_url: Option<String>,
+    pub(crate) url_template: String,
+    pub(crate) exclude: Vec<String>,
+    pub(crate) privacy: Privacy,
+    pub(crate) max_results: usize,
+    pub(crate) snippet_chars: usize,
+    pub(crate) max_file_bytes: u64,
+    pub(crate) watch: WatchConfig,
+    pub(crate) pages: PagesMode,
     /// Signed page links expire after this long; `None` means never.
-    pub page_link_ttl: Option<Duration>,
+    pub(crate) page_link_ttl: Option<Duration>,
     /// Use the built-in secret patterns.
-    pub redact_defaults: bool,
+    pub(crate) redact_defaults: bool,
     /// More patterns (regular expressions) to redact.
-    pub redact_patterns: Vec<String>,
-    pub auth: AuthConfig,
+    pub(crate) redact_patterns: Vec<String>,
+    pub(crate) auth: AuthConfig,
     /// More host names the server answers to (besides loopback and the public URL's host).
-    pub allowed_hosts: Vec<String>,
-    pub limits: Limits,
+    pub(crate) allowed_hosts: Vec<String>,
+    pub(crate) limits: Limits,
     /// JSON lines of every tool call, when set.
-    pub audit_log: Option<PathBuf>,
+    pub(crate) audit_log: Option<PathBuf>,
     /// The file the configuration came from, if any.
-    pub source: Option<PathBuf>,
+    pub(crate) source: Option<PathBuf>,
 }
 
 impl Config {
@@ -511,7 +511,7 @@ impl Config {
     }
 
     /// The base URL of this server as clients see it: `--public-url`, else from `listen`.
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         if let Some(url) = &self.public_url {
             return url.clone();
         }
@@ -679,7 +679,7 @@ const OTHER_ENV_VARS: &[&str] = &["CONFIG", "TOKENS", "LOG"];
 
 /// Warnings for `DEEPVAULT_*` variables that nothing reads (a typo, say), naming the closest
 /// known one.
-pub fn unknown_env_vars(env: &BTreeMap<String, String>) -> Vec<String> {
+pub(crate) fn unknown_env_vars(env: &BTreeMap<String, String>) -> Vec<String> {
     env.keys()
         .filter_map(|name| {
             let key = name.strip_prefix("DEEPVAULT_")?;
@@ -701,7 +701,7 @@ pub fn unknown_env_vars(env: &BTreeMap<String, String>) -> Vec<String> {
 
 /// The index folder for a vault when none is configured: the user cache directory, one folder
 /// per canonical vault path, never inside the vault (so sync tools never upload it).
-pub fn default_index_dir(vault: &Path) -> PathBuf {
+pub(crate) fn default_index_dir(vault: &Path) -> PathBuf {
     let canonical = std::fs::canonicalize(vault).unwrap_or_else(|_| vault.to_path_buf());
     let name: String = canonical
         .file_name()

@@ -79,25 +79,25 @@ enum Part {
 
 /// A parsed `url_template`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UrlTemplate {
+pub(crate) struct UrlTemplate {
     parts: Vec<Part>,
 }
 
 /// What a URL is rendered for.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Target<'a> {
-    pub id: &'a str,
+pub(crate) struct Target<'a> {
+    pub(crate) id: &'a str,
     /// The best section's heading anchor, if the URL should point at a section.
-    pub anchor: Option<&'a str>,
+    pub(crate) anchor: Option<&'a str>,
     /// That heading's text.
-    pub heading: Option<&'a str>,
+    pub(crate) heading: Option<&'a str>,
     /// The section's 1-based line number.
-    pub line: Option<u32>,
+    pub(crate) line: Option<u32>,
 }
 
 impl UrlTemplate {
     /// Parses a template; an unknown or unclosed placeholder is an error that names it.
-    pub fn parse(template: &str) -> Result<UrlTemplate> {
+    pub(crate) fn parse(template: &str) -> Result<UrlTemplate> {
         let mut parts = Vec::new();
         let mut rest = template;
         while let Some(open) = rest.find('{') {
@@ -143,13 +143,13 @@ impl UrlTemplate {
     }
 
     /// True when the template points at deepvault's own note pages.
-    pub fn uses_own_pages(&self) -> bool {
+    pub(crate) fn uses_own_pages(&self) -> bool {
         self.parts.first() == Some(&Part::PublicUrl)
             && matches!(self.parts.get(1), Some(Part::Literal(l)) if l.starts_with("/notes/"))
     }
 
     /// Renders the URL for a note.
-    pub fn render(&self, public_url: &str, vault: &str, target: Target<'_>) -> String {
+    pub(crate) fn render(&self, public_url: &str, vault: &str, target: Target<'_>) -> String {
         let mut out = String::with_capacity(64 + target.id.len() * 2);
         for part in &self.parts {
             match part {
@@ -188,7 +188,7 @@ impl UrlTemplate {
 }
 
 /// Appends an id with each `/`-separated segment percent-encoded.
-pub fn push_segments(out: &mut String, id: &str) {
+pub(crate) fn push_segments(out: &mut String, id: &str) {
     for (i, segment) in id.split('/').enumerate() {
         if i > 0 {
             out.push('/');
@@ -200,7 +200,7 @@ pub fn push_segments(out: &mut String, id: &str) {
 /// A page slug as static-site generators (Quartz) build it: no extension, spaces become `-`,
 /// `&` becomes `-and-`, `%` becomes `-percent`, `?` and `#` are dropped, and whatever is left
 /// outside unreserved characters is percent-encoded.
-pub fn page_slug(id: &str) -> String {
+pub(crate) fn page_slug(id: &str) -> String {
     let stem = crate::vault::note::strip_markdown_extension(id);
     let mut out = String::with_capacity(stem.len());
     for (i, segment) in stem.split('/').enumerate() {

@@ -15,14 +15,14 @@ use crate::vault::note::{LinkKind, file_stem, link_key, name_keys};
 
 /// A fetched note or section.
 #[derive(Clone, Debug)]
-pub struct Fetched {
-    pub id: String,
-    pub title: String,
+pub(crate) struct Fetched {
+    pub(crate) id: String,
+    pub(crate) title: String,
     /// The Markdown without frontmatter (or the section's Markdown).
-    pub text: String,
+    pub(crate) text: String,
     /// The section fetched, if any: anchor, heading text and line.
-    pub section: Option<(String, String, u32)>,
-    pub metadata: Map<String, Value>,
+    pub(crate) section: Option<(String, String, u32)>,
+    pub(crate) metadata: Map<String, Value>,
 }
 
 /// Most links and backlinks listed in metadata.
@@ -30,7 +30,7 @@ const MAX_LINKS: usize = 500;
 
 /// Fetches by id. `max_bytes` cuts long text (at a character boundary) and sets
 /// `metadata.truncated`.
-pub fn fetch(
+pub(crate) fn fetch(
     index: &VaultIndex,
     searcher: &Searcher,
     requested: &str,
@@ -207,7 +207,11 @@ fn postings_ids(
 }
 
 /// The note a link key resolves to: the exact path, else the shortest path that ends with it.
-pub fn resolve_link(index: &VaultIndex, searcher: &Searcher, key: &str) -> Result<Option<String>> {
+pub(crate) fn resolve_link(
+    index: &VaultIndex,
+    searcher: &Searcher,
+    key: &str,
+) -> Result<Option<String>> {
     if key.is_empty() {
         return Ok(None);
     }
@@ -230,7 +234,7 @@ fn best_candidate(key: &str, candidates: impl Iterator<Item = String>) -> Option
 }
 
 /// Notes whose links resolve to `id`.
-pub fn backlinks(index: &VaultIndex, searcher: &Searcher, id: &str) -> Result<Vec<String>> {
+pub(crate) fn backlinks(index: &VaultIndex, searcher: &Searcher, id: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for key in name_keys(id) {
         // A key shared by several notes points at only one of them.
@@ -312,7 +316,7 @@ fn metadata(
 }
 
 /// Nanoseconds since the epoch as an RFC 3339 UTC timestamp (seconds precision).
-pub fn rfc3339(nanos: i64) -> String {
+pub(crate) fn rfc3339(nanos: i64) -> String {
     let secs = nanos.div_euclid(1_000_000_000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);

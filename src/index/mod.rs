@@ -12,8 +12,8 @@
 //! and `writer.lock` (held by the one process allowed to write, with its pid inside).
 
 pub mod analysis;
-pub mod fetch;
-pub mod queue;
+pub(crate) mod fetch;
+pub(crate) mod queue;
 pub mod schema;
 pub mod search;
 pub mod writer;
@@ -38,52 +38,52 @@ use schema::{Fields, SCHEMA_VERSION, build_schema};
 /// What is stored per note besides its body and plain text: everything `fetch` and `search`
 /// return, so they answer from the index alone.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct StoredNote {
-    pub id: String,
-    pub title: String,
+pub(crate) struct StoredNote {
+    pub(crate) id: String,
+    pub(crate) title: String,
     #[serde(default)]
-    pub aliases: Vec<String>,
+    pub(crate) aliases: Vec<String>,
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     #[serde(default)]
-    pub frontmatter: Map<String, Value>,
+    pub(crate) frontmatter: Map<String, Value>,
     #[serde(default)]
-    pub headings: Vec<Heading>,
+    pub(crate) headings: Vec<Heading>,
     #[serde(default)]
-    pub sections: Vec<Section>,
+    pub(crate) sections: Vec<Section>,
     #[serde(default)]
-    pub links: Vec<Link>,
+    pub(crate) links: Vec<Link>,
     #[serde(default)]
-    pub callouts: Vec<Callout>,
-    pub body_line: u32,
-    pub size: u64,
+    pub(crate) callouts: Vec<Callout>,
+    pub(crate) body_line: u32,
+    pub(crate) size: u64,
     /// Nanoseconds since the epoch.
-    pub mtime: i64,
+    pub(crate) mtime: i64,
     #[serde(default)]
-    pub created: Option<i64>,
-    pub hash: u64,
+    pub(crate) created: Option<i64>,
+    pub(crate) hash: u64,
 }
 
 /// File facts that parsing does not know.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FileFacts {
-    pub size: u64,
-    pub mtime: i64,
-    pub created: Option<i64>,
-    pub hash: u64,
+pub(crate) struct FileFacts {
+    pub(crate) size: u64,
+    pub(crate) mtime: i64,
+    pub(crate) created: Option<i64>,
+    pub(crate) hash: u64,
 }
 
 /// A note read back from the index.
 #[derive(Clone, Debug)]
-pub struct NoteDoc {
-    pub meta: StoredNote,
-    pub body: String,
-    pub plain: String,
+pub(crate) struct NoteDoc {
+    pub(crate) meta: StoredNote,
+    pub(crate) body: String,
+    pub(crate) plain: String,
 }
 
 impl NoteDoc {
     /// The plain text of one section.
-    pub fn section_plain(&self, section: &Section) -> &str {
+    pub(crate) fn section_plain(&self, section: &Section) -> &str {
         self.plain
             .get(section.plain_start as usize..section.plain_end as usize)
             .unwrap_or("")
@@ -173,7 +173,7 @@ pub struct VaultIndex {
 
 /// Holds the right to write an index folder; released on drop (and by the OS if killed).
 #[derive(Debug)]
-pub struct WriterLock {
+pub(crate) struct WriterLock {
     _file: File,
 }
 
@@ -182,7 +182,7 @@ fn tantivy_dir(index_dir: &Path) -> PathBuf {
 }
 
 /// Takes the writer lock of an index folder, or says who holds it.
-pub fn lock_for_writing(index_dir: &Path) -> Result<WriterLock> {
+pub(crate) fn lock_for_writing(index_dir: &Path) -> Result<WriterLock> {
     std::fs::create_dir_all(index_dir).map_err(|source| Error::IndexDir {
         path: index_dir.to_path_buf(),
         source,
@@ -234,7 +234,7 @@ pub fn lock_for_writing(index_dir: &Path) -> Result<WriterLock> {
 }
 
 /// True when another process holds the writer lock of this index folder.
-pub fn is_locked(index_dir: &Path) -> bool {
+pub(crate) fn is_locked(index_dir: &Path) -> bool {
     let Ok(file) = File::open(index_dir.join("writer.lock")) else {
         return false;
     };
@@ -251,7 +251,7 @@ impl VaultIndex {
     /// Opens the index of `vault_root` in `index_dir` for writing, creating it, or rebuilding it
     /// when it is unreadable, of another schema version, or of another vault. The caller must
     /// hold the [`WriterLock`].
-    pub fn open_for_writing(
+    pub(crate) fn open_for_writing(
         index_dir: &Path,
         vault_root: &Path,
         _lock: &WriterLock,
@@ -320,7 +320,10 @@ impl VaultIndex {
 
     /// Like [`VaultIndex::open_for_reading`], with a reader that follows the commits of the
     /// process that writes the index (tantivy watches `meta.json`).
-    pub fn open_following(index_dir: &Path, vault_root: &Path) -> Result<Option<VaultIndex>> {
+    pub(crate) fn open_following(
+        index_dir: &Path,
+        vault_root: &Path,
+    ) -> Result<Option<VaultIndex>> {
         let Some(mut index) = Self::open_for_reading(index_dir, vault_root)? else {
             return Ok(None);
         };
@@ -434,11 +437,11 @@ impl VaultIndex {
         })
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
-    pub fn fields(&self) -> &Fields {
+    pub(crate) fn fields(&self) -> &Fields {
         &self.fields
     }
 
@@ -452,7 +455,7 @@ impl VaultIndex {
     }
 
     /// Makes the last commit visible to new searchers.
-    pub fn reload(&self) -> Result<()> {
+    pub(crate) fn reload(&self) -> Result<()> {
         self.reader
             .reload()
             .map_err(|e| Error::tantivy(&self.dir, e))
@@ -464,7 +467,7 @@ impl VaultIndex {
     }
 
     /// Whether the last commit says the first full index is done (see `Payload::complete`).
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.index
             .load_metas()
             .ok()
@@ -515,7 +518,7 @@ impl VaultIndex {
     }
 
     /// The address of the note with this exact id, if indexed.
-    pub fn address_of(&self, searcher: &Searcher, id: &str) -> Result<Option<DocAddress>> {
+    pub(crate) fn address_of(&self, searcher: &Searcher, id: &str) -> Result<Option<DocAddress>> {
         let term = Term::from_field_text(self.fields.id, id);
         for (segment_ord, segment) in searcher.segment_readers().iter().enumerate() {
             let inverted = segment
@@ -539,7 +542,7 @@ impl VaultIndex {
     }
 
     /// Reads a stored note.
-    pub fn load(&self, searcher: &Searcher, address: DocAddress) -> Result<NoteDoc> {
+    pub(crate) fn load(&self, searcher: &Searcher, address: DocAddress) -> Result<NoteDoc> {
         let (doc, meta) = self.read_stored::<StoredNote>(searcher, address)?;
         Ok(NoteDoc {
             body: stored_text(&doc, self.fields.body),
@@ -575,7 +578,7 @@ impl VaultIndex {
     /// Reads what a search hit needs: id, title, headings, sections and the plain text. Cheaper
     /// than [`VaultIndex::load`]: the stored JSON's other fields are skipped unparsed into values
     /// and the Markdown body is not copied (the search profile spent a fifth of its time here).
-    pub fn load_for_hit(&self, searcher: &Searcher, address: DocAddress) -> Result<NoteDoc> {
+    pub(crate) fn load_for_hit(&self, searcher: &Searcher, address: DocAddress) -> Result<NoteDoc> {
         #[derive(Deserialize)]
         struct HitMeta {
             id: String,
@@ -601,7 +604,7 @@ impl VaultIndex {
     }
 
     /// Reads the note with this id, if indexed.
-    pub fn load_by_id(&self, searcher: &Searcher, id: &str) -> Result<Option<NoteDoc>> {
+    pub(crate) fn load_by_id(&self, searcher: &Searcher, id: &str) -> Result<Option<NoteDoc>> {
         match self.address_of(searcher, id)? {
             Some(address) => self.load(searcher, address).map(Some),
             None => Ok(None),
@@ -654,7 +657,7 @@ fn same_schema(a: &Schema, b: &Schema) -> bool {
 ///
 /// Short texts (under 256 bytes) get 0, which means "no signature": two short notes are not
 /// copies just because they say little.
-pub fn simhash(text: &str) -> u64 {
+pub(crate) fn simhash(text: &str) -> u64 {
     if text.trim().len() < 256 {
         return 0;
     }
@@ -693,7 +696,7 @@ fn add_property_text(doc: &mut TantivyDocument, field: tantivy::schema::Field, v
 }
 
 /// Builds the tantivy document of a parsed note.
-pub fn note_document(fields: &Fields, note: &Note, facts: FileFacts) -> TantivyDocument {
+pub(crate) fn note_document(fields: &Fields, note: &Note, facts: FileFacts) -> TantivyDocument {
     let stored = StoredNote {
         id: note.id.clone(),
         title: note.title.clone(),
@@ -715,7 +718,7 @@ pub fn note_document(fields: &Fields, note: &Note, facts: FileFacts) -> TantivyD
 
 /// Builds the tantivy document from stored parts, for a fresh parse and for a note whose file was
 /// touched but not changed (rebuilt without parsing).
-pub fn stored_document(
+pub(crate) fn stored_document(
     fields: &Fields,
     stored: &StoredNote,
     body: &str,

@@ -15,14 +15,14 @@ use tantivy::schema::document::Document;
 
 /// A byte budget for documents waiting to be indexed.
 #[derive(Debug)]
-pub struct QueueBudget {
+pub(crate) struct QueueBudget {
     limit: u64,
     queued: Mutex<u64>,
     freed: Condvar,
 }
 
 impl QueueBudget {
-    pub fn new(limit: u64) -> Arc<QueueBudget> {
+    pub(crate) fn new(limit: u64) -> Arc<QueueBudget> {
         Arc::new(QueueBudget {
             limit,
             queued: Mutex::new(0),
@@ -32,7 +32,7 @@ impl QueueBudget {
 
     /// Waits until `bytes` fit in the budget (or nothing is queued: one document larger than
     /// the whole budget still goes through, alone), then takes them.
-    pub fn acquire(self: &Arc<Self>, bytes: u64) -> Permit {
+    pub(crate) fn acquire(self: &Arc<Self>, bytes: u64) -> Permit {
         let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
         while *queued > 0 && *queued + bytes > self.limit {
             queued = self.freed.wait(queued).unwrap_or_else(|e| e.into_inner());
@@ -45,14 +45,15 @@ impl QueueBudget {
     }
 
     /// Bytes currently queued.
-    pub fn queued(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> u64 {
         *self.queued.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// A share of the budget, returned on drop.
 #[derive(Debug)]
-pub struct Permit {
+pub(crate) struct Permit {
     budget: Arc<QueueBudget>,
     bytes: u64,
 }
@@ -67,14 +68,14 @@ impl Drop for Permit {
 
 /// A document with its permit: what the writer's queue holds.
 #[derive(Debug)]
-pub struct QueuedDoc {
+pub(crate) struct QueuedDoc {
     doc: TantivyDocument,
     _permit: Permit,
 }
 
 impl QueuedDoc {
     /// Takes room for `doc` from `budget`, waiting for it if need be.
-    pub fn new(doc: TantivyDocument, budget: &Arc<QueueBudget>) -> QueuedDoc {
+    pub(crate) fn new(doc: TantivyDocument, budget: &Arc<QueueBudget>) -> QueuedDoc {
         let bytes = doc_bytes(&doc);
         QueuedDoc {
             _permit: budget.acquire(bytes),

@@ -20,40 +20,40 @@ pub const SCHEMA_VERSION: u32 = 6;
 
 /// Handles to every field, resolved once.
 #[derive(Clone, Debug)]
-pub struct Fields {
-    pub id: Field,
-    pub title: Field,
-    pub aliases: Field,
-    pub headings: Field,
-    pub tags: Field,
-    pub path: Field,
+pub(crate) struct Fields {
+    pub(crate) id: Field,
+    pub(crate) title: Field,
+    pub(crate) aliases: Field,
+    pub(crate) headings: Field,
+    pub(crate) tags: Field,
+    pub(crate) path: Field,
     /// Other frontmatter values (`description`, `author`, …) as text.
-    pub props: Field,
-    pub body_text: Field,
-    pub tag_key: Field,
-    pub folder: Field,
-    pub link_key: Field,
-    pub name_key: Field,
-    pub mtime: Field,
-    pub size: Field,
-    pub hash: Field,
+    pub(crate) props: Field,
+    pub(crate) body_text: Field,
+    pub(crate) tag_key: Field,
+    pub(crate) folder: Field,
+    pub(crate) link_key: Field,
+    pub(crate) name_key: Field,
+    pub(crate) mtime: Field,
+    pub(crate) size: Field,
+    pub(crate) hash: Field,
     /// A 64-bit SimHash of the plain text's lines: near-identical notes are a few bits apart.
-    pub simhash: Field,
-    pub meta: Field,
-    pub body: Field,
+    pub(crate) simhash: Field,
+    pub(crate) meta: Field,
+    pub(crate) body: Field,
 }
 
 /// Field names, shared with fast-field lookups.
-pub mod names {
-    pub const ID: &str = "id";
-    pub const MTIME: &str = "mtime";
-    pub const SIZE: &str = "size";
-    pub const HASH: &str = "hash";
-    pub const SIMHASH: &str = "simhash";
+pub(crate) mod names {
+    pub(crate) const ID: &str = "id";
+    pub(crate) const MTIME: &str = "mtime";
+    pub(crate) const SIZE: &str = "size";
+    pub(crate) const HASH: &str = "hash";
+    pub(crate) const SIMHASH: &str = "simhash";
 }
 
 /// Builds the schema and its field handles.
-pub fn build_schema() -> (Schema, Fields) {
+pub(crate) fn build_schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
     let text = |with_positions: bool| {
         let option = if with_positions {

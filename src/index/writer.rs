@@ -55,18 +55,18 @@ pub enum CommitTrigger {
 /// Settings for indexing.
 #[derive(Clone, Debug)]
 pub struct IndexerSettings {
-    pub privacy: Privacy,
-    pub max_file_bytes: u64,
+    pub(crate) privacy: Privacy,
+    pub(crate) max_file_bytes: u64,
     /// Total memory budget of the tantivy writer.
-    pub memory_budget: usize,
+    pub(crate) memory_budget: usize,
     /// Bytes of parsed documents that may wait for tantivy's indexing threads.
-    pub queue_budget: u64,
+    pub(crate) queue_budget: u64,
     /// tantivy indexing threads.
-    pub writer_threads: usize,
+    pub(crate) writer_threads: usize,
     /// Threads that read and parse files.
-    pub parse_threads: usize,
+    pub(crate) parse_threads: usize,
     /// During a long reconcile, commit at least this often (so searches see progress).
-    pub commit_every: Option<Duration>,
+    pub(crate) commit_every: Option<Duration>,
 }
 
 impl Default for IndexerSettings {
@@ -86,7 +86,7 @@ impl Default for IndexerSettings {
 
 /// Why a note was not indexed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SkipKind {
+pub(crate) enum SkipKind {
     /// Vanished between the walk and the read.
     Vanished,
     /// Larger than `max_file_bytes`.
@@ -98,7 +98,7 @@ pub enum SkipKind {
 }
 
 impl SkipKind {
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             SkipKind::Vanished => "vanished while indexing",
             SkipKind::TooLarge => "larger than max_file_bytes",
@@ -122,22 +122,22 @@ pub struct ChangeReport {
     /// Notes checked and found unchanged.
     pub unchanged: usize,
     /// Notes kept out because they are private.
-    pub private: usize,
+    pub(crate) private: usize,
     /// Files not indexed, with the reason.
-    pub skipped: Vec<(String, SkipKind, String)>,
+    pub(crate) skipped: Vec<(String, SkipKind, String)>,
     /// Notes indexed with a parse warning (invalid UTF-8, bad frontmatter).
-    pub warnings: Vec<(String, String)>,
+    pub(crate) warnings: Vec<(String, String)>,
     /// Bytes read from disk.
-    pub bytes_read: u64,
+    pub(crate) bytes_read: u64,
     /// Files seen by the walk (for a reconcile).
-    pub files_seen: usize,
+    pub(crate) files_seen: usize,
     /// Folders the walk entered (for a reconcile): what the watcher must watch.
-    pub folders: Vec<std::path::PathBuf>,
+    pub(crate) folders: Vec<std::path::PathBuf>,
 }
 
 impl ChangeReport {
     /// True when the index changed.
-    pub fn changed(&self) -> bool {
+    pub(crate) fn changed(&self) -> bool {
         self.added + self.updated + self.touched + self.removed > 0
     }
 
@@ -157,7 +157,7 @@ impl ChangeReport {
 }
 
 /// Progress of a long operation: `(done, total)`.
-pub type ProgressFn<'a> = &'a (dyn Fn(usize, usize) + Sync);
+pub(crate) type ProgressFn<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
 /// What happened to one file.
 enum Outcome {
@@ -252,12 +252,12 @@ impl Indexer {
         &self.index
     }
 
-    pub fn vault(&self) -> &Vault {
+    pub(crate) fn vault(&self) -> &Vault {
         &self.vault
     }
 
     /// Number of notes in the index (committed or not).
-    pub fn note_count(&self) -> usize {
+    pub(crate) fn note_count(&self) -> usize {
         if self.manifest_loaded {
             self.manifest.len()
         } else {
@@ -274,17 +274,17 @@ impl Indexer {
     }
 
     /// Commit at least this often during a long reconcile, so searches see progress.
-    pub fn set_commit_every(&mut self, every: Option<Duration>) {
+    pub(crate) fn set_commit_every(&mut self, every: Option<Duration>) {
         self.settings.commit_every = every;
     }
 
     /// Registers a function called after every commit with the number of notes.
-    pub fn set_on_commit(&mut self, on_commit: impl Fn(usize) + Send + Sync + 'static) {
+    pub(crate) fn set_on_commit(&mut self, on_commit: impl Fn(usize) + Send + Sync + 'static) {
         self.on_commit = Some(Box::new(on_commit));
     }
 
     /// Reloads the exclusion rules (after a `.gitignore` or `app.json` change).
-    pub fn reload_rules(&mut self) -> Result<()> {
+    pub(crate) fn reload_rules(&mut self) -> Result<()> {
         self.rules = Rules::load(&self.vault)?;
         for warning in &self.rules.warnings {
             tracing::warn!("{warning}");
@@ -339,7 +339,7 @@ impl Indexer {
     /// Brings the index in line with the files at these paths (absolute), as reported by the
     /// watcher. Returns `Ok(None)` when the change needs a full reconcile instead (a folder
     /// appeared, or an ignore rule changed); the caller then calls [`Indexer::reconcile`].
-    pub fn update_paths(
+    pub(crate) fn update_paths(
         &mut self,
         paths: &HashSet<std::path::PathBuf>,
     ) -> Result<Option<ChangeReport>> {
@@ -689,7 +689,7 @@ fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
 }
 
 /// True when the note must stay out of the index: frontmatter `<key>: <value>` or a private tag.
-pub fn is_private(note: &Note, privacy: &Privacy) -> bool {
+pub(crate) fn is_private(note: &Note, privacy: &Privacy) -> bool {
     let marked = note
         .frontmatter
         .get(&privacy.key)

@@ -12,8 +12,8 @@
 //! `reconcile_interval` to catch whatever the watcher missed, and `--poll` replaces the watcher
 //! by a reconcile every `poll_interval`.
 
-pub mod status;
-pub mod watch;
+pub(crate) mod status;
+pub(crate) mod watch;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -30,7 +30,7 @@ use crate::live::watch::DirWatcher;
 
 /// A message to the sync thread.
 #[derive(Debug)]
-pub enum SyncMsg {
+pub(crate) enum SyncMsg {
     /// These paths (absolute) may have changed.
     Paths(Vec<PathBuf>),
     /// Rescan the whole vault, for this reason.
@@ -40,19 +40,14 @@ pub enum SyncMsg {
 }
 
 /// The running sync thread.
-pub struct SyncHandle {
+pub(crate) struct SyncHandle {
     tx: Sender<SyncMsg>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl SyncHandle {
-    /// A sender for more messages (tests and tools use it to force a rescan).
-    pub fn sender(&self) -> Sender<SyncMsg> {
-        self.tx.clone()
-    }
-
     /// Asks the thread to commit and stop, and waits for it.
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         let _ = self.tx.send(SyncMsg::Shutdown);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -62,7 +57,7 @@ impl SyncHandle {
 
 /// Starts watching and the sync thread. The start-up reconcile runs on that thread; `status`
 /// turns ready when it has committed.
-pub fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Status>) -> SyncHandle {
+pub(crate) fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Status>) -> SyncHandle {
     let (tx, rx) = crossbeam_channel::unbounded();
     // Watching starts before the first walk (the root and `.obsidian/`), so no change made
     // during it is lost; the folders the walk finds are watched right after it.

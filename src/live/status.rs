@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 /// Shared state of a running server.
 #[derive(Debug)]
-pub struct Status {
+pub(crate) struct Status {
     ready: AtomicBool,
     ready_tx: tokio::sync::watch::Sender<bool>,
     inner: Mutex<Inner>,
@@ -40,7 +40,7 @@ impl Default for Status {
 }
 
 impl Status {
-    pub fn new() -> Status {
+    pub(crate) fn new() -> Status {
         let status = Status {
             ready: AtomicBool::new(false),
             ready_tx: tokio::sync::watch::Sender::new(false),
@@ -51,23 +51,23 @@ impl Status {
     }
 
     /// Waits until ready, at most `timeout`; returns whether it is ready.
-    pub async fn wait_ready(&self, timeout: std::time::Duration) -> bool {
+    pub(crate) async fn wait_ready(&self, timeout: std::time::Duration) -> bool {
         let mut rx = self.ready_tx.subscribe();
         let _ = tokio::time::timeout(timeout, rx.wait_for(|ready| *ready)).await;
         self.is_ready()
     }
 
     /// `(indexed so far, total)` of the first index, while it runs.
-    pub fn progress(&self) -> Option<(usize, usize)> {
+    pub(crate) fn progress(&self) -> Option<(usize, usize)> {
         self.inner.lock().ok().and_then(|s| s.progress)
     }
 
     /// True once the first reconcile has committed: the index has caught up with the vault.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
 
-    pub fn set_ready(&self) {
+    pub(crate) fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
         self.ready_tx.send_replace(true);
         self.update(|s| {
@@ -81,65 +81,61 @@ impl Status {
         f(&mut inner);
     }
 
-    pub fn set_phase(&self, phase: &str) {
+    pub(crate) fn set_phase(&self, phase: &str) {
         self.update(|s| s.phase = phase.to_string());
     }
 
-    pub fn set_progress(&self, done: usize, total: usize) {
+    pub(crate) fn set_progress(&self, done: usize, total: usize) {
         self.update(|s| s.progress = Some((done, total)));
     }
 
-    pub fn set_notes(&self, notes: usize) {
+    pub(crate) fn set_notes(&self, notes: usize) {
         self.update(|s| s.notes = notes);
     }
 
-    pub fn committed(&self, notes: usize) {
+    pub(crate) fn committed(&self, notes: usize) {
         self.update(|s| {
             s.notes = notes;
             s.last_commit = Some(SystemTime::now());
         });
     }
 
-    pub fn event_seen(&self, pending: usize) {
+    pub(crate) fn event_seen(&self, pending: usize) {
         self.update(|s| {
             s.last_event = Some(SystemTime::now());
             s.pending = pending;
         });
     }
 
-    pub fn set_pending(&self, pending: usize) {
+    pub(crate) fn set_pending(&self, pending: usize) {
         self.update(|s| s.pending = pending);
     }
 
-    pub fn reconciled(&self) {
+    pub(crate) fn reconciled(&self) {
         self.update(|s| s.last_reconcile = Some(SystemTime::now()));
     }
 
-    pub fn set_counts(&self, skipped: usize, warnings: usize) {
+    pub(crate) fn set_counts(&self, skipped: usize, warnings: usize) {
         self.update(|s| {
             s.skipped = skipped;
             s.warnings = warnings;
         });
     }
 
-    pub fn set_watcher(&self, watcher: &str) {
+    pub(crate) fn set_watcher(&self, watcher: &str) {
         self.update(|s| s.watcher = watcher.to_string());
     }
 
-    pub fn set_error(&self, error: Option<String>) {
+    pub(crate) fn set_error(&self, error: Option<String>) {
         self.update(|s| s.last_error = error);
     }
 
-    pub fn set_rebuilt(&self, reason: &str) {
+    pub(crate) fn set_rebuilt(&self, reason: &str) {
         self.update(|s| s.rebuilt = Some(reason.to_string()));
     }
 
-    pub fn notes(&self) -> usize {
-        self.inner.lock().map(|s| s.notes).unwrap_or(0)
-    }
-
     /// The `/readyz` body.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let inner = self.inner.lock().map(|s| s.clone()).unwrap_or_default();
         let time = |t: Option<SystemTime>| {
             t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())

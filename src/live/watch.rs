@@ -20,7 +20,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use crate::live::SyncMsg;
 
 /// The watcher and the folders it watches.
-pub struct DirWatcher {
+pub(crate) struct DirWatcher {
     watcher: notify::RecommendedWatcher,
     root: PathBuf,
     watched: HashSet<PathBuf>,
@@ -28,7 +28,7 @@ pub struct DirWatcher {
 
 impl DirWatcher {
     /// Starts a watcher whose events go to `tx`; watches the root and `.obsidian/` at once.
-    pub fn new(root: &Path, tx: Sender<SyncMsg>) -> notify::Result<DirWatcher> {
+    pub(crate) fn new(root: &Path, tx: Sender<SyncMsg>) -> notify::Result<DirWatcher> {
         let root_for_filter = root.to_path_buf();
         let watcher = notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
             let message = match result {
@@ -82,7 +82,7 @@ impl DirWatcher {
 
     /// Watches every folder in `dirs` not watched yet; returns how many were added. An error
     /// (an inotify watch limit, say) stops and is returned.
-    pub fn watch_all(&mut self, dirs: &[PathBuf]) -> notify::Result<usize> {
+    pub(crate) fn watch_all(&mut self, dirs: &[PathBuf]) -> notify::Result<usize> {
         let mut added = 0;
         for dir in dirs {
             match self.watch(dir.clone()) {
@@ -105,7 +105,7 @@ impl DirWatcher {
     }
 
     /// Stops watching `dir` and everything below it (it was deleted or moved away).
-    pub fn forget(&mut self, dir: &Path) {
+    pub(crate) fn forget(&mut self, dir: &Path) {
         let gone: Vec<PathBuf> = self
             .watched
             .iter()
@@ -119,17 +119,8 @@ impl DirWatcher {
     }
 
     /// True when `path` is a folder being watched.
-    pub fn is_watched(&self, path: &Path) -> bool {
+    pub(crate) fn is_watched(&self, path: &Path) -> bool {
         self.watched.contains(path)
-    }
-
-    /// Number of folders watched.
-    pub fn len(&self) -> usize {
-        self.watched.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.watched.is_empty()
     }
 }
 

@@ -29,16 +29,16 @@ use crate::service::tools::Tools;
 /// field becomes a tool error that helps, not a bare serde message; the schema says what is
 /// expected.
 #[derive(Debug, Deserialize)]
-pub struct SearchArgs {
+pub(crate) struct SearchArgs {
     #[serde(default)]
-    pub query: Value,
+    pub(crate) query: Value,
 }
 
 /// Arguments of `fetch`.
 #[derive(Debug, Deserialize)]
-pub struct FetchArgs {
+pub(crate) struct FetchArgs {
     #[serde(default)]
-    pub id: Value,
+    pub(crate) id: Value,
 }
 
 const QUERY_DESCRIPTION: &str = "What to look for: a natural-language question or keywords. \
@@ -76,7 +76,7 @@ impl schemars::JsonSchema for FetchArgs {
 
 /// Shared state of every MCP session.
 #[derive(Clone)]
-pub struct VaultServer {
+pub(crate) struct VaultServer {
     tools: Tools,
     status: Arc<Status>,
     vault_name: String,
@@ -93,7 +93,7 @@ pub struct VaultServer {
 }
 
 impl VaultServer {
-    pub fn new(tools: Tools, status: Arc<Status>, vault_name: &str) -> VaultServer {
+    pub(crate) fn new(tools: Tools, status: Arc<Status>, vault_name: &str) -> VaultServer {
         VaultServer {
             tools,
             status,
@@ -108,19 +108,23 @@ impl VaultServer {
     }
 
     /// Tool calls time out after `timeout`.
-    pub fn with_timeout(mut self, timeout: std::time::Duration) -> VaultServer {
+    pub(crate) fn with_timeout(mut self, timeout: std::time::Duration) -> VaultServer {
         self.timeout = timeout;
         self
     }
 
     /// Tool calls are written to `audit`.
-    pub fn with_audit(mut self, audit: AuditLog) -> VaultServer {
+    pub(crate) fn with_audit(mut self, audit: AuditLog) -> VaultServer {
         self.audit = audit;
         self
     }
 
     /// This copy serves one session of `transport` for `client` (stdio, a legacy SSE stream).
-    pub fn for_session(&self, transport: &'static str, client: Option<String>) -> VaultServer {
+    pub(crate) fn for_session(
+        &self,
+        transport: &'static str,
+        client: Option<String>,
+    ) -> VaultServer {
         let mut server = self.clone();
         server.transport = transport;
         server.client = client;

@@ -18,7 +18,7 @@
 //! - [`http`]: the axum router: `/mcp`, legacy SSE, pages, health.
 
 pub mod http;
-pub mod mcp;
+pub(crate) mod mcp;
 mod roles;
 mod stdio;
 
@@ -42,7 +42,7 @@ use roles::{Role, open_role, start_sync};
 use stdio::serve_stdio;
 
 /// `deepvault serve`: opens the vault, then serves it over HTTP, or over stdio when `stdio`.
-pub fn run(config: Config, stdio: bool) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(config: Config, stdio: bool) -> anyhow::Result<ExitCode> {
     let vault = Vault::open(&config.vault, &config.exclude)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -145,11 +145,16 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
     let (listener, app) = http.expect("bound above");
     // Printed on stderr for humans and for tests that pass --listen 127.0.0.1:0.
     eprintln!(
-        "deepvault {} serving {} at http://{}/mcp (index: {}{})",
+        "deepvault {} serving {} at http://{}/mcp (index: {}{}{})",
         env!("CARGO_PKG_VERSION"),
         vault.root().display(),
         address.map(|a| a.to_string()).unwrap_or_default(),
         config.index_dir.display(),
+        config
+            .source
+            .as_ref()
+            .map(|file| format!(", config: {}", file.display()))
+            .unwrap_or_default(),
         if auth.is_enabled() { ", auth on" } else { "" }
     );
     let signal_token = shutdown.clone();
@@ -199,7 +204,7 @@ async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

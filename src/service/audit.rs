@@ -17,27 +17,27 @@ use crate::error::{Error, Result};
 
 /// One tool call.
 #[derive(Debug)]
-pub struct AuditEntry {
-    pub client: String,
-    pub transport: &'static str,
-    pub tool: &'static str,
-    pub arguments: Value,
-    pub result_ids: Vec<String>,
-    pub duration: Duration,
+pub(crate) struct AuditEntry {
+    pub(crate) client: String,
+    pub(crate) transport: &'static str,
+    pub(crate) tool: &'static str,
+    pub(crate) arguments: Value,
+    pub(crate) result_ids: Vec<String>,
+    pub(crate) duration: Duration,
     /// `ok`, `not_found`, `bad_argument`, `timeout`, `still_indexing` or `error`.
-    pub outcome: &'static str,
+    pub(crate) outcome: &'static str,
 }
 
 /// A handle to the audit log; cheap to clone. A disabled log records nothing.
 #[derive(Clone, Default)]
-pub struct AuditLog {
+pub(crate) struct AuditLog {
     tx: Option<crossbeam_channel::Sender<String>>,
     dropped: Arc<AtomicU64>,
 }
 
 impl AuditLog {
     /// Opens (appends to) the file and starts the writer thread.
-    pub fn open(path: &Path) -> Result<AuditLog> {
+    pub(crate) fn open(path: &Path) -> Result<AuditLog> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
@@ -70,12 +70,8 @@ impl AuditLog {
         })
     }
 
-    pub fn is_enabled(&self) -> bool {
-        self.tx.is_some()
-    }
-
     /// Queues an entry; never blocks.
-    pub fn record(&self, entry: AuditEntry) {
+    pub(crate) fn record(&self, entry: AuditEntry) {
         let Some(tx) = &self.tx else { return };
         let time = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -97,7 +93,7 @@ impl AuditLog {
 }
 
 /// An argument as logged: at most 1,000 characters.
-pub fn logged_argument(text: &str) -> Value {
+pub(crate) fn logged_argument(text: &str) -> Value {
     if text.chars().count() <= 1000 {
         Value::String(text.to_string())
     } else {

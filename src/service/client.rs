@@ -5,4 +5,4 @@
 
 /// Who made a request: a token's label, a JWT subject, or `anonymous`. Never a secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientId(pub String);
+pub(crate) struct ClientId(pub String);

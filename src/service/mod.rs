@@ -11,8 +11,8 @@
 //!
 //! The service reads the index and the live status; it knows nothing of HTTP or stdio.
 
-pub mod audit;
+pub(crate) mod audit;
 pub mod citations;
-pub mod client;
-pub mod redact;
+pub(crate) mod client;
+pub(crate) mod redact;
 pub mod tools;

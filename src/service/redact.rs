@@ -57,7 +57,7 @@ const DEFAULTS: &[(&str, &str)] = &[
 
 /// A compiled set of patterns and a counter of redactions made.
 #[derive(Debug)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     set: RegexSet,
     patterns: Vec<(String, Regex)>,
     count: AtomicU64,
@@ -66,7 +66,7 @@ pub struct Redactor {
 impl Redactor {
     /// The defaults (when `defaults`) plus the user's patterns; a bad pattern is an error that
     /// names it.
-    pub fn new(defaults: bool, extra: &[String]) -> Result<Redactor> {
+    pub(crate) fn new(defaults: bool, extra: &[String]) -> Result<Redactor> {
         let mut patterns: Vec<(String, String)> = Vec::new();
         if defaults {
             patterns.extend(DEFAULTS.iter().map(|(k, p)| (k.to_string(), p.to_string())));
@@ -95,7 +95,7 @@ impl Redactor {
     }
 
     /// Replaces every secret in `text`; borrows when there is none.
-    pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
+    pub(crate) fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
         // `is_match` stops at the first match and can use the set's DFA; `matches` must find
         // every pattern that matches, which runs the slow PikeVM over the whole text (a tenth of
         // the search profile, for the common case of nothing to redact).
@@ -126,7 +126,7 @@ impl Redactor {
     }
 
     /// Redactions made since start.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }
 }

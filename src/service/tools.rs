@@ -22,13 +22,13 @@ use crate::service::redact::Redactor;
 /// Everything a tool call needs, shared by all requests.
 #[derive(Clone)]
 pub struct Tools {
-    pub index: VaultIndex,
-    pub citations: Arc<Citations>,
-    pub search: SearchOptions,
+    pub(crate) index: VaultIndex,
+    pub(crate) citations: Arc<Citations>,
+    pub(crate) search: SearchOptions,
     /// Fetched text longer than this is cut, with `metadata.truncated: true`.
-    pub max_fetch_bytes: Option<usize>,
+    pub(crate) max_fetch_bytes: Option<usize>,
     /// Applied to everything that leaves the server.
-    pub redactor: Arc<Redactor>,
+    pub(crate) redactor: Arc<Redactor>,
 }
 
 impl Tools {
@@ -52,7 +52,7 @@ impl Tools {
     }
 
     /// Secrets in `text` replaced (see [`Redactor`]).
-    pub fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+    pub(crate) fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
         self.redactor.redact(text)
     }
 

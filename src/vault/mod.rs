@@ -12,8 +12,8 @@
 
 pub mod note;
 pub mod parse;
-pub mod rules;
-pub mod walk;
+pub(crate) mod rules;
+pub(crate) mod walk;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -55,23 +55,23 @@ impl Vault {
     }
 
     /// The canonical root folder.
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// The folder's name, used as the Obsidian vault name in `obsidian://` URLs.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// The config's `exclude` globs.
-    pub fn exclude_globs(&self) -> &[String] {
+    pub(crate) fn exclude_globs(&self) -> &[String] {
         &self.exclude
     }
 
     /// The id of a file under the root: its relative path with `/` separators. `None` for paths
     /// outside the root, with `..` components, or whose name is not valid UTF-8.
-    pub fn id_for(&self, path: &Path) -> Option<String> {
+    pub(crate) fn id_for(&self, path: &Path) -> Option<String> {
         let relative = path.strip_prefix(&self.root).ok()?;
         relative_id(relative)
     }

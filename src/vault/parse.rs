@@ -600,13 +600,13 @@ impl<'a> MarkdownPass<'a> {
 /// A callout's first line, `> [!type]± title`, found at the start of a block quote.
 pub(crate) struct CalloutLine {
     /// The type, lowercased.
-    pub kind: String,
-    pub fold: Option<char>,
-    pub title: String,
+    pub(crate) kind: String,
+    pub(crate) fold: Option<char>,
+    pub(crate) title: String,
     /// Byte range of the `[!type]±` marker in the text.
-    pub marker: std::ops::Range<usize>,
+    pub(crate) marker: std::ops::Range<usize>,
     /// Where the first line (marker and title) ends.
-    pub line_end: usize,
+    pub(crate) line_end: usize,
 }
 
 /// Reads a callout marker on the line that starts at `start` (a block quote's first line).
@@ -767,7 +767,7 @@ fn collapse_whitespace(text: &str) -> String {
 
 /// A GitHub-style heading slug: lowercase, letters and digits of any script kept, spaces become
 /// `-`, other punctuation dropped. `## Hello, World!` → `hello-world`.
-pub fn slugify(text: &str) -> String {
+pub(crate) fn slugify(text: &str) -> String {
     let mut slug = String::with_capacity(text.len());
     for c in text.trim().chars() {
         if c.is_alphanumeric() || c == '_' || c == '-' {

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 /// A dot-file or dot-folder, hidden the way Obsidian hides them (`.obsidian`, `.git`,
 /// `.hidden.md`). A note named only by dots (`..md`, the tldr page of the `.` command) is not
 /// hidden: its name is the dot.
-pub fn is_hidden_name(name: &str, is_dir: bool) -> bool {
+pub(crate) fn is_hidden_name(name: &str, is_dir: bool) -> bool {
     if !name.starts_with('.') {
         return false;
     }
@@ -34,7 +34,7 @@ pub fn is_hidden_name(name: &str, is_dir: bool) -> bool {
 }
 
 /// Files whose change means the rules must be reloaded and the vault rescanned.
-pub fn is_rules_file(relative_id: &str) -> bool {
+pub(crate) fn is_rules_file(relative_id: &str) -> bool {
     let name = relative_id.rsplit('/').next().unwrap_or(relative_id);
     relative_id == ".obsidian/app.json"
         || relative_id == ".obsidian"
@@ -53,14 +53,14 @@ enum ObsidianFilter {
 
 /// The exclusion rules that are not gitignore files: Obsidian's filters and config globs.
 #[derive(Clone, Debug, Default)]
-pub struct ExtraRules {
+pub(crate) struct ExtraRules {
     obsidian: Vec<ObsidianFilter>,
     globs: Option<GlobSet>,
 }
 
 impl ExtraRules {
     /// True when `id` (a vault-relative path; for folders without a trailing `/`) is excluded.
-    pub fn excludes(&self, id: &str, is_dir: bool) -> bool {
+    pub(crate) fn excludes(&self, id: &str, is_dir: bool) -> bool {
         let with_slash;
         let candidate = if is_dir {
             with_slash = format!("{id}/");
@@ -82,18 +82,18 @@ impl ExtraRules {
 
 /// Everything that decides whether a path is a note.
 #[derive(Debug)]
-pub struct Rules {
+pub(crate) struct Rules {
     root: PathBuf,
     extra: ExtraRules,
     ignore: IncrementalIgnore,
     /// Problems found while loading the rules (a broken `app.json`), for the log.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Rules {
     /// Loads the rules of a vault: reads `.obsidian/app.json` and compiles the config globs.
     /// A bad glob is an error (it is the user's config); a broken `app.json` is a warning.
-    pub fn load(vault: &Vault) -> Result<Rules> {
+    pub(crate) fn load(vault: &Vault) -> Result<Rules> {
         let mut warnings = Vec::new();
         let obsidian = load_obsidian_filters(vault.root(), &mut warnings);
         let globs = compile_globs(vault.exclude_globs())?;
@@ -111,13 +111,13 @@ impl Rules {
     }
 
     /// The rules that a walk applies through `filter_entry`.
-    pub fn extra(&self) -> &ExtraRules {
+    pub(crate) fn extra(&self) -> &ExtraRules {
         &self.extra
     }
 
     /// True when the file or folder with this vault-relative id is excluded. Markdown extension
     /// and symlink checks are not part of this; see [`Rules::is_note_path`].
-    pub fn is_excluded(&mut self, id: &str, is_dir: bool) -> bool {
+    pub(crate) fn is_excluded(&mut self, id: &str, is_dir: bool) -> bool {
         let parts: Vec<&str> = id.split('/').collect();
         let last = parts.len() - 1;
         if parts
@@ -144,7 +144,7 @@ impl Rules {
 
     /// True when the file at `path` (absolute, under the root) is a note by every rule: a
     /// Markdown name, not excluded, and not a symlink that leaves the vault.
-    pub fn is_note_path(&mut self, id: &str, path: &Path) -> bool {
+    pub(crate) fn is_note_path(&mut self, id: &str, path: &Path) -> bool {
         if !is_markdown_name(id) || self.is_excluded(id, false) {
             return false;
         }

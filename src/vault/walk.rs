@@ -13,16 +13,16 @@ use super::rules::{ExtraRules, stays_inside, walk_builder};
 
 /// A note file found by the walk.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileEntry {
-    pub id: String,
-    pub size: u64,
+pub(crate) struct FileEntry {
+    pub(crate) id: String,
+    pub(crate) size: u64,
     /// Modification time, nanoseconds since the Unix epoch.
-    pub mtime: i64,
+    pub(crate) mtime: i64,
 }
 
 /// Why the walk passed over something that looked like a note.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SkipReason {
+pub(crate) enum SkipReason {
     /// The file name is not valid UTF-8, so it has no id.
     NonUtf8Name,
     /// A symlink that resolves outside the vault.
@@ -43,12 +43,12 @@ impl std::fmt::Display for SkipReason {
 
 /// What a walk found.
 #[derive(Debug, Default)]
-pub struct WalkReport {
-    pub files: Vec<FileEntry>,
+pub(crate) struct WalkReport {
+    pub(crate) files: Vec<FileEntry>,
     /// Paths passed over, with the reason.
-    pub skipped: Vec<(String, SkipReason)>,
+    pub(crate) skipped: Vec<(String, SkipReason)>,
     /// Every folder the walk entered (absolute, the root included): what a watcher watches.
-    pub dirs: Vec<std::path::PathBuf>,
+    pub(crate) dirs: Vec<std::path::PathBuf>,
 }
 
 enum Found {
@@ -59,7 +59,7 @@ enum Found {
 
 /// Walks the vault with every rule applied. Uses two threads; the order of `files` is sorted by
 /// id so results are deterministic.
-pub fn walk(vault: &Vault, extra: &ExtraRules) -> WalkReport {
+pub(crate) fn walk(vault: &Vault, extra: &ExtraRules) -> WalkReport {
     let root = vault.root().to_path_buf();
     let extra = Arc::new(extra.clone());
     let (tx, rx) = crossbeam_channel::unbounded::<Found>();
@@ -165,12 +165,12 @@ pub fn walk(vault: &Vault, extra: &ExtraRules) -> WalkReport {
 }
 
 /// Modification time in nanoseconds since the Unix epoch (0 when unknown).
-pub fn mtime_ns(metadata: &std::fs::Metadata) -> i64 {
+pub(crate) fn mtime_ns(metadata: &std::fs::Metadata) -> i64 {
     system_time_ns(metadata.modified().ok())
 }
 
 /// Creation (birth) time in nanoseconds since the epoch, when the file system records it.
-pub fn created_ns(metadata: &std::fs::Metadata) -> Option<i64> {
+pub(crate) fn created_ns(metadata: &std::fs::Metadata) -> Option<i64> {
     metadata.created().ok().map(|t| system_time_ns(Some(t)))
 }
 

@@ -10,12 +10,12 @@
 //! Any change here changes the terms in the index: bump [`ANALYZER_VERSION`], and existing indexes
 //! rebuild at start-up.
 
-pub mod spelling;
+pub(crate) mod spelling;
 pub mod tokenizer;
 
 /// The analyzer's version, stamped into every commit. Bump the number for any change in how text
 /// becomes terms; the stemmer's exact version is part of it.
-pub const ANALYZER_VERSION: &str = "1; frostem 1.20260821.8";
+pub(crate) const ANALYZER_VERSION: &str = "1; frostem 1.20260821.8";
 
 #[cfg(test)]
 mod tests {

@@ -116,7 +116,7 @@ const SUFFIXES: &[(&str, &str, usize)] = &[
 ];
 
 /// The American spelling of a lowercase ASCII word, or the word itself.
-pub fn american(word: &str) -> Cow<'_, str> {
+pub(crate) fn american(word: &str) -> Cow<'_, str> {
     if let Ok(i) = WORDS.binary_search_by(|(british, _)| british.cmp(&word)) {
         return Cow::Borrowed(WORDS[i].1);
     }

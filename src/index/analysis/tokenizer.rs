@@ -22,15 +22,15 @@ use frostem::{Algorithm, Stemmer};
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 
 /// The name the analyzer is registered under in the index.
-pub const ANALYZER: &str = "deepvault";
+pub(crate) const ANALYZER: &str = "deepvault";
 
 /// Longer tokens are dropped.
-pub const MAX_TOKEN_BYTES: usize = 64;
+pub(crate) const MAX_TOKEN_BYTES: usize = 64;
 
 /// The tantivy tokenizer. Each copy (tantivy clones one per indexing thread) keeps its own
 /// cache of stems: words repeat so much that stemming each one once per thread saves about a
 /// fifth of indexing time.
-pub struct VaultTokenizer {
+pub(crate) struct VaultTokenizer {
     stemmer: Stemmer,
     stems: StemCache,
     /// Index mode: CJK characters are unigrams as well as bigrams. Queries use bigrams (and a
@@ -56,7 +56,7 @@ impl Default for VaultTokenizer {
 
 impl VaultTokenizer {
     /// The analyzer the index is built with.
-    pub fn for_indexing() -> VaultTokenizer {
+    pub(crate) fn for_indexing() -> VaultTokenizer {
         VaultTokenizer {
             unigrams: true,
             ..VaultTokenizer::default()
@@ -94,7 +94,7 @@ impl Tokenizer for VaultTokenizer {
 }
 
 /// The stream of tokens over one text.
-pub struct VaultTokenStream<'a> {
+pub(crate) struct VaultTokenStream<'a> {
     text: &'a str,
     cursor: usize,
     next_position: usize,
@@ -139,7 +139,7 @@ fn classify(c: char) -> CharClass {
 }
 
 /// Scripts written without spaces between words (and Hangul, whose words carry particles).
-pub fn is_bigram_script(c: char) -> bool {
+pub(crate) fn is_bigram_script(c: char) -> bool {
     matches!(c as u32,
         0x0E00..=0x0EFF          // Thai, Lao
         | 0x1000..=0x109F        // Myanmar
@@ -530,9 +530,9 @@ fn stem_in_place(stemmer: &Stemmer, stems: &mut StemCache, word: &mut String) {
 /// One analyzed token, for query analysis and snippets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Analyzed {
-    pub term: String,
-    pub position: usize,
-    pub offsets: Range<usize>,
+    pub(crate) term: String,
+    pub(crate) position: usize,
+    pub(crate) offsets: Range<usize>,
 }
 
 /// Runs the analyzer over `text`.
@@ -556,7 +556,7 @@ pub fn analyze(text: &str) -> Vec<Analyzed> {
 /// keeps its word's first letter, so a word whose first byte starts none of the terms cannot
 /// match: most words of a passage, and normalising and stemming them was most of the cost of
 /// picking passages.
-pub fn for_each_match<'t>(
+pub(crate) fn for_each_match<'t>(
     tokenizer: &mut VaultTokenizer,
     text: &str,
     terms: impl IntoIterator<Item = &'t str>,

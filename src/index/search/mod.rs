@@ -10,7 +10,7 @@
 //! `tag:`/`path:` filter.
 
 pub mod query;
-pub mod snippet;
+pub(crate) mod snippet;
 
 use std::collections::{HashMap, HashSet};
 
@@ -32,33 +32,33 @@ use crate::error::{Error, Result};
 /// them at start-up: a knob for tuning with the relevance harness, not a stable interface.
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Ranking {
-    pub title: f32,
-    pub aliases: f32,
-    pub headings: f32,
-    pub tags: f32,
-    pub path: f32,
-    pub props: f32,
-    pub body: f32,
+pub(crate) struct Ranking {
+    pub(crate) title: f32,
+    pub(crate) aliases: f32,
+    pub(crate) headings: f32,
+    pub(crate) tags: f32,
+    pub(crate) path: f32,
+    pub(crate) props: f32,
+    pub(crate) body: f32,
     /// Boost of the "adjacent query terms" phrase clauses.
-    pub proximity: f32,
+    pub(crate) proximity: f32,
     /// Slop of those clauses.
-    pub proximity_slop: u32,
+    pub(crate) proximity_slop: u32,
     /// Coordination: the best candidates' scores are multiplied by `1 + coordination × share`,
     /// where `share` is the part of the query's IDF weight whose terms the note holds.
-    pub coordination: f32,
+    pub(crate) coordination: f32,
     /// Boost of fuzzy expansions of unknown terms.
-    pub fuzzy: f32,
+    pub(crate) fuzzy: f32,
     /// The most distinct terms a query is ranked on.
-    pub max_terms: usize,
+    pub(crate) max_terms: usize,
     /// Results whose SimHash is at most this many bits from a better result are collapsed
     /// into it (near-identical copies); `-1` keeps every copy.
-    pub duplicate_bits: i32,
+    pub(crate) duplicate_bits: i32,
 }
 
 impl Ranking {
     /// The defaults, overridden by `DEEPVAULT_RANKING` when set.
-    pub fn from_env() -> crate::Result<Ranking> {
+    pub(crate) fn from_env() -> crate::Result<Ranking> {
         match std::env::var("DEEPVAULT_RANKING") {
             Ok(json) if !json.trim().is_empty() => {
                 serde_json::from_str(&json).map_err(|err| crate::Error::Config {
@@ -94,12 +94,12 @@ impl Default for Ranking {
 
 /// Options of one search.
 #[derive(Clone, Debug)]
-pub struct SearchOptions {
-    pub limit: usize,
-    pub snippet_chars: usize,
+pub(crate) struct SearchOptions {
+    pub(crate) limit: usize,
+    pub(crate) snippet_chars: usize,
     /// Longer queries are cut here before analysis.
-    pub max_query_chars: usize,
-    pub ranking: Ranking,
+    pub(crate) max_query_chars: usize,
+    pub(crate) ranking: Ranking,
 }
 
 impl Default for SearchOptions {
@@ -115,27 +115,29 @@ impl Default for SearchOptions {
 
 /// The section a hit points at.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SectionRef {
-    pub anchor: String,
-    pub heading: String,
-    pub line: u32,
+pub(crate) struct SectionRef {
+    pub(crate) anchor: String,
+    pub(crate) heading: String,
+    pub(crate) line: u32,
 }
 
 /// One result.
 #[derive(Clone, Debug)]
-pub struct Hit {
-    pub id: String,
-    pub title: String,
-    pub score: f32,
+pub(crate) struct Hit {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    /// The ranking score; only tests compare it until fused retrieval reads it.
+    #[cfg_attr(not(test), expect(dead_code))]
+    pub(crate) score: f32,
     /// The best-matching passage, plain text.
-    pub text: String,
-    pub section: Option<SectionRef>,
+    pub(crate) text: String,
+    pub(crate) section: Option<SectionRef>,
 }
 
 /// A query analyzed against the index: what ranking and snippets need.
 pub(crate) struct Analysis {
     /// Distinct ranked terms with their body IDF weight.
-    pub weights: rustc_hash::FxHashMap<String, f32>,
+    pub(crate) weights: rustc_hash::FxHashMap<String, f32>,
 }
 
 /// A query ready to run.
@@ -149,7 +151,7 @@ struct Plan {
 }
 
 /// Runs a search. An empty query gives no hits.
-pub fn search(
+pub(crate) fn search(
     index: &VaultIndex,
     searcher: &Searcher,
     query: &str,

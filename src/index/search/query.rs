@@ -6,22 +6,22 @@
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ParsedQuery {
     /// The free text, in order (words and phrase contents), for ranking.
-    pub text: String,
+    pub(crate) text: String,
     /// Quoted phrases.
-    pub phrases: Vec<String>,
+    pub(crate) phrases: Vec<String>,
     /// `-word` or `-"phrase"`.
-    pub excluded: Vec<String>,
+    pub(crate) excluded: Vec<String>,
     /// `tag:x` (lowercased, without `#`).
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// `path:x`.
-    pub paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
     /// `title:x`.
-    pub titles: Vec<String>,
+    pub(crate) titles: Vec<String>,
 }
 
 impl ParsedQuery {
     /// True when the query asks for nothing at all.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.text.trim().is_empty()
             && self.tags.is_empty()
             && self.paths.is_empty()
@@ -114,7 +114,7 @@ fn next_token(input: &str) -> (&str, bool, &str) {
 /// English words that carry little meaning in a query (NLTK's list without the negations, plus a
 /// few question fillers). They are dropped from the ranked terms only when other words remain,
 /// and always kept in quoted phrases.
-pub const STOP_WORDS: &[&str] = &[
+pub(crate) const STOP_WORDS: &[&str] = &[
     "a",
     "about",
     "above",
@@ -276,7 +276,7 @@ pub const STOP_WORDS: &[&str] = &[
 ];
 
 /// True for a lowercase word in [`STOP_WORDS`].
-pub fn is_stop_word(word: &str) -> bool {
+pub(crate) fn is_stop_word(word: &str) -> bool {
     STOP_WORDS.binary_search(&word).is_ok()
 }
 

@@ -25,10 +25,10 @@ thread_local! {
 
 /// The chosen passage.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Passage {
-    pub text: String,
+pub(crate) struct Passage {
+    pub(crate) text: String,
     /// Index into the note's sections; `None` when no section matched.
-    pub section: Option<usize>,
+    pub(crate) section: Option<usize>,
 }
 
 struct Match {
@@ -38,7 +38,11 @@ struct Match {
 }
 
 /// Picks the best passage of `doc` for terms with weights.
-pub fn best_passage(doc: &NoteDoc, weights: &FxHashMap<String, f32>, max_chars: usize) -> Passage {
+pub(crate) fn best_passage(
+    doc: &NoteDoc,
+    weights: &FxHashMap<String, f32>,
+    max_chars: usize,
+) -> Passage {
     TOKENIZER.with_borrow_mut(|tokenizer| passage_with(tokenizer, doc, weights, max_chars))
 }
 

@@ -32,7 +32,7 @@ use crate::service::client::ClientId;
 
 /// What a request's credentials are worth.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Allowed(ClientId),
     /// No credentials.
     Missing,
@@ -43,7 +43,7 @@ pub enum Verdict {
 }
 
 /// The authenticator shared by every route.
-pub struct Auth {
+pub(crate) struct Auth {
     tokens: Vec<StaticToken>,
     oauth: Option<OAuth>,
 }
@@ -65,7 +65,7 @@ struct Claims {
 }
 
 impl Auth {
-    pub fn new(tokens: Vec<StaticToken>, oauth: Option<OAuthSettings>) -> Auth {
+    pub(crate) fn new(tokens: Vec<StaticToken>, oauth: Option<OAuthSettings>) -> Auth {
         Auth {
             tokens,
             oauth: oauth.map(|settings| OAuth {
@@ -78,16 +78,12 @@ impl Auth {
     }
 
     /// True when some credential is required.
-    pub fn is_enabled(&self) -> bool {
+    pub(crate) fn is_enabled(&self) -> bool {
         !self.tokens.is_empty() || self.oauth.is_some()
     }
 
-    pub fn oauth(&self) -> Option<&OAuthSettings> {
-        self.oauth.as_ref().map(|o| &o.settings)
-    }
-
     /// Checks a request's headers.
-    pub async fn check(&self, headers: &HeaderMap) -> Verdict {
+    pub(crate) async fn check(&self, headers: &HeaderMap) -> Verdict {
         if !self.is_enabled() {
             return Verdict::Allowed(ClientId("anonymous".into()));
         }
@@ -128,7 +124,7 @@ impl Auth {
     }
 
     /// The `WWW-Authenticate` value for a failed request.
-    pub fn challenge(&self, verdict: &Verdict) -> String {
+    pub(crate) fn challenge(&self, verdict: &Verdict) -> String {
         let mut value = String::from("Bearer realm=\"deepvault\"");
         if let Some(oauth) = &self.oauth {
             value.push_str(&format!(
@@ -151,7 +147,7 @@ impl Auth {
     }
 
     /// The RFC 9728 protected-resource metadata.
-    pub fn resource_metadata(&self) -> Option<serde_json::Value> {
+    pub(crate) fn resource_metadata(&self) -> Option<serde_json::Value> {
         let oauth = self.oauth.as_ref()?;
         Some(serde_json::json!({
             "resource": oauth.settings.resource,
@@ -348,7 +344,11 @@ fn describe(err: &jsonwebtoken::errors::Error) -> String {
 }
 
 /// The middleware for protected routes: 401/403, or the [`ClientId`] in the request.
-pub async fn require(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) -> Response {
+pub(crate) async fn require(
+    State(auth): State<Arc<Auth>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if has_token_in_query(request.uri().query()) {
         return (
             StatusCode::BAD_REQUEST,
@@ -366,7 +366,7 @@ pub async fn require(State(auth): State<Arc<Auth>>, mut request: Request, next: 
 }
 
 /// The 401/403 response for a verdict.
-pub fn reject(auth: &Auth, verdict: &Verdict) -> Response {
+pub(crate) fn reject(auth: &Auth, verdict: &Verdict) -> Response {
     let (status, message) = match verdict {
         Verdict::InsufficientScope => (
             StatusCode::FORBIDDEN,

@@ -11,13 +11,13 @@ use axum::response::{IntoResponse, Response};
 
 /// Host names (without port) this server answers to, lowercase.
 #[derive(Clone, Debug)]
-pub struct HostAllowList {
+pub(crate) struct HostAllowList {
     hosts: Arc<Vec<String>>,
 }
 
 impl HostAllowList {
     /// Loopback, plus the listen host (unless it is a wildcard) and the public URL's host.
-    pub fn new(listen: &str, public_url: Option<&str>, extra: &[String]) -> HostAllowList {
+    pub(crate) fn new(listen: &str, public_url: Option<&str>, extra: &[String]) -> HostAllowList {
         let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1", "[::1]"]
             .into_iter()
             .map(String::from)
@@ -42,13 +42,13 @@ impl HostAllowList {
         }
     }
 
-    pub fn allows(&self, host: &str) -> bool {
+    pub(crate) fn allows(&self, host: &str) -> bool {
         let host = host_of(host).to_lowercase();
         self.hosts.contains(&host)
     }
 
     /// Checks a request's headers; `Err` carries the reason.
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), String> {
+    pub(crate) fn check(&self, headers: &HeaderMap) -> Result<(), String> {
         if let Some(host) = headers.get(header::HOST) {
             let host = host.to_str().unwrap_or("");
             if !self.allows(host) {
@@ -84,7 +84,7 @@ fn host_of(authority: &str) -> &str {
 }
 
 /// The middleware.
-pub async fn check_host(
+pub(crate) async fn check_host(
     State(allowed): State<HostAllowList>,
     request: Request,
     next: Next,

@@ -300,7 +300,7 @@ fn code_language(info: &str) -> &str {
 }
 
 /// A frontmatter value as text: strings as they are, lists joined, maps as JSON.
-pub fn property_text(value: &serde_json::Value) -> String {
+pub(crate) fn property_text(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => String::new(),
@@ -314,7 +314,7 @@ pub fn property_text(value: &serde_json::Value) -> String {
 }
 
 /// Renders a properties table from frontmatter.
-pub fn properties_table(frontmatter: &serde_json::Map<String, serde_json::Value>) -> String {
+pub(crate) fn properties_table(frontmatter: &serde_json::Map<String, serde_json::Value>) -> String {
     if frontmatter.is_empty() {
         return String::new();
     }

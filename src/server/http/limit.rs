@@ -16,7 +16,7 @@ use crate::service::client::ClientId;
 
 /// Buckets by client.
 #[derive(Clone)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     per_minute: u32,
     buckets: Arc<Mutex<HashMap<String, Bucket>>>,
 }
@@ -29,7 +29,7 @@ struct Bucket {
 impl RateLimiter {
     /// `per_minute` requests per client per minute, with bursts of a quarter of that (at least
     /// 10); 0 disables limiting.
-    pub fn new(per_minute: u32) -> RateLimiter {
+    pub(crate) fn new(per_minute: u32) -> RateLimiter {
         RateLimiter {
             per_minute,
             buckets: Arc::new(Mutex::new(HashMap::new())),
@@ -41,7 +41,7 @@ impl RateLimiter {
     }
 
     /// Takes one token for `client`, or says how long until one is there.
-    pub fn take(&self, client: &str) -> Result<(), Duration> {
+    pub(crate) fn take(&self, client: &str) -> Result<(), Duration> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -69,7 +69,11 @@ impl RateLimiter {
 }
 
 /// The middleware; runs after authentication, so it sees the [`ClientId`].
-pub async fn limit(State(limiter): State<RateLimiter>, request: Request, next: Next) -> Response {
+pub(crate) async fn limit(
+    State(limiter): State<RateLimiter>,
+    request: Request,
+    next: Next,
+) -> Response {
     let client = match request.extensions().get::<ClientId>() {
         Some(ClientId(id)) if id != "anonymous" => id.clone(),
         _ => request
@@ -103,7 +107,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Answers a request whose `Content-Length` is over `max_body_bytes` with a clear
 /// `413 Payload Too Large`. Bodies without a length are cut by `RequestBodyLimitLayer`.
-pub async fn oversize_body(
+pub(crate) async fn oversize_body(
     State(max_body_bytes): State<usize>,
     request: Request,
     next: Next,

@@ -15,12 +15,12 @@
 //! routes need credentials when auth is on ([`auth`]) and are rate-limited per client
 //! ([`limit`]); pages decide access themselves (signed links).
 
-pub mod auth;
-pub mod guard;
+pub(crate) mod auth;
+pub(crate) mod guard;
 pub mod html;
-pub mod limit;
-pub mod pages;
-pub mod sse;
+pub(crate) mod limit;
+pub(crate) mod pages;
+pub(crate) mod sse;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,18 +47,18 @@ use crate::server::mcp::VaultServer;
 
 /// What the routes share.
 #[derive(Clone)]
-pub struct AppState {
-    pub server: VaultServer,
-    pub status: Arc<Status>,
-    pub hosts: guard::HostAllowList,
-    pub shutdown: CancellationToken,
-    pub pages: pages::PagesState,
-    pub auth: Arc<auth::Auth>,
-    pub limits: Limits,
+pub(crate) struct AppState {
+    pub(crate) server: VaultServer,
+    pub(crate) status: Arc<Status>,
+    pub(crate) hosts: guard::HostAllowList,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) pages: pages::PagesState,
+    pub(crate) auth: Arc<auth::Auth>,
+    pub(crate) limits: Limits,
 }
 
 /// Builds the router.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let mcp_config = StreamableHttpServerConfig::default()
         // Host and Origin are checked for every route by `guard`, the same way.
         .disable_allowed_hosts()
@@ -136,7 +136,7 @@ pub fn router(state: AppState) -> Router {
 /// Serves `app` until `shutdown` is cancelled: HTTP/1 and HTTP/2, with the peer address for the
 /// rate limiter, and a 10 s limit on reading request headers so slow clients (slow loris)
 /// cannot hold connections open. Requests in flight get 5 s to finish.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
+pub(crate) async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use tower::Service;
 

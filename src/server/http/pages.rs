@@ -25,14 +25,14 @@ use crate::service::tools::Tools;
 
 /// What the pages need.
 #[derive(Clone)]
-pub struct PagesState {
-    pub tools: Tools,
-    pub status: Arc<Status>,
-    pub vault_name: String,
-    pub mode: PagesMode,
-    pub signer: Option<PageSigner>,
+pub(crate) struct PagesState {
+    pub(crate) tools: Tools,
+    pub(crate) status: Arc<Status>,
+    pub(crate) vault_name: String,
+    pub(crate) mode: PagesMode,
+    pub(crate) signer: Option<PageSigner>,
     /// The same credentials check as `/mcp`.
-    pub auth: Arc<Auth>,
+    pub(crate) auth: Arc<Auth>,
 }
 
 /// How much of the vault a request may see.
@@ -46,13 +46,13 @@ enum Access {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct NoteQuery {
+pub(crate) struct NoteQuery {
     sig: Option<String>,
     exp: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct SearchQuery {
+pub(crate) struct SearchQuery {
     q: Option<String>,
 }
 
@@ -79,7 +79,7 @@ impl PagesState {
 }
 
 /// `GET /notes/{*path}`
-pub async fn note(
+pub(crate) async fn note(
     State(state): State<PagesState>,
     Path(id): Path<String>,
     Query(query): Query<NoteQuery>,
@@ -210,7 +210,7 @@ fn render_note(state: &PagesState, id: &str, access: Access) -> Option<String> {
 }
 
 /// `GET /`
-pub async fn home(
+pub(crate) async fn home(
     State(state): State<PagesState>,
     Query(query): Query<SearchQuery>,
     headers: HeaderMap,

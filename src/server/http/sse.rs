@@ -30,7 +30,7 @@ use crate::service::client::ClientId;
 
 /// Open sessions: id → the sender of messages into that session's server.
 #[derive(Clone, Default)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     inner: Arc<Mutex<HashMap<String, mpsc::Sender<RxJsonRpcMessage<RoleServer>>>>>,
 }
 
@@ -53,23 +53,14 @@ impl Sessions {
     {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// Number of open sessions.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// What the SSE routes need.
 #[derive(Clone)]
-pub struct SseState {
-    pub server: VaultServer,
-    pub sessions: Sessions,
-    pub shutdown: CancellationToken,
+pub(crate) struct SseState {
+    pub(crate) server: VaultServer,
+    pub(crate) sessions: Sessions,
+    pub(crate) shutdown: CancellationToken,
 }
 
 /// Removes the session when the client's stream is dropped.
@@ -97,7 +88,7 @@ impl<S> Drop for SessionStream<S> {
 }
 
 /// `GET /sse`
-pub async fn open(
+pub(crate) async fn open(
     State(state): State<SseState>,
     client: Option<axum::Extension<ClientId>>,
 ) -> Response {
@@ -154,14 +145,14 @@ fn new_session_id() -> String {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct SessionQuery {
+pub(crate) struct SessionQuery {
     #[serde(rename = "sessionId")]
     session_id_camel: Option<String>,
     session_id: Option<String>,
 }
 
 /// `POST /messages?sessionId=…`
-pub async fn post(
+pub(crate) async fn post(
     State(state): State<SseState>,
     Query(query): Query<SessionQuery>,
     body: Bytes,

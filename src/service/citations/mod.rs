@@ -8,7 +8,7 @@
 //!
 //! The template's syntax and rendering are in [`crate::config::url_template`].
 
-pub mod signing;
+pub(crate) mod signing;
 
 use crate::config::url_template::{Target, UrlTemplate};
 use crate::config::{Config, PagesMode};
@@ -18,11 +18,11 @@ use signing::PageSigner;
 /// How citation URLs are made.
 #[derive(Clone, Debug)]
 pub struct Citations {
-    pub template: UrlTemplate,
-    pub public_url: String,
-    pub vault_name: String,
+    pub(crate) template: UrlTemplate,
+    pub(crate) public_url: String,
+    pub(crate) vault_name: String,
     /// Signs links to deepvault's own note pages (`pages = "signed"`).
-    pub signer: Option<PageSigner>,
+    pub(crate) signer: Option<PageSigner>,
 }
 
 impl Citations {
@@ -35,7 +35,11 @@ impl Citations {
     /// Citations with an explicit base URL (the actually bound address, e.g. after port 0).
     /// With `pages = "signed"`, links to the note pages carry signatures made with the index
     /// folder's page secret.
-    pub fn with_base(config: &Config, vault_name: &str, base_url: String) -> Result<Citations> {
+    pub(crate) fn with_base(
+        config: &Config,
+        vault_name: &str,
+        base_url: String,
+    ) -> Result<Citations> {
         let signer = match config.pages {
             PagesMode::Signed => Some(PageSigner::load_or_create(
                 &config.index_dir,
@@ -51,7 +55,7 @@ impl Citations {
         })
     }
 
-    pub fn url(&self, target: Target<'_>) -> String {
+    pub(crate) fn url(&self, target: Target<'_>) -> String {
         let url = self
             .template
             .render(&self.public_url, &self.vault_name, target);

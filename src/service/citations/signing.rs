@@ -20,7 +20,7 @@ type HmacSha256 = hmac::Hmac<Sha256>;
 
 /// Signs and checks page links.
 #[derive(Clone)]
-pub struct PageSigner {
+pub(crate) struct PageSigner {
     key: [u8; 32],
     ttl: Option<Duration>,
 }
@@ -35,7 +35,7 @@ impl std::fmt::Debug for PageSigner {
 
 impl PageSigner {
     /// Loads the secret of an index folder, creating it on first use.
-    pub fn load_or_create(index_dir: &Path, ttl: Option<Duration>) -> Result<PageSigner> {
+    pub(crate) fn load_or_create(index_dir: &Path, ttl: Option<Duration>) -> Result<PageSigner> {
         let path = index_dir.join("page-secret");
         std::fs::create_dir_all(index_dir).map_err(|e| Error::io(index_dir, e))?;
         if let Ok(bytes) = std::fs::read(&path)
@@ -52,7 +52,7 @@ impl PageSigner {
     }
 
     #[cfg(test)]
-    pub fn with_key(key: [u8; 32], ttl: Option<Duration>) -> PageSigner {
+    pub(crate) fn with_key(key: [u8; 32], ttl: Option<Duration>) -> PageSigner {
         PageSigner { key, ttl }
     }
 
@@ -68,7 +68,7 @@ impl PageSigner {
     }
 
     /// The query string (`sig=…[&exp=…]`) that opens the page of `id`.
-    pub fn query(&self, id: &str) -> String {
+    pub(crate) fn query(&self, id: &str) -> String {
         let exp = self.ttl.map(|ttl| now_secs() + ttl.as_secs());
         let sig = URL_SAFE_NO_PAD.encode(self.mac(id, exp).finalize().into_bytes());
         match exp {
@@ -78,7 +78,7 @@ impl PageSigner {
     }
 
     /// True when `sig` (and `exp`) open the page of `id` now. Constant-time comparison.
-    pub fn verify(&self, id: &str, sig: &str, exp: Option<u64>) -> bool {
+    pub(crate) fn verify(&self, id: &str, sig: &str, exp: Option<u64>) -> bool {
         if exp.is_some_and(|exp| exp < now_secs()) {
             return false;
         }
