@@ -77,10 +77,7 @@ fn bench_search(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let result = tools.search(query).unwrap();
-                assert!(
-                    !result["results"].as_array().unwrap().is_empty(),
-                    "{query} finds notes"
-                );
+                assert!(!result.results.is_empty(), "{query} finds notes");
                 result
             })
         });

@@ -40,9 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut hits = 0;
     for _ in 0..rounds {
         for query in &queries {
-            hits += tools.search(query)?["results"]
-                .as_array()
-                .map_or(0, Vec::len);
+            hits += tools.search(query)?.results.len();
         }
     }
     let runs = rounds * queries.len();

@@ -117,20 +117,20 @@ pub(crate) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let results = result["results"].as_array().cloned().unwrap_or_default();
-    if results.is_empty() {
+    if result.results.is_empty() {
         writeln!(out, "no results for {:?}", args.query)?;
         return Ok(ExitCode::SUCCESS);
     }
-    for (rank, hit) in results.iter().enumerate() {
-        let title = hit["title"].as_str().unwrap_or("");
-        let id = hit["id"].as_str().unwrap_or("");
-        writeln!(out, "{:>2}  {title}  ({id})", rank + 1)?;
-        let text = hit["text"].as_str().unwrap_or("");
-        if !text.is_empty() {
-            writeln!(out, "    {}", text.chars().take(200).collect::<String>())?;
+    for (rank, hit) in result.results.iter().enumerate() {
+        writeln!(out, "{:>2}  {}  ({})", rank + 1, hit.title, hit.id)?;
+        if !hit.text.is_empty() {
+            writeln!(
+                out,
+                "    {}",
+                hit.text.chars().take(200).collect::<String>()
+            )?;
         }
-        writeln!(out, "    {}", hit["url"].as_str().unwrap_or(""))?;
+        writeln!(out, "    {}", hit.url)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -151,24 +151,12 @@ pub(crate) fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(out, "# {}", result["title"].as_str().unwrap_or(""))?;
-    writeln!(out, "id:  {}", result["id"].as_str().unwrap_or(""))?;
-    writeln!(out, "url: {}", result["url"].as_str().unwrap_or(""))?;
-    let meta = &result["metadata"];
-    let list = |key: &str| {
-        meta[key]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default()
-    };
-    writeln!(out, "tags: {}", list("tags"))?;
-    writeln!(out, "backlinks: {}", list("backlinks"))?;
+    writeln!(out, "# {}", result.title)?;
+    writeln!(out, "id:  {}", result.id)?;
+    writeln!(out, "url: {}", result.url)?;
+    writeln!(out, "tags: {}", result.metadata.tags.join(", "))?;
+    writeln!(out, "backlinks: {}", result.metadata.backlinks.join(", "))?;
     writeln!(out)?;
-    writeln!(out, "{}", result["text"].as_str().unwrap_or(""))?;
+    writeln!(out, "{}", result.text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,13 +5,15 @@
 //! resolves them: a key (`folder/note`, `note`) matches notes whose path ends with it, and among
 //! several the exact path wins, then the shortest path.
 
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, Searcher, Term};
 
 use super::{NoteDoc, VaultIndex};
 use crate::error::{Error, Result};
-use crate::vault::note::{LinkKind, file_stem, link_key, name_keys};
+use crate::vault::note::{Callout, Heading, LinkKind, file_stem, link_key, name_keys};
 
 /// A fetched note or section.
 #[derive(Clone, Debug)]
@@ -22,7 +24,60 @@ pub(crate) struct Fetched {
     pub(crate) text: String,
     /// The section fetched, if any: anchor, heading text and line.
     pub(crate) section: Option<(String, String, u32)>,
-    pub(crate) metadata: Map<String, Value>,
+    pub(crate) metadata: FetchMetadata,
+}
+
+/// What `fetch` says about a note besides its text. The field order is the wire order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct FetchMetadata {
+    /// The note's vault-relative path (its id without a `#section`).
+    pub(crate) path: String,
+    pub(crate) tags: Vec<String>,
+    pub(crate) aliases: Vec<String>,
+    /// The frontmatter, every scalar and list value kept.
+    pub(crate) frontmatter: Map<String, Value>,
+    pub(crate) headings: Vec<Heading>,
+    /// Outgoing links, resolved to note ids where possible.
+    pub(crate) links: Vec<LinkInfo>,
+    /// Ids of the notes that link here.
+    pub(crate) backlinks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) callouts: Vec<Callout>,
+    /// RFC 3339, when the file system knows it.
+    pub(crate) created: Option<String>,
+    /// RFC 3339.
+    pub(crate) modified: String,
+    /// Bytes.
+    pub(crate) size: u64,
+    /// The section fetched with `Note.md#Heading`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) section: Option<SectionInfo>,
+    /// True when the text was cut at `max_fetch_bytes`.
+    pub(crate) truncated: bool,
+}
+
+/// An outgoing link in [`FetchMetadata`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct LinkInfo {
+    /// The target as written.
+    pub(crate) target: String,
+    pub(crate) kind: LinkKind,
+    /// `#heading` or `^block`, without the `#`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) fragment: Option<String>,
+    /// The note it resolves to (null when none does); absent for external links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<Option<String>>,
+    /// 1-based line in the file.
+    pub(crate) line: u32,
+}
+
+/// The section a `Note.md#Heading` fetch returned.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct SectionInfo {
+    pub(crate) heading: String,
+    pub(crate) anchor: String,
+    pub(crate) line: u32,
 }
 
 /// Most links and backlinks listed in metadata.
@@ -259,60 +314,42 @@ fn metadata(
     doc: &NoteDoc,
     section: Option<&(String, String, u32)>,
     truncated: bool,
-) -> Result<Map<String, Value>> {
+) -> Result<FetchMetadata> {
     let meta = &doc.meta;
     let mut links = Vec::new();
     for link in meta.links.iter().take(MAX_LINKS) {
-        let resolved = if link.kind == LinkKind::External {
+        let id = if link.kind == LinkKind::External {
             None
         } else {
-            resolve_link(index, searcher, &link.key)?
+            Some(resolve_link(index, searcher, &link.key)?)
         };
-        let mut entry = Map::new();
-        entry.insert("target".into(), json!(link.target));
-        entry.insert("kind".into(), json!(link.kind));
-        if let Some(fragment) = &link.fragment {
-            entry.insert("fragment".into(), json!(fragment));
-        }
-        if link.kind != LinkKind::External {
-            entry.insert("id".into(), json!(resolved));
-        }
-        entry.insert("line".into(), json!(link.line));
-        links.push(Value::Object(entry));
+        links.push(LinkInfo {
+            target: link.target.clone(),
+            kind: link.kind,
+            fragment: link.fragment.clone(),
+            id,
+            line: link.line,
+        });
     }
-    let headings: Vec<Value> = meta
-        .headings
-        .iter()
-        .map(|h| json!({"level": h.level, "text": h.text, "anchor": h.anchor, "line": h.line}))
-        .collect();
-    let mut out = Map::new();
-    out.insert("path".into(), json!(meta.id));
-    out.insert("tags".into(), json!(meta.tags));
-    out.insert("aliases".into(), json!(meta.aliases));
-    out.insert(
-        "frontmatter".into(),
-        Value::Object(meta.frontmatter.clone()),
-    );
-    out.insert("headings".into(), Value::Array(headings));
-    out.insert("links".into(), Value::Array(links));
-    out.insert(
-        "backlinks".into(),
-        json!(backlinks(index, searcher, &meta.id)?),
-    );
-    if !meta.callouts.is_empty() {
-        out.insert("callouts".into(), json!(meta.callouts));
-    }
-    out.insert("created".into(), json!(meta.created.map(rfc3339)));
-    out.insert("modified".into(), json!(rfc3339(meta.mtime)));
-    out.insert("size".into(), json!(meta.size));
-    if let Some((anchor, heading, line)) = section {
-        out.insert(
-            "section".into(),
-            json!({"heading": heading, "anchor": anchor, "line": line}),
-        );
-    }
-    out.insert("truncated".into(), json!(truncated));
-    Ok(out)
+    Ok(FetchMetadata {
+        path: meta.id.clone(),
+        tags: meta.tags.clone(),
+        aliases: meta.aliases.clone(),
+        frontmatter: meta.frontmatter.clone(),
+        headings: meta.headings.clone(),
+        links,
+        backlinks: backlinks(index, searcher, &meta.id)?,
+        callouts: meta.callouts.clone(),
+        created: meta.created.map(rfc3339),
+        modified: rfc3339(meta.mtime),
+        size: meta.size,
+        section: section.map(|(anchor, heading, line)| SectionInfo {
+            heading: heading.clone(),
+            anchor: anchor.clone(),
+            line: *line,
+        }),
+        truncated,
+    })
 }
 
 /// Nanoseconds since the epoch as an RFC 3339 UTC timestamp (seconds precision).

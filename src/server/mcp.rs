@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::live::status::Status;
 use crate::service::audit::{AuditEntry, AuditLog, logged_argument};
 use crate::service::client::ClientId;
-use crate::service::tools::Tools;
+use crate::service::tools::{FetchResponse, SearchResponse, Tools};
 
 /// Arguments of `search`. Deserialization accepts anything so that a wrong type or a missing
 /// field becomes a tool error that helps, not a bare serde message; the schema says what is
@@ -250,7 +250,7 @@ impl VaultServer {
         };
         if query.trim().is_empty() {
             return Outcome {
-                result: CallToolResult::structured(serde_json::json!({"results": []})),
+                result: structured(&SearchResponse::default()),
                 label: "ok",
                 ids: Vec::new(),
             };
@@ -258,20 +258,15 @@ impl VaultServer {
         let ready = self.status.wait_ready(self.first_index_wait).await;
         match self.blocking(move |tools| tools.search(&query)).await {
             // An empty answer from a half-built index would read as "nothing matches".
-            Ok(Ok(value))
-                if !ready && value["results"].as_array().is_some_and(|r| r.is_empty()) =>
-            {
+            Ok(Ok(response)) if !ready && response.results.is_empty() => {
                 Outcome::error("still_indexing", self.still_indexing("no note matches yet"))
             }
-            Ok(Ok(value)) => Outcome {
-                ids: result_ids(&value),
-                result: CallToolResult::structured(value),
+            Ok(Ok(response)) => Outcome {
+                ids: response.results.iter().map(|hit| hit.id.clone()).collect(),
+                result: structured(&response),
                 label: "ok",
             },
-            Ok(Err(err)) => {
-                tracing::error!("search failed: {err}");
-                Outcome::error("error", format!("search failed: {err}"))
-            }
+            Ok(Err(err)) => Outcome::error("error", internal_error("search", &err)),
             Err("timeout") => Outcome::error(
                 "timeout",
                 format!(
@@ -298,12 +293,9 @@ impl VaultServer {
         };
         let ready = self.status.wait_ready(self.first_index_wait).await;
         match self.blocking(move |tools| tools.fetch(&id)).await {
-            Ok(Ok(value)) => Outcome {
-                ids: value["id"]
-                    .as_str()
-                    .map(|id| vec![id.to_string()])
-                    .unwrap_or_default(),
-                result: CallToolResult::structured(value),
+            Ok(Ok(response)) => Outcome {
+                ids: vec![response.id.clone()],
+                result: structured(&response),
                 label: "ok",
             },
             Ok(Err(err @ Error::NoteNotFound { .. })) if !ready => {
@@ -312,10 +304,7 @@ impl VaultServer {
             Ok(Err(err @ Error::NoteNotFound { .. })) => {
                 Outcome::error("not_found", err.to_string())
             }
-            Ok(Err(err)) => {
-                tracing::error!("fetch failed: {err}");
-                Outcome::error("error", format!("fetch failed: {err}"))
-            }
+            Ok(Err(err)) => Outcome::error("error", internal_error("fetch", &err)),
             Err("timeout") => Outcome::error(
                 "timeout",
                 format!("fetch took longer than {} s", self.timeout.as_secs()),
@@ -346,15 +335,19 @@ impl VaultServer {
     }
 }
 
-fn result_ids(value: &Value) -> Vec<String> {
-    value["results"]
-        .as_array()
-        .map(|hits| {
-            hits.iter()
-                .filter_map(|hit| hit["id"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
+/// A tool result with the response as `structuredContent` and as one text item.
+fn structured(response: &impl serde::Serialize) -> CallToolResult {
+    CallToolResult::structured(serde_json::to_value(response).expect("responses serialize"))
+}
+
+/// The message a client gets when a tool fails inside: short, with an id that finds the detail
+/// in the server log. The detail (which may name paths or internal types) stays in the log.
+fn internal_error(tool: &str, err: &Error) -> String {
+    let error_id = crate::service::client::error_id();
+    tracing::error!(%error_id, "{tool} failed: {err}");
+    format!(
+        "{tool} failed on the server (error id {error_id}); please try again, and report the id if it persists"
+    )
 }
 
 /// The argument as the audit log shows it.
@@ -373,6 +366,7 @@ impl VaultServer {
                        {\"results\": [{\"id\", \"title\", \"url\", \"text\"}]}, best first, where \
                        `text` is the passage that matched and `url` is the citation link. Optional \
                        syntax: \"exact phrase\", -exclude, tag:name, path:folder/, title:word.",
+        output_schema = rmcp::handler::server::common::schema_for_output::<SearchResponse>(),
         annotations(
             title = "Search notes",
             read_only_hint = true,
@@ -401,6 +395,7 @@ impl VaultServer {
                        (without frontmatter), its citation url, and metadata with path, tags, \
                        aliases, frontmatter, headings, links, backlinks, created, modified and \
                        size. `Note.md#Heading` returns one section.",
+        output_schema = rmcp::handler::server::common::schema_for_output::<FetchResponse>(),
         annotations(
             title = "Fetch a note",
             read_only_hint = true,

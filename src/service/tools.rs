@@ -1,23 +1,59 @@
-//! The two tools, `search` and `fetch`, as the JSON objects OpenAI specifies. The CLI (`--json`),
-//! the MCP server and the HTTP search page all call these, so they return exactly the same thing.
+//! The two tools, `search` and `fetch`, as the typed responses OpenAI's shapes describe. The CLI
+//! (`--json`), the MCP server and the HTTP pages all call these, so they return exactly the same
+//! thing; the MCP server derives each tool's `outputSchema` from these types.
 //!
-//! - `search` → `{"results":[{"id","title","url","text"}]}`, best first.
-//! - `fetch` → `{"id","title","text","url","metadata"}`.
+//! - `search` → [`SearchResponse`]: `{"results":[{"id","title","url","text"}]}`, best first.
+//! - `fetch` → [`FetchResponse`]: `{"id","title","text","url","metadata"}`.
 //!
-//! Every `url` is rendered by the configured [`UrlTemplate`] and is never empty.
+//! Every `url` is rendered by the configured citation template and is never empty.
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::config::Config;
 use crate::config::url_template::Target;
 use crate::error::Result;
 use crate::index::VaultIndex;
+pub(crate) use crate::index::fetch::FetchMetadata;
 use crate::index::fetch::fetch;
 use crate::index::search::{SearchOptions, search};
 use crate::service::citations::Citations;
 use crate::service::redact::Redactor;
+
+/// What `search` returns.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SearchResponse {
+    /// The notes that match, best first.
+    pub results: Vec<SearchHit>,
+}
+
+/// One note that matches a search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SearchHit {
+    /// The note's id, for `fetch`: its vault-relative path.
+    pub id: String,
+    pub title: String,
+    /// The citation URL, opening the note at the matching section.
+    pub url: String,
+    /// The passage that matched, plain text.
+    pub text: String,
+}
+
+/// What `fetch` returns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FetchResponse {
+    /// The id that was fetched (a `Note.md#Heading` id names the note).
+    pub id: String,
+    pub title: String,
+    /// The note's Markdown without its frontmatter, or the one section asked for.
+    pub text: String,
+    /// The citation URL.
+    pub url: String,
+    pub(crate) metadata: FetchMetadata,
+}
 
 /// Everything a tool call needs, shared by all requests.
 #[derive(Clone)]
@@ -57,10 +93,10 @@ impl Tools {
     }
 
     /// `search`: never an error for any query string; an empty query gives no results.
-    pub fn search(&self, query: &str) -> Result<Value> {
+    pub fn search(&self, query: &str) -> Result<SearchResponse> {
         let searcher = self.index.searcher();
         let hits = search(&self.index, &searcher, query, &self.search)?;
-        let results: Vec<Value> = hits
+        let results = hits
             .into_iter()
             .map(|hit| {
                 let url = self.citations.url(Target {
@@ -69,20 +105,20 @@ impl Tools {
                     heading: hit.section.as_ref().map(|s| s.heading.as_str()),
                     line: hit.section.as_ref().map(|s| s.line),
                 });
-                json!({
-                    "id": hit.id,
-                    "title": self.redact(&hit.title),
-                    "url": url,
-                    "text": self.redact(&hit.text),
-                })
+                SearchHit {
+                    title: self.redact(&hit.title).into_owned(),
+                    text: self.redact(&hit.text).into_owned(),
+                    id: hit.id,
+                    url,
+                }
             })
             .collect();
-        Ok(json!({ "results": results }))
+        Ok(SearchResponse { results })
     }
 
     /// `fetch`: the note (or `Note.md#Heading` section) with this id; an unknown id is
     /// [`crate::Error::NoteNotFound`].
-    pub fn fetch(&self, id: &str) -> Result<Value> {
+    pub fn fetch(&self, id: &str) -> Result<FetchResponse> {
         let searcher = self.index.searcher();
         let fetched = fetch(&self.index, &searcher, id, self.max_fetch_bytes)?;
         let url = self.citations.url(Target {
@@ -92,16 +128,14 @@ impl Tools {
             line: fetched.section.as_ref().map(|s| s.2),
         });
         let mut metadata = fetched.metadata;
-        if let Some(Value::Object(frontmatter)) = metadata.get_mut("frontmatter") {
-            redact_values(frontmatter.values_mut(), &self.redactor);
-        }
-        Ok(json!({
-            "id": fetched.id,
-            "title": self.redact(&fetched.title),
-            "text": self.redact(&fetched.text),
-            "url": url,
-            "metadata": Value::Object(metadata),
-        }))
+        redact_values(metadata.frontmatter.values_mut(), &self.redactor);
+        Ok(FetchResponse {
+            title: self.redact(&fetched.title).into_owned(),
+            text: self.redact(&fetched.text).into_owned(),
+            id: fetched.id,
+            url,
+            metadata,
+        })
     }
 }
 

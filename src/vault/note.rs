@@ -4,11 +4,12 @@
 //! bytes, stored in the index (as [`crate::index::StoredNote`]) and turned back into tool results.
 //! Nothing here touches the file system.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One heading of a note, in document order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Heading {
     /// 1 for `#`, up to 6.
     pub level: u8,
@@ -36,7 +37,7 @@ pub struct Section {
 }
 
 /// How a link was written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkKind {
     /// `[[target]]`, `[[target#heading|alias]]`
@@ -69,7 +70,7 @@ pub struct Link {
 }
 
 /// A callout block (`> [!type] title`), or a GitHub alert (`> [!NOTE]`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Callout {
     /// The type, lowercased: `note`, `warning`, `tip`, …
     pub kind: String,

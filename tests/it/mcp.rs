@@ -46,6 +46,54 @@ async fn tools_are_exactly_search_and_fetch_read_only() {
         let argument = if tool.name == "search" { "query" } else { "id" };
         assert_eq!(schema["properties"][argument]["type"], "string", "{schema}");
         assert_eq!(schema["required"], json!([argument]), "{schema}");
+        let output =
+            serde_json::to_value(tool.output_schema.as_deref().expect("outputSchema")).unwrap();
+        let top = if tool.name == "search" {
+            json!(["results"])
+        } else {
+            json!(["id", "title", "text", "url", "metadata"])
+        };
+        assert_eq!(output["type"], "object", "{output}");
+        assert_eq!(output["required"], top, "{output}");
+    }
+    client.cancel().await.unwrap();
+}
+
+/// The structured results conform to the output schemas the tools declare (an MCP client may
+/// validate them, and a result that does not conform is refused).
+#[tokio::test]
+async fn results_conform_to_the_declared_output_schemas() {
+    let t = sample_vault();
+    let server = t.serve(&[]);
+    server.wait_ready().await;
+    let client = server.mcp().await;
+    let tools = client.list_all_tools().await.unwrap();
+    let schema_of = |name: &str| {
+        let tool = tools.iter().find(|t| t.name == name).unwrap();
+        serde_json::to_value(tool.output_schema.as_deref().unwrap()).unwrap()
+    };
+    let calls = [
+        ("search", json!({"query": "grind ratio"})),
+        ("search", json!({"query": "nothing matches zzqx"})),
+        ("fetch", json!({"id": "Coffee/Pour over.md"})),
+        ("fetch", json!({"id": "Coffee/Pour over.md#Grind"})),
+    ];
+    for (tool, arguments) in calls {
+        let result = call(&client, tool, arguments.clone()).await;
+        assert_ne!(result.is_error, Some(true), "{tool} {arguments}");
+        let content = result
+            .structured_content
+            .clone()
+            .expect("structuredContent");
+        let validator = jsonschema::validator_for(&schema_of(tool)).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&content)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{tool} {arguments}: {errors:?}\n{content}"
+        );
     }
     client.cancel().await.unwrap();
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::jwk::JwkSet;
@@ -27,6 +27,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::error::AppError;
 use crate::config::auth::{OAuthSettings, StaticToken};
 use crate::service::client::ClientId;
 
@@ -350,11 +351,11 @@ pub(crate) async fn require(
     next: Next,
 ) -> Response {
     if has_token_in_query(request.uri().query()) {
-        return (
+        return AppError::client(
             StatusCode::BAD_REQUEST,
-            "tokens are not accepted in the query string; send an `Authorization: Bearer <token>` header\n",
+            "tokens are not accepted in the query string; send an `Authorization: Bearer <token>` header",
         )
-            .into_response();
+        .into_response();
     }
     match auth.check(request.headers()).await {
         Verdict::Allowed(client) => {
@@ -378,13 +379,9 @@ pub(crate) fn reject(auth: &Auth, verdict: &Verdict) -> Response {
             "unauthorized: send an `Authorization: Bearer <token>` header".to_string(),
         ),
     };
-    let mut response = (status, format!("{message}\n")).into_response();
-    if let Ok(value) = HeaderValue::from_str(&auth.challenge(verdict)) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
+    AppError::client(status, message)
+        .with_header(header::WWW_AUTHENTICATE, &auth.challenge(verdict))
+        .into_response()
 }
 
 fn has_token_in_query(query: Option<&str>) -> bool {
@@ -405,7 +402,10 @@ mod tests {
 
     fn headers(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers.insert(
+            header::AUTHORIZATION,
+            axum::http::HeaderValue::from_str(value).unwrap(),
+        );
         headers
     }
 

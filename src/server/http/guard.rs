@@ -9,6 +9,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::error::AppError;
+
 /// Host names (without port) this server answers to, lowercase.
 #[derive(Clone, Debug)]
 pub(crate) struct HostAllowList {
@@ -93,7 +95,7 @@ pub(crate) async fn check_host(
         Ok(()) => next.run(request).await,
         Err(reason) => {
             tracing::debug!("refused: {reason}");
-            (StatusCode::FORBIDDEN, format!("Forbidden: {reason}\n")).into_response()
+            AppError::client(StatusCode::FORBIDDEN, format!("Forbidden: {reason}")).into_response()
         }
     }
 }

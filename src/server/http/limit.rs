@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::error::AppError;
 use crate::service::client::ClientId;
 
 /// Buckets by client.
@@ -85,15 +86,12 @@ pub(crate) async fn limit(
         Ok(()) => next.run(request).await,
         Err(wait) => {
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut response = (
+            AppError::client(
                 StatusCode::TOO_MANY_REQUESTS,
-                format!("too many requests; retry in {seconds} s\n"),
+                format!("too many requests; retry in {seconds} s"),
             )
-                .into_response();
-            if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
+            .with_header(header::RETRY_AFTER, &seconds.max(1).to_string())
+            .into_response()
         }
     }
 }
@@ -128,9 +126,9 @@ pub(crate) async fn oversize_body(
     }
     let message = format!(
         "request body is {length} bytes, over the limit of {max_body_bytes} bytes; send a smaller \
-         request, or raise max_body_bytes in deepvault.toml (or DEEPVAULT_MAX_BODY_BYTES)\n"
+         request, or raise max_body_bytes in deepvault.toml (or DEEPVAULT_MAX_BODY_BYTES)"
     );
-    (StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
+    AppError::client(StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! ([`limit`]); pages decide access themselves (signed links).
 
 pub(crate) mod auth;
+pub(crate) mod error;
 pub(crate) mod guard;
 pub mod html;
 pub(crate) mod limit;
@@ -41,6 +42,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Limits;
+use error::AppError;
 
 use crate::live::status::Status;
 use crate::server::mcp::VaultServer;
@@ -187,11 +189,11 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, shutdown: Cancella
 async fn resource_metadata(State(state): State<AppState>) -> Response {
     match state.auth.resource_metadata() {
         Some(metadata) => Json(metadata).into_response(),
-        None => (
+        None => AppError::client(
             StatusCode::NOT_FOUND,
-            "this server does not use OAuth; static bearer tokens or no auth\n",
+            "this server does not use OAuth; static bearer tokens or no auth",
         )
-            .into_response(),
+        .into_response(),
     }
 }
 

@@ -16,6 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 use super::auth::{Auth, Verdict};
+use super::error::AppError;
 use crate::config::PagesMode;
 use crate::index::fetch::{backlinks, resolve_link, rfc3339};
 use crate::live::status::Status;
@@ -93,24 +94,19 @@ pub(crate) async fn note(
     let rendered =
         tokio::task::spawn_blocking(move || render_note(&render_state, &id, access)).await;
     match rendered {
-        Ok(Some(html)) => Html(html).into_response(),
-        Ok(None) => not_found(&state),
-        Err(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Html(layout(
-                &state,
-                "Error",
-                "<p>The page could not be rendered.</p>",
-            )),
-        )
-            .into_response(),
+        Ok(Ok(Some(html))) => Html(html).into_response(),
+        Ok(Ok(None)) => not_found(&state),
+        Ok(Err(err)) => server_error(&state, AppError::internal("rendering a note page", err)),
+        Err(join) => server_error(&state, AppError::internal("rendering a note page", join)),
     }
 }
 
-fn render_note(state: &PagesState, id: &str, access: Access) -> Option<String> {
+fn render_note(state: &PagesState, id: &str, access: Access) -> crate::Result<Option<String>> {
     let index = &state.tools.index;
     let searcher = index.searcher();
-    let doc = index.load_by_id(&searcher, id).ok()??;
+    let Some(doc) = index.load_by_id(&searcher, id)? else {
+        return Ok(None);
+    };
     let meta = &doc.meta;
     let full = access == Access::Full;
     let resolve = |key: &str| resolve_link(index, &searcher, key).ok().flatten();
@@ -206,7 +202,7 @@ fn render_note(state: &PagesState, id: &str, access: Access) -> Option<String> {
             html.push_str("</ul></section>");
         }
     }
-    Some(layout(state, &meta.title, &html))
+    Ok(Some(layout(state, &meta.title, &html)))
 }
 
 /// `GET /`
@@ -255,7 +251,7 @@ pub(crate) async fn home(
         escape(&q)
     );
     if let Some(result) = &result {
-        let hits = result["results"].as_array().cloned().unwrap_or_default();
+        let hits = &result.results;
         let _ = write!(
             html,
             "<section aria-labelledby=\"results\"><h2 id=\"results\">{} result{} for “{}”</h2><ol class=\"results\">",
@@ -263,15 +259,14 @@ pub(crate) async fn home(
             if hits.len() == 1 { "" } else { "s" },
             escape(&q)
         );
-        for hit in &hits {
-            let text = |key: &str| hit[key].as_str().unwrap_or("").to_string();
+        for hit in hits {
             let _ = write!(
                 html,
                 "<li><a class=\"hit\" href=\"{}\">{}</a><div class=\"id\">{}</div><p>{}</p></li>",
-                escape(&text("url")),
-                escape(&text("title")),
-                escape(&text("id")),
-                escape(&text("text"))
+                escape(&hit.url),
+                escape(&hit.title),
+                escape(&hit.id),
+                escape(&hit.text)
             );
         }
         html.push_str("</ol>");
@@ -302,6 +297,15 @@ fn time_text(stamp: &str) -> String {
         escape(stamp),
         escape(&label)
     )
+}
+
+/// A server error as a page: the id that finds the detail in the log, nothing more.
+fn server_error(state: &PagesState, error: AppError) -> Response {
+    let body = format!(
+        "<h1 class=\"title\">Something went wrong</h1><p>{}</p>",
+        escape(error.message())
+    );
+    (error.status(), Html(layout(state, "Error", &body))).into_response()
 }
 
 fn not_found(state: &PagesState) -> Response {

@@ -25,6 +25,7 @@ use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+use super::error::AppError;
 use crate::server::mcp::VaultServer;
 use crate::service::client::ClientId;
 
@@ -158,18 +159,18 @@ pub(crate) async fn post(
     body: Bytes,
 ) -> Response {
     let Some(id) = query.session_id_camel.or(query.session_id) else {
-        return (
+        return AppError::client(
             StatusCode::BAD_REQUEST,
             "missing sessionId; open GET /sse first and POST to the endpoint it announces",
         )
-            .into_response();
+        .into_response();
     };
     let Some(mut tx) = state.sessions.get(&id) else {
-        return (
+        return AppError::client(
             StatusCode::NOT_FOUND,
             "unknown or closed session; open GET /sse again",
         )
-            .into_response();
+        .into_response();
     };
     let message: RxJsonRpcMessage<RoleServer> = match serde_json::from_slice(&body) {
         Ok(message) => message,
@@ -187,10 +188,10 @@ pub(crate) async fn post(
     };
     match tx.send(message).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(_) => (
+        Err(_) => AppError::client(
             StatusCode::GONE,
             "the session has ended; open GET /sse again",
         )
-            .into_response(),
+        .into_response(),
     }
 }
