@@ -1,71 +1,56 @@
-//! Per-client rate limiting: a token bucket per client (a token's label, a JWT subject, or the
-//! peer address for anonymous clients). An empty bucket answers `429 Too Many Requests` with
-//! `Retry-After`.
+//! Per-client rate limiting (governor's keyed GCRA, a token bucket per client): a token's label,
+//! a JWT subject, or the peer address for anonymous clients. An empty bucket answers
+//! `429 Too Many Requests` with `Retry-After`. MCP, the search page and note pages are limited
+//! alike; `/healthz` and `/readyz` are not.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::error::AppError;
 use crate::service::client::ClientId;
 
-/// Buckets by client.
+/// Clients seen recently, beyond which idle ones are forgotten.
+const MAX_TRACKED_CLIENTS: usize = 10_000;
+
+/// Buckets by client; `None` when limiting is off.
 #[derive(Clone)]
 pub(crate) struct RateLimiter {
-    per_minute: u32,
-    buckets: Arc<Mutex<HashMap<String, Bucket>>>,
-}
-
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+    limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
 }
 
 impl RateLimiter {
     /// `per_minute` requests per client per minute, with bursts of a quarter of that (at least
     /// 10); 0 disables limiting.
     pub(crate) fn new(per_minute: u32) -> RateLimiter {
-        RateLimiter {
-            per_minute,
-            buckets: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
-
-    fn capacity(&self) -> f64 {
-        (f64::from(self.per_minute) / 4.0).max(10.0)
-    }
-
-    /// Takes one token for `client`, or says how long until one is there.
-    pub(crate) fn take(&self, client: &str) -> Result<(), Duration> {
-        if self.per_minute == 0 {
-            return Ok(());
-        }
-        let rate = f64::from(self.per_minute) / 60.0;
-        let capacity = self.capacity();
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > 10_000 {
-            buckets.retain(|_, b| now.duration_since(b.updated) < Duration::from_secs(600));
-        }
-        let bucket = buckets.entry(client.to_string()).or_insert(Bucket {
-            tokens: capacity,
-            updated: now,
+        let limiter = NonZeroU32::new(per_minute).map(|rate| {
+            let burst = NonZeroU32::new((per_minute / 4).max(10)).expect("at least 10");
+            Arc::new(DefaultKeyedRateLimiter::keyed(
+                Quota::per_minute(rate).allow_burst(burst),
+            ))
         });
-        let elapsed = now.duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+        RateLimiter { limiter }
+    }
+
+    /// Takes one request for `client`, or says how long until one is allowed.
+    pub(crate) fn take(&self, client: &str) -> Result<(), Duration> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        if limiter.len() > MAX_TRACKED_CLIENTS {
+            limiter.retain_recent();
         }
+        limiter
+            .check_key(&client.to_string())
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 }
 

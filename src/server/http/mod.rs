@@ -88,12 +88,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/messages/", post(sse::post))
         .with_state(sse_state);
     // MCP needs credentials (when auth is on) and is rate-limited per client; the limiter runs
-    // after authentication so that it knows who the client is.
+    // after authentication so that it knows who the client is. Pages share the client's budget
+    // (keyed by peer address unless a token names the client).
+    let limiter = limit::RateLimiter::new(state.limits.rate_limit_per_minute);
     let protected = Router::new()
         .nest_service("/mcp", mcp)
         .merge(legacy)
         .layer(axum::middleware::from_fn_with_state(
-            limit::RateLimiter::new(state.limits.rate_limit_per_minute),
+            limiter.clone(),
             limit::limit,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -104,6 +106,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/", get(pages::home))
         .route("/notes/{*path}", get(pages::note))
         .with_state(state.pages.clone())
+        .layer(axum::middleware::from_fn_with_state(limiter, limit::limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.limits.request_timeout,
