@@ -1,7 +1,8 @@
 //! Parse throughput: `parse_note` over real notes held in memory (no I/O in the loop).
 //!
-//! Input: up to 32 MB of `../shared/eval/corpora/windows-powershell-docs` (reference pages with
-//! frontmatter, code and tables) and all of `pkmer-docs-zh` (CJK, callouts, wikilinks).
+//! Input (not in the repository; `$DEEPVAULT_EVAL`, default `../shared/eval`): up to 32 MB of
+//! `corpora/windows-powershell-docs` (reference pages with frontmatter, code and tables) and all
+//! of `corpora/pkmer-docs-zh` (CJK, callouts, wikilinks).
 
 use std::path::Path;
 
@@ -9,9 +10,19 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use deepvault::vault::parse::parse_note;
 
 fn load(corpus: &str, limit: usize) -> Vec<(String, Vec<u8>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/eval/corpora")
-        .join(corpus);
+    // The corpora are not in the repository: `$DEEPVAULT_EVAL/corpora`, by default the
+    // evaluation folder beside the checkout.
+    let eval = std::env::var_os("DEEPVAULT_EVAL").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval"),
+        std::path::PathBuf::from,
+    );
+    let root = eval.join("corpora").join(corpus);
+    assert!(
+        root.is_dir(),
+        "this bench needs the {corpus} corpus at {}; set DEEPVAULT_EVAL to the folder that holds \
+         corpora/",
+        root.display()
+    );
     let mut files = Vec::new();
     let mut total = 0;
     for entry in walk(&root) {

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::common::{TestVault, eval_dir, result_ids};
+use crate::common::{TestVault, result_ids};
 
 fn example_vault() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus.example")
@@ -288,53 +288,6 @@ fn incremental_index() {
     assert_eq!(result_ids(&t.search_json("delta")), vec!["a.md"]);
     assert!(result_ids(&t.search_json("gamma")).is_empty());
     assert_eq!(result_ids(&t.search_json("beta")), vec!["b.md"]);
-}
-
-/// A question written for the Obsidian Help vault finds its note in the top 3.
-#[test]
-fn obsidian_help_question_in_top_3() {
-    let vault = eval_dir().join("corpora/obsidian-help/en");
-    assert!(
-        vault.is_dir(),
-        "the shared corpora must be next to the checkout: {}",
-        vault.display()
-    );
-    let t = TestVault::new();
-    let out = t.run(&["index", vault.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("indexed 173 notes"),
-        "{}",
-        stderr(&out)
-    );
-    for (question, expected) in [
-        (
-            "how do I make a callout that is collapsed by default",
-            "Editing and formatting/Callouts.md",
-        ),
-        (
-            "link to a specific heading in another note",
-            "Linking notes and files/Internal links.md",
-        ),
-        (
-            "recover an older version of a note from sync history",
-            "Obsidian Sync/Version history.md",
-        ),
-    ] {
-        let out = t.run(&[
-            "search",
-            question,
-            "--vault",
-            vault.to_str().unwrap(),
-            "--json",
-            "--no-update",
-        ]);
-        let ids = result_ids(&serde_json::from_slice(&out.stdout).unwrap());
-        assert!(
-            ids.iter().take(3).any(|id| id == expected),
-            "{question:?}: {expected} not in top 3 of {ids:?}"
-        );
-    }
 }
 
 /// Bad input on the command line gets a message that names the thing and suggests a fix.

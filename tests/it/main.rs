@@ -1,5 +1,6 @@
 //! The integration tests: one binary, as matklad recommends. Every test runs the real
-//! `deepvault` binary on temporary vaults (or the shared corpora), over real sockets.
+//! `deepvault` binary on vaults the tests write themselves, over real sockets. They need nothing
+//! beside the checkout: no corpora, no network and no model weights.
 
 mod common;
 

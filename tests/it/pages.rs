@@ -150,10 +150,19 @@ async fn every_citation_url_opens_its_note() {
 #[tokio::test]
 async fn url_template_presets_with_hostile_names() {
     let t = TestVault::new();
-    let tldr = crate::common::eval_dir().join("corpora/tldr-pages/pages/common");
-    for name in ["[[.md", "c++.md", "%.md"] {
-        let bytes = std::fs::read(tldr.join(name)).expect("tldr page present");
-        t.write_bytes(&format!("pages/{name}"), &bytes);
+    // Pages named like tldr's, whose names are operators: each is an id, a title and a URL.
+    for (name, summary) in [
+        (
+            "[[",
+            "Check file types and compare values inside a conditional",
+        ),
+        ("c++", "Compile C++ source files with the GNU compiler"),
+        ("%", "Bring a background job back to the foreground"),
+    ] {
+        t.note(
+            &format!("pages/{name}.md"),
+            &format!("# {name}\n\n> {summary}.\n\n- Run it:\n\n`{name} {{{{argument}}}}`\n"),
+        );
     }
     // The default template: each page opens.
     let server = t.serve(&[]);

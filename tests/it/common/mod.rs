@@ -18,11 +18,6 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_deepvault"))
 }
 
-/// The shared evaluation corpora, next to the checkout.
-pub fn eval_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval")
-}
-
 /// A vault in a temporary folder, with its own index folder.
 pub struct TestVault {
     dir: tempfile::TempDir,
