@@ -17,15 +17,23 @@ use tantivy::schema::document::Document;
 #[derive(Debug)]
 pub(crate) struct QueueBudget {
     limit: u64,
-    queued: Mutex<u64>,
+    state: Mutex<BudgetState>,
     freed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct BudgetState {
+    /// Bytes held by permits.
+    queued: u64,
+    /// Threads waiting for room (tests watch it to know a thread is blocked).
+    waiting: usize,
 }
 
 impl QueueBudget {
     pub(crate) fn new(limit: u64) -> Arc<QueueBudget> {
         Arc::new(QueueBudget {
             limit,
-            queued: Mutex::new(0),
+            state: Mutex::new(BudgetState::default()),
             freed: Condvar::new(),
         })
     }
@@ -33,11 +41,13 @@ impl QueueBudget {
     /// Waits until `bytes` fit in the budget (or nothing is queued: one document larger than
     /// the whole budget still goes through, alone), then takes them.
     pub(crate) fn acquire(self: &Arc<Self>, bytes: u64) -> Permit {
-        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
-        while *queued > 0 && *queued + bytes > self.limit {
-            queued = self.freed.wait(queued).unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.queued > 0 && state.queued + bytes > self.limit {
+            state.waiting += 1;
+            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiting -= 1;
         }
-        *queued += bytes;
+        state.queued += bytes;
         Permit {
             budget: Arc::clone(self),
             bytes,
@@ -47,7 +57,13 @@ impl QueueBudget {
     /// Bytes currently queued.
     #[cfg(test)]
     pub(crate) fn queued(&self) -> u64 {
-        *self.queued.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).queued
+    }
+
+    /// Threads blocked in [`QueueBudget::acquire`].
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).waiting
     }
 }
 
@@ -60,8 +76,8 @@ pub(crate) struct Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut queued = self.budget.queued.lock().unwrap_or_else(|e| e.into_inner());
-        *queued -= self.bytes;
+        let mut state = self.budget.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.queued -= self.bytes;
         self.budget.freed.notify_all();
     }
 }
@@ -117,7 +133,6 @@ impl Document for QueuedDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn a_full_budget_waits_until_a_permit_is_returned() {
@@ -130,8 +145,10 @@ mod tests {
                 budget.queued()
             })
         };
-        // The waiter cannot take its 60 bytes while the first 60 are held.
-        std::thread::sleep(Duration::from_millis(50));
+        // The waiter cannot take its 60 bytes while the first 60 are held: it blocks.
+        while budget.waiting() == 0 {
+            std::thread::yield_now();
+        }
         assert!(!waiter.is_finished());
         assert_eq!(budget.queued(), 60);
         drop(first);

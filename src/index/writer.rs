@@ -655,12 +655,15 @@ impl Indexer {
             .map_err(|e| Error::tantivy(&dir, e))?;
         prepared.set_payload(&VaultIndex::payload(self.vault.root(), self.complete));
         prepared.commit().map_err(|e| Error::tantivy(&dir, e))?;
-        self.index.reload()?;
         self.uncommitted = false;
         self.last_commit = Instant::now();
+        // The status learns of the commit before searchers see it: whoever sees the new
+        // results and then asks /readyz must not get the previous count (a busy machine can
+        // pause this thread between the two steps).
         if let Some(on_commit) = &self.on_commit {
             on_commit(self.manifest.len());
         }
+        self.index.reload()?;
         tracing::debug!(
             trigger = ?trigger,
             notes = self.manifest.len(),

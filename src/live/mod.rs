@@ -12,6 +12,7 @@
 //! `reconcile_interval` to catch whatever the watcher missed, and `--poll` replaces the watcher
 //! by a reconcile every `poll_interval`.
 
+mod policy;
 pub(crate) mod status;
 pub(crate) mod watch;
 
@@ -27,6 +28,7 @@ use crate::config::WatchConfig;
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer};
 use crate::live::status::Status;
 use crate::live::watch::DirWatcher;
+use policy::{Due, Schedule};
 
 /// A message to the sync thread.
 #[derive(Debug)]
@@ -89,21 +91,20 @@ pub(crate) fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Statu
             indexer.set_commit_every(Some(config.progress_commit));
             let folders = startup(&mut indexer, &thread_status);
             indexer.set_commit_every(None);
+            let periodic = periodic_interval(&config, watcher.is_some());
             let mut sync = SyncLoop {
                 indexer,
                 status: thread_status,
+                schedule: Schedule::new(config.commit.clone(), periodic, Instant::now()),
                 config,
                 watcher,
                 dirty: HashSet::new(),
                 rescan: None,
-                first_pending: None,
-                last_event: Instant::now(),
-                last_reconcile: Instant::now(),
             };
             // Files created in a folder before its watch existed are caught by one more look.
             if sync.ensure_watches(&folders) {
                 sync.rescan = Some("folders appeared during the first index".into());
-                sync.schedule();
+                sync.schedule.changed(Instant::now(), 0);
             }
             sync.status.set_ready();
             sync.run(&rx);
@@ -173,21 +174,29 @@ struct SyncLoop {
     watcher: Option<DirWatcher>,
     dirty: HashSet<PathBuf>,
     rescan: Option<String>,
-    first_pending: Option<Instant>,
-    last_event: Instant,
-    last_reconcile: Instant,
+    /// When to commit and when to reconcile.
+    schedule: Schedule,
+}
+
+/// How often the vault is rescanned when nothing else happens: the poll interval without a
+/// watcher, else the light reconcile's interval (zero: never).
+fn periodic_interval(config: &WatchConfig, watching: bool) -> Option<Duration> {
+    if watching {
+        Some(config.reconcile_interval)
+    } else {
+        Some(config.poll_interval)
+    }
 }
 
 impl SyncLoop {
     fn run(&mut self, rx: &Receiver<SyncMsg>) {
         loop {
-            let timeout = self.next_timeout();
+            let timeout = self.schedule.wait(Instant::now());
             match rx.recv_timeout(timeout) {
                 Ok(SyncMsg::Paths(paths)) => {
                     self.dirty.extend(paths);
-                    self.mark_pending();
-                    if self.dirty.len() >= self.config.commit.max_batch {
-                        self.flush(CommitTrigger::BatchSize);
+                    if let Some(trigger) = self.mark_pending() {
+                        self.flush(trigger);
                     }
                 }
                 Ok(SyncMsg::Rescan(reason)) => {
@@ -204,17 +213,10 @@ impl SyncLoop {
         }
     }
 
-    /// A change arrived: batch it.
-    fn mark_pending(&mut self) {
-        self.schedule();
+    /// A change arrived: batch it; says when the batch is full.
+    fn mark_pending(&mut self) -> Option<CommitTrigger> {
         self.status.event_seen(self.dirty.len());
-    }
-
-    /// Work is pending (a change, or a rescan of our own): flush after the quiet period.
-    fn schedule(&mut self) {
-        let now = Instant::now();
-        self.last_event = now;
-        self.first_pending.get_or_insert(now);
+        self.schedule.changed(Instant::now(), self.dirty.len())
     }
 
     /// Watches the folders a reconcile walked; returns true when new ones were added (files
@@ -228,6 +230,8 @@ impl SyncLoop {
             Err(err) => {
                 fall_back_to_polling(&self.status, &self.config, &err.to_string());
                 self.watcher = None;
+                self.schedule
+                    .set_periodic(periodic_interval(&self.config, false));
                 false
             }
         }
@@ -245,50 +249,18 @@ impl SyncLoop {
         }
     }
 
-    fn periodic_interval(&self) -> Option<Duration> {
-        if self.watcher.is_none() {
-            Some(self.config.poll_interval)
-        } else if self.config.reconcile_interval.is_zero() {
-            None
-        } else {
-            Some(self.config.reconcile_interval)
-        }
-    }
-
-    fn next_timeout(&self) -> Duration {
-        let now = Instant::now();
-        if let Some(first) = self.first_pending {
-            let quiet_at = self.last_event + self.config.commit.quiet;
-            let latest_at = first + self.config.commit.max_delay;
-            return quiet_at.min(latest_at).saturating_duration_since(now);
-        }
-        match self.periodic_interval() {
-            Some(interval) => (self.last_reconcile + interval).saturating_duration_since(now),
-            None => Duration::from_secs(3600),
-        }
-    }
-
     fn on_timeout(&mut self) {
-        let now = Instant::now();
-        if let Some(first) = self.first_pending {
-            if now >= first + self.config.commit.max_delay {
-                self.flush(CommitTrigger::MaxDelay);
-            } else if now >= self.last_event + self.config.commit.quiet {
-                self.flush(CommitTrigger::Quiet);
-            }
-            return;
-        }
-        if let Some(interval) = self.periodic_interval()
-            && now >= self.last_reconcile + interval
-        {
-            self.reconcile(CommitTrigger::Reconcile);
+        match self.schedule.due(Instant::now()) {
+            Some(Due::Commit(trigger)) => self.flush(trigger),
+            Some(Due::Reconcile) => self.reconcile(CommitTrigger::Reconcile),
+            None => {}
         }
     }
 
     fn flush(&mut self, trigger: CommitTrigger) {
+        self.schedule.flushed();
         if self.rescan.take().is_some() {
             self.dirty.clear();
-            self.first_pending = None;
             if let Err(err) = self.indexer.reload_rules() {
                 tracing::warn!("cannot reload the exclusion rules: {err}");
             }
@@ -296,13 +268,11 @@ impl SyncLoop {
             return;
         }
         if self.dirty.is_empty() {
-            self.first_pending = None;
             self.status.set_pending(0);
             return;
         }
         self.forget_gone_folders();
         let dirty = std::mem::take(&mut self.dirty);
-        self.first_pending = None;
         let started = Instant::now();
         match self.indexer.update_paths(&dirty) {
             Ok(Some(report)) => self.commit(trigger, &report, started),
@@ -328,7 +298,7 @@ impl SyncLoop {
             Ok(report) => {
                 if self.ensure_watches(&report.folders) {
                     self.rescan = Some("new folders are watched now".into());
-                    self.schedule();
+                    self.schedule.changed(Instant::now(), 0);
                 }
                 if report.changed() && trigger == CommitTrigger::Reconcile {
                     tracing::info!(
@@ -345,7 +315,7 @@ impl SyncLoop {
                 self.status.set_error(Some(err.to_string()));
             }
         }
-        self.last_reconcile = Instant::now();
+        self.schedule.reconciled(Instant::now());
         self.status.reconciled();
     }
 

@@ -31,7 +31,8 @@ fn contents(
 async fn kill_during_first_index_then_edit_then_restart() {
     let t = TestVault::new();
     let filler = "Words about gardens, coffee and travel fill this paragraph. ".repeat(40);
-    let notes = 6000;
+    // Enough notes that the first index runs for a while after its first progress commit.
+    let notes = 12_000;
     for i in 0..notes {
         t.note(
             &format!("folder{}/note {i}.md", i % 20),
@@ -46,8 +47,8 @@ async fn kill_during_first_index_then_edit_then_restart() {
     let server = t.serve(&[]);
     let client = reqwest::Client::new();
     let mut seen = Value::Null;
-    // Kill after a progress commit, while part of the vault is committed and the rest is not (or
-    // at the end, should a machine index faster than the commits come).
+    // Kill right after a progress commit, while part of the vault is committed and the rest is
+    // not: the case the test is about.
     let caught = wait_until(Duration::from_secs(60), async || {
         if let Ok(response) = client.get(server.url("/readyz")).send().await {
             seen = response.json().await.unwrap_or(Value::Null);
@@ -55,9 +56,13 @@ async fn kill_during_first_index_then_edit_then_restart() {
         seen["notes"].as_u64().unwrap_or(0) > 0 || seen["ready"] == true
     })
     .await;
-    assert!(caught, "no progress seen: {seen}");
-    let killed_mid_run = seen["ready"] != true;
     server.kill9();
+    assert!(caught, "no progress seen: {seen}");
+    let committed = seen["notes"].as_u64().unwrap_or(0);
+    assert!(
+        seen["ready"] != true && committed > 0 && committed < notes as u64,
+        "the kill did not land mid-index (readyz at kill: {seen})"
+    );
 
     // Edits while the server is down.
     for i in (0..notes).step_by(60) {
@@ -104,5 +109,4 @@ async fn kill_during_first_index_then_edit_then_restart() {
     );
     assert!(reference.contains_key("added/new 0.md"));
     assert!(!reference.contains_key("folder1/note 1.md"));
-    eprintln!("killed during the first index: {killed_mid_run} (readyz at kill: {seen})");
 }

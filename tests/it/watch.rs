@@ -154,7 +154,8 @@ async fn whole_folders_move_delete_and_arrive() {
         &["Archive2/deep/b.md", "Archive2/deep/c.md"],
     )
     .await;
-    expect_fetchable(&server, &client, "Projects/deep/c.md", false).await;
+    // Nothing stays indexed under the folder's old name.
+    expect_fetchable(&server, &client, "Projects/deep/b.md", false).await;
 
     std::fs::remove_dir_all(t.path("Archive2")).unwrap();
     expect_search(&server, &client, "lima", &[]).await;
@@ -204,8 +205,13 @@ async fn ignore_rules_and_privacy_marker_changes() {
     t.note("n.md", "---\ndeepvault: private\n---\noscar note\n");
     expect_search(&server, &client, "oscar", &["drafts/d.md"]).await;
     expect_fetchable(&server, &client, "n.md", false).await;
-    t.note("n.md", "---\ntags: [private]\n---\noscar note\n");
     t.note("n.md", "oscar note is public again\n");
+    expect_search(&server, &client, "oscar", &["drafts/d.md", "n.md"]).await;
+    // A private tag works the same way, and so does lifting it.
+    t.note("n.md", "---\ntags: [private]\n---\noscar note\n");
+    expect_search(&server, &client, "oscar", &["drafts/d.md"]).await;
+    expect_fetchable(&server, &client, "n.md", false).await;
+    t.note("n.md", "oscar note is public once more\n");
     expect_search(&server, &client, "oscar", &["drafts/d.md", "n.md"]).await;
 }
 

@@ -214,3 +214,167 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     (code, Json(body))
 }
+
+/// Fast HTTP behaviour, in process: the router driven with `oneshot`, no socket. The behaviour
+/// that needs real connections (timeouts, HTTP/2, streaming) is tested over sockets in
+/// `tests/it`.
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::{Request, header};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::{Config, ConfigLayer, Overrides};
+    use crate::index::writer::{CommitTrigger, Indexer, IndexerSettings};
+    use crate::service::citations::Citations;
+    use crate::service::tools::Tools;
+    use crate::vault::Vault;
+
+    /// A router over a one-note vault, with `layer` applied to the configuration.
+    fn app(layer: ConfigLayer) -> (Router, Arc<Status>, tempfile::TempDir, tempfile::TempDir) {
+        let vault_dir = tempfile::tempdir().unwrap();
+        let index_dir = tempfile::tempdir().unwrap();
+        std::fs::write(vault_dir.path().join("a.md"), "# Alpha\nalpha words\n").unwrap();
+        let overrides = Overrides {
+            config: None,
+            values: ConfigLayer {
+                vault: Some(vault_dir.path().to_path_buf()),
+                index_dir: Some(index_dir.path().to_path_buf()),
+                ..layer
+            },
+        };
+        let config = Config::load_with_env(&overrides, &Default::default()).unwrap();
+        let vault = Vault::open(&config.vault, &[]).unwrap();
+        let (mut indexer, _) =
+            Indexer::open(vault.clone(), index_dir.path(), IndexerSettings::default()).unwrap();
+        indexer.reconcile(None).unwrap();
+        indexer.commit(CommitTrigger::Command).unwrap();
+        let citations = Citations::from_config(&config, vault.name()).unwrap();
+        let tools = Tools::new(&config, indexer.index().clone(), citations).unwrap();
+        let status = Arc::new(Status::new());
+        let auth = Arc::new(auth::Auth::new(
+            config.auth.tokens.clone(),
+            config.auth.oauth.clone(),
+        ));
+        let state = AppState {
+            server: VaultServer::new(tools.clone(), Arc::clone(&status), vault.name()),
+            status: Arc::clone(&status),
+            hosts: guard::HostAllowList::new(&config.listen, None, &[]),
+            shutdown: CancellationToken::new(),
+            pages: pages::PagesState {
+                tools: tools.clone(),
+                status: Arc::clone(&status),
+                vault_name: vault.name().to_string(),
+                mode: config.pages,
+                signer: tools.citations.signer.clone(),
+                auth: Arc::clone(&auth),
+            },
+            auth,
+            limits: config.limits.clone(),
+        };
+        indexer.close().unwrap();
+        (router(state), status, vault_dir, index_dir)
+    }
+
+    fn get(path: &str, host: &str) -> Request<Body> {
+        let mut request = Request::get(path)
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap();
+        // What `serve` adds for every connection: the rate limiter keys on it.
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        request
+    }
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn health_readiness_and_the_host_guard() {
+        let (app, status, _vault, _index) = app(ConfigLayer::default());
+        let healthz = app
+            .clone()
+            .oneshot(get("/healthz", "127.0.0.1"))
+            .await
+            .unwrap();
+        assert_eq!(healthz.status(), StatusCode::OK);
+        let readyz = app
+            .clone()
+            .oneshot(get("/readyz", "localhost"))
+            .await
+            .unwrap();
+        assert_eq!(readyz.status(), StatusCode::SERVICE_UNAVAILABLE);
+        status.set_ready();
+        let readyz = app
+            .clone()
+            .oneshot(get("/readyz", "localhost"))
+            .await
+            .unwrap();
+        assert_eq!(readyz.status(), StatusCode::OK);
+        let evil = app
+            .oneshot(get("/healthz", "evil.example.com"))
+            .await
+            .unwrap();
+        assert_eq!(evil.status(), StatusCode::FORBIDDEN);
+        assert!(body(evil).await.contains("--public-url"));
+    }
+
+    #[tokio::test]
+    async fn pages_render_known_notes_and_refuse_unknown_ones() {
+        let (app, _status, _vault, _index) = app(ConfigLayer::default());
+        let page = app
+            .clone()
+            .oneshot(get("/notes/a.md", "127.0.0.1"))
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(body(page).await.contains("alpha words"));
+        let missing = app.oneshot(get("/notes/b.md", "127.0.0.1")).await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    }
+
+    /// The pages share the client's rate limit: a burst past it gets 429 with Retry-After.
+    #[tokio::test]
+    async fn pages_are_rate_limited() {
+        let (app, _status, _vault, _index) = app(ConfigLayer {
+            rate_limit_per_minute: Some(40),
+            ..ConfigLayer::default()
+        });
+        let mut statuses = Vec::new();
+        for _ in 0..12 {
+            let response = app
+                .clone()
+                .oneshot(get("/?q=alpha", "127.0.0.1"))
+                .await
+                .unwrap();
+            statuses.push(response.status());
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                assert!(response.headers().contains_key(header::RETRY_AFTER));
+            }
+        }
+        // A burst of 10 (40 per minute: a quarter, at least 10) passes, then the limit holds.
+        assert!(
+            statuses[..10].iter().all(|s| *s == StatusCode::OK),
+            "{statuses:?}"
+        );
+        assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    }
+
+    #[tokio::test]
+    async fn without_oauth_there_is_no_resource_metadata() {
+        let (app, _status, _vault, _index) = app(ConfigLayer::default());
+        let response = app
+            .oneshot(get("/.well-known/oauth-protected-resource", "127.0.0.1"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+}

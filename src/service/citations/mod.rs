@@ -77,3 +77,61 @@ impl Citations {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn citations(template: &str, signed: bool) -> Citations {
+        Citations {
+            template: UrlTemplate::parse(template).unwrap(),
+            public_url: "https://notes.example.com".into(),
+            vault_name: "Vault".into(),
+            signer: signed.then(|| PageSigner::with_key([7; 32], None)),
+        }
+    }
+
+    fn target<'a>(id: &'a str, anchor: Option<&'a str>) -> Target<'a> {
+        Target {
+            id,
+            anchor,
+            heading: anchor,
+            line: Some(3),
+        }
+    }
+
+    /// The signature goes into the query string, before the fragment, joined with `?` or `&`
+    /// as the template's URL needs; URLs that do not open deepvault's pages are never signed.
+    #[test]
+    fn signatures_are_spliced_before_the_fragment() {
+        let signer = PageSigner::with_key([7; 32], None);
+        let sig = signer.query("A b.md");
+
+        let plain = citations("{public_url}/notes/{path}{#anchor}", true);
+        assert_eq!(
+            plain.url(target("A b.md", Some("part-two"))),
+            format!("https://notes.example.com/notes/A%20b.md?{sig}#part-two")
+        );
+        assert_eq!(
+            plain.url(target("A b.md", None)),
+            format!("https://notes.example.com/notes/A%20b.md?{sig}")
+        );
+
+        let with_query = citations("{public_url}/notes/{path}?view=1{#anchor}", true);
+        assert_eq!(
+            with_query.url(target("A b.md", Some("x"))),
+            format!("https://notes.example.com/notes/A%20b.md?view=1&{sig}#x")
+        );
+
+        let unsigned = citations("{public_url}/notes/{path}{#anchor}", false);
+        assert_eq!(
+            unsigned.url(target("A b.md", Some("x"))),
+            "https://notes.example.com/notes/A%20b.md#x"
+        );
+        let elsewhere = citations("https://github.com/me/notes/blob/main/{path}#L{line}", true);
+        assert_eq!(
+            elsewhere.url(target("A b.md", Some("x"))),
+            "https://github.com/me/notes/blob/main/A%20b.md#L3"
+        );
+    }
+}
