@@ -9,9 +9,10 @@
 //! The modules are layers; each uses only those listed above it.
 //!
 //! - [`error`]: the library's error type, which names the path or id it concerns.
+//! - [`vault`]: which files are notes, the parallel walk, and the pure parser: bytes → note. It
+//!   takes no configuration, only arguments.
 //! - [`config`]: flags over `DEEPVAULT_*` over `deepvault.toml` over defaults → [`config::Config`];
 //!   the auth settings and the citation URL template it holds.
-//! - [`vault`]: which files are notes, the parallel walk, and the pure parser: bytes → note.
 //! - [`index`]: the tantivy index: schema, analysis, the one writer, search with passages, fetch.
 //! - [`live`]: keeping the index current: the sync thread, the watcher, and the status it reports.
 //! - [`service`]: what a request gets: typed `search`/`fetch` responses, citations, redaction,
@@ -50,3 +51,72 @@ pub mod service;
 pub mod vault;
 
 pub use error::{Error, Result};
+
+/// The layering above, checked: a module may use only the layers listed before its own.
+#[cfg(test)]
+mod layering {
+    /// In order: each may use only those before it.
+    const LAYERS: &[&str] = &[
+        "error", "vault", "config", "index", "live", "service", "server", "cli",
+    ];
+
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn imports_point_only_downward() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let mut violations = Vec::new();
+        for file in &files {
+            let relative = file.strip_prefix(&src).unwrap();
+            let top = relative
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string();
+            let Some(own) = LAYERS.iter().position(|l| *l == top) else {
+                continue; // lib.rs, main.rs
+            };
+            let text = std::fs::read_to_string(file).unwrap();
+            for (number, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("//") {
+                    continue; // prose may name any module
+                }
+                for (at, _) in line.match_indices("crate::") {
+                    let used: String = line[at + 7..]
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if let Some(layer) = LAYERS.iter().position(|l| *l == used)
+                        && layer > own
+                    {
+                        violations.push(format!(
+                            "{}:{}: {top} uses crate::{used}",
+                            relative.display(),
+                            number + 1
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(
+            violations.is_empty(),
+            "imports pointing upward:\n{}",
+            violations.join("\n")
+        );
+        assert!(files.len() > 30, "the source tree was not found");
+    }
+}
