@@ -35,6 +35,16 @@ quietly() { # run a command with its output in a log, shown only if it fails
         return 1
     fi
 }
+# A registry can drop a connection now and then (one CI run lost `npm ci` that way), so installs
+# from it get three attempts, with the failing output shown each time.
+with_retries() {
+    local attempt
+    for attempt in 1 2 3; do
+        "$@" && return 0
+        [[ $attempt == 3 ]] || { echo "install: attempt $attempt failed; retrying in $((attempt * 10)) s" >&2; sleep $((attempt * 10)); }
+    done
+    return 1
+}
 
 mkdir -p "$tools" "$artifacts"
 rm -f "$artifacts"/*.png # this run's screenshots only
@@ -50,8 +60,8 @@ else
     fi
     echo "install: chromium (apt-get) ..."
     export DEBIAN_FRONTEND=noninteractive
-    quietly "$tools/browser-apt.log" apt-get update
-    quietly "$tools/browser-apt.log" apt-get install -y chromium
+    with_retries quietly "$tools/browser-apt.log" apt-get update
+    with_retries quietly "$tools/browser-apt.log" apt-get install -y chromium
     [[ -x $chromium ]] || { echo "install: apt-get installed chromium but $chromium is missing" >&2; exit 1; }
     echo "install: $($chromium --version) installed ($(took "$start"))"
 fi
@@ -68,7 +78,7 @@ else
     rm -rf "$dir" && mkdir -p "$dir"
     cp "$here/package.json" "$here/package-lock.json" "$dir/"
     # playwright-core has no install script and bundles no browser; the variable is a guard.
-    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 quietly "$tools/browser-npm.log" \
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 with_retries quietly "$tools/browser-npm.log" \
         npm ci --no-audit --no-fund)
     got=$(node -p "require('$dir/node_modules/playwright-core/package.json').version")
     [[ $got == "$PLAYWRIGHT_VERSION" ]] || { echo "install: got playwright-core $got, want $PLAYWRIGHT_VERSION" >&2; exit 1; }

