@@ -19,6 +19,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The vault folder is gone, or its path now leads elsewhere, while serving.
+    #[error(
+        "the vault folder {} is not the one deepvault started with: {reason}; the index is left as it was\n\nhint: put the folder back; to serve another folder, restart deepvault with its path",
+        path.display()
+    )]
+    VaultChanged { path: PathBuf, reason: String },
+
     /// The vault path names a file.
     #[error(
         "vault {} is a file, not a folder\n\nhint: pass the folder that holds your notes, e.g. `deepvault serve {}`",

@@ -24,9 +24,10 @@ use super::{
 use crate::config::Privacy;
 use crate::error::{Error, Result};
 use crate::vault::Vault;
-use crate::vault::note::{Note, tag_keys};
+use crate::vault::contain::{Refused, RootState};
+use crate::vault::note::{Note, is_markdown_name, tag_keys};
 use crate::vault::parse::parse_note;
-use crate::vault::rules::{Rules, is_rules_file};
+use crate::vault::rules::{NotANote, Rules, is_rules_file};
 use crate::vault::walk::{FileEntry, created_ns, mtime_ns, walk};
 
 /// Why a commit happened (logged with it).
@@ -95,6 +96,9 @@ pub(crate) enum SkipKind {
     Unreadable,
     /// Found by the walk but passed over (non-UTF-8 name, symlink out of the vault, …).
     Walk,
+    /// Not a regular file inside the vault (a FIFO, a socket, a device, a symlink out of the
+    /// vault or to an excluded note).
+    Refused,
 }
 
 impl SkipKind {
@@ -104,6 +108,7 @@ impl SkipKind {
             SkipKind::TooLarge => "larger than max_file_bytes",
             SkipKind::Unreadable => "unreadable",
             SkipKind::Walk => "not a readable note path",
+            SkipKind::Refused => "not a regular note file inside the vault",
         }
     }
 }
@@ -133,6 +138,8 @@ pub struct ChangeReport {
     pub(crate) files_seen: usize,
     /// Folders the walk entered (for a reconcile): what the watcher must watch.
     pub(crate) folders: Vec<std::path::PathBuf>,
+    /// The vault folder had been replaced by a new one (a reconcile): watches must be renewed.
+    pub(crate) root_reopened: bool,
 }
 
 impl ChangeReport {
@@ -153,6 +160,7 @@ impl ChangeReport {
         self.bytes_read += other.bytes_read;
         self.files_seen += other.files_seen;
         self.folders.extend(other.folders);
+        self.root_reopened |= other.root_reopened;
     }
 }
 
@@ -296,8 +304,26 @@ impl Indexer {
     /// read, deleted or excluded ones removed. Unchanged files (same size and mtime) are not read.
     pub fn reconcile(&mut self, progress: Option<ProgressFn<'_>>) -> Result<ChangeReport> {
         self.ensure_manifest()?;
-        let walked = walk(&self.vault, self.rules.extra());
+        // The folder must still be the vault opened at start: a vault that is gone is not
+        // emptied from the index (a drive unmounted for a moment), and one that now leads
+        // elsewhere is never followed.
+        let root = self.vault.dir().check();
+        match &root {
+            RootState::Same => {}
+            RootState::Reopened => {
+                tracing::info!(vault = %self.vault.root().display(), "the vault folder was replaced by a new one; reading it");
+            }
+            RootState::Missing(reason) | RootState::Moved(reason) => {
+                return Err(Error::VaultChanged {
+                    path: self.vault.root().to_path_buf(),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        self.rules.refresh_ignore_files();
+        let walked = walk(&self.vault, &self.rules);
         let mut report = ChangeReport {
+            root_reopened: root == RootState::Reopened,
             files_seen: walked.files.len(),
             folders: walked.dirs,
             ..ChangeReport::default()
@@ -360,8 +386,26 @@ impl Indexer {
                     }
                     report.removed += self.remove_prefix(&id);
                 }
+                Ok(metadata) if !metadata.is_file() => {
+                    // A FIFO, a socket or a device: never opened.
+                    if is_markdown_name(&id) && !self.rules.is_excluded(&id, false) {
+                        let kind = crate::vault::contain::kind_name(&metadata.file_type());
+                        tracing::warn!(note = %id, "skipped: {kind}, not a regular file");
+                        report.skipped.push((
+                            id.clone(),
+                            SkipKind::Refused,
+                            format!("{kind}, not a regular file"),
+                        ));
+                    }
+                    if self.manifest.contains_key(&id) {
+                        self.remove(&id);
+                        report.removed += 1;
+                    }
+                }
                 Ok(metadata) => {
-                    if self.rules.is_note_path(&id, path) {
+                    // The symlink part of the rule (target inside, not excluded) is applied
+                    // when the file is read, for the walk's files and these alike.
+                    if is_markdown_name(&id) && !self.rules.is_excluded(&id, false) {
                         let unchanged = self.manifest.get(&id).is_some_and(|s| {
                             s.size == metadata.len() && s.mtime == mtime_ns(&metadata)
                         });
@@ -494,7 +538,6 @@ impl Indexer {
     ) -> Outcome {
         let previous = self.manifest.get(&file.id).copied();
         let was_indexed = previous.is_some();
-        let path = self.vault.path_of(&file.id);
         if file.size > self.settings.max_file_bytes {
             return Outcome::Skipped {
                 kind: SkipKind::TooLarge,
@@ -506,17 +549,39 @@ impl Indexer {
                 was_indexed,
             };
         }
-        let (bytes, metadata) = match read_file(&path) {
+        // The one containment rule: through the root handle, symlinks followed inside the vault
+        // only and to a target the rules allow, and only a regular file is read.
+        let read = self.rules.check_target(&file.id, false).and_then(|target| {
+            self.vault
+                .dir()
+                .read(&target, self.settings.max_file_bytes)
+                .map_err(NotANote::Refused)
+        });
+        let (bytes, metadata) = match read {
             Ok(read) => read,
             Err(err) => {
-                let kind = if err.kind() == std::io::ErrorKind::NotFound {
-                    SkipKind::Vanished
-                } else {
-                    SkipKind::Unreadable
+                let (kind, message) = match err {
+                    NotANote::Refused(err) if err.is_not_found() => {
+                        (SkipKind::Vanished, err.to_string())
+                    }
+                    NotANote::Refused(Refused::TooLarge(size)) => (
+                        SkipKind::TooLarge,
+                        format!(
+                            "{} MB is over max_file_bytes ({} MB)",
+                            size / (1024 * 1024),
+                            self.settings.max_file_bytes / (1024 * 1024)
+                        ),
+                    ),
+                    NotANote::Refused(Refused::Io(err)) => (SkipKind::Unreadable, err.to_string()),
+                    NotANote::Refused(err) => (SkipKind::Refused, err.to_string()),
+                    NotANote::TargetExcluded(target) => (
+                        SkipKind::Refused,
+                        format!("symlink to {target}, which the exclusion rules exclude"),
+                    ),
                 };
                 return Outcome::Skipped {
                     kind,
-                    message: err.to_string(),
+                    message,
                     was_indexed,
                 };
             }
@@ -680,15 +745,6 @@ impl Indexer {
             .wait_merging_threads()
             .map_err(|e| Error::tantivy(&dir, e))
     }
-}
-
-fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let metadata = file.metadata()?;
-    let mut bytes = Vec::with_capacity(metadata.len() as usize + 1);
-    file.read_to_end(&mut bytes)?;
-    Ok((bytes, metadata))
 }
 
 /// True when the note must stay out of the index: frontmatter `<key>: <value>` or a private tag.

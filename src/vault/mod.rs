@@ -7,24 +7,31 @@
 //! - [`rules`]: the exclusion rules (dot-files, `.gitignore`/`.ignore`, Obsidian's excluded
 //!   files, config globs), usable for one path at a time by the watcher.
 //!
+//! - [`contain`]: the one containment rule: every vault file is read through a handle of the
+//!   root, symlinks followed only inside the vault, only regular files read.
+//!
 //! Ids are vault-relative paths with `/` separators. They are produced from paths the walk found,
 //! never turned back into paths from user input: lookups by id go through the index.
 
+pub(crate) mod contain;
 pub mod note;
 pub mod parse;
 pub(crate) mod rules;
 pub(crate) mod walk;
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
-/// An opened vault: its canonical root and its exclusion rules.
+/// An opened vault: its canonical root (fixed at start), a handle of it through which every
+/// file is read, and its exclusion rules.
 #[derive(Clone, Debug)]
 pub struct Vault {
     root: PathBuf,
     name: String,
     exclude: Vec<String>,
+    dir: Arc<contain::RootDir>,
 }
 
 impl Vault {
@@ -47,11 +54,21 @@ impl Vault {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "vault".to_string());
+        let dir = contain::RootDir::open(&root, path).map_err(|source| Error::VaultMissing {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(Vault {
             root,
             name,
             exclude: exclude.to_vec(),
+            dir: Arc::new(dir),
         })
+    }
+
+    /// The handle every vault file is read through.
+    pub(crate) fn dir(&self) -> &contain::RootDir {
+        &self.dir
     }
 
     /// The canonical root folder.
@@ -74,14 +91,6 @@ impl Vault {
     pub(crate) fn id_for(&self, path: &Path) -> Option<String> {
         let relative = path.strip_prefix(&self.root).ok()?;
         relative_id(relative)
-    }
-
-    /// The absolute path of an id that came from [`Vault::id_for`] or the walk. Never call this
-    /// with an id from a client: those are looked up in the index.
-    pub(crate) fn path_of(&self, id: &str) -> PathBuf {
-        let mut path = self.root.clone();
-        path.extend(id.split('/'));
-        path
     }
 }
 
@@ -115,7 +124,6 @@ mod tests {
             .id_for(&vault.root().join("a").join("b c.md"))
             .unwrap();
         assert_eq!(id, "a/b c.md");
-        assert_eq!(vault.path_of(&id), vault.root().join("a/b c.md"));
         assert_eq!(vault.id_for(Path::new("/elsewhere/x.md")), None);
         assert_eq!(relative_id(Path::new("../x.md")), None);
     }
