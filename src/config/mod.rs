@@ -102,6 +102,8 @@ config_keys! {
     max_body_bytes: usize,
     rate_limit_per_minute: u32,
     request_timeout_secs: u64,
+    /// A connection with no byte in either direction for this long is closed.
+    idle_timeout_secs: u64,
     max_query_chars: usize,
     max_fetch_bytes: usize,
     audit_log: PathBuf,
@@ -196,8 +198,12 @@ pub(crate) struct Limits {
     pub(crate) max_body_bytes: usize,
     /// Requests per minute per client; 0 disables the limit.
     pub(crate) rate_limit_per_minute: u32,
-    /// A tool call or page that takes longer fails with a timeout.
+    /// A tool call or page that takes longer fails with a timeout; a request body must arrive
+    /// within it too.
     pub(crate) request_timeout: Duration,
+    /// A connection silent in both directions this long is closed (never less than
+    /// `request_timeout`, so a slow answer is not cut).
+    pub(crate) idle_timeout: Duration,
     /// Longer queries are cut to this many characters (and still answered).
     pub(crate) max_query_chars: usize,
     /// Fetched text longer than this is cut, with `metadata.truncated: true`.
@@ -397,6 +403,10 @@ impl Config {
             request_timeout: Duration::from_secs(positive(
                 file.request_timeout_secs.unwrap_or(30) as usize,
                 "request_timeout_secs",
+            )? as u64),
+            idle_timeout: Duration::from_secs(positive(
+                file.idle_timeout_secs.unwrap_or(60) as usize,
+                "idle_timeout_secs",
             )? as u64),
             max_query_chars: positive(
                 file.max_query_chars.unwrap_or(16 * 1024),

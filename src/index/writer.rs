@@ -206,6 +206,8 @@ pub struct Indexer {
     complete: bool,
     /// Called after each commit with the number of notes, e.g. to update a status page.
     on_commit: Option<Box<dyn Fn(usize) + Send + Sync>>,
+    /// Called for every file read: a sign of life for a status page.
+    heartbeat: Option<Box<dyn Fn() + Send + Sync>>,
     _lock: WriterLock,
 }
 
@@ -250,6 +252,7 @@ impl Indexer {
                 last_commit: Instant::now(),
                 uncommitted: false,
                 on_commit: None,
+                heartbeat: None,
                 _lock: lock,
             },
             outcome,
@@ -289,6 +292,11 @@ impl Indexer {
     /// Registers a function called after every commit with the number of notes.
     pub(crate) fn set_on_commit(&mut self, on_commit: impl Fn(usize) + Send + Sync + 'static) {
         self.on_commit = Some(Box::new(on_commit));
+    }
+
+    /// Registers a function called for every file read (from the parse threads).
+    pub(crate) fn set_heartbeat(&mut self, heartbeat: impl Fn() + Send + Sync + 'static) {
+        self.heartbeat = Some(Box::new(heartbeat));
     }
 
     /// Reloads the exclusion rules (after a `.gitignore` or `app.json` change).
@@ -517,6 +525,9 @@ impl Indexer {
                 .par_iter()
                 .map(|file| {
                     let outcome = self.process_file(file, &searcher, &bytes_read);
+                    if let Some(heartbeat) = &self.heartbeat {
+                        heartbeat();
+                    }
                     let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if let Some(progress) = progress
                         && (finished.is_multiple_of(256) || finished == total)

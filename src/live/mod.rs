@@ -11,6 +11,13 @@
 //! rescan (stat only, then re-reads only what changed). A light reconcile runs every
 //! `reconcile_interval` to catch whatever the watcher missed, and `--poll` replaces the watcher
 //! by a reconcile every `poll_interval`.
+//!
+//! The watcher heals itself: the vault folder is checked every second (and at once on an event
+//! on the root); when it is deleted, moved or replaced, the status says `watcher: lost` with the
+//! reason, and once a folder is back at the same place, a new watcher is built and the vault
+//! reconciled at once. A root that now leads elsewhere (a symlink swapped
+//! in) is never followed. The thread beats ([`Status::beat`]) on every turn and every file it
+//! reads, so `/readyz` can tell a stuck indexer.
 
 mod policy;
 pub(crate) mod status;
@@ -25,9 +32,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::config::WatchConfig;
+use crate::error::Error;
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer};
 use crate::live::status::Status;
 use crate::live::watch::DirWatcher;
+use crate::vault::contain::RootState;
 use policy::{Due, Schedule};
 
 /// A message to the sync thread.
@@ -37,6 +46,8 @@ pub(crate) enum SyncMsg {
     Paths(Vec<PathBuf>),
     /// Rescan the whole vault, for this reason.
     Rescan(String),
+    /// Something happened to the vault folder itself: check it.
+    CheckRoot,
     /// Commit what is pending and stop.
     Shutdown,
 }
@@ -83,7 +94,11 @@ pub(crate) fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Statu
     };
     let commit_status = Arc::clone(&status);
     indexer.set_on_commit(move |notes| commit_status.committed(notes));
+    let beat_status = Arc::clone(&status);
+    indexer.set_heartbeat(move || beat_status.beat());
+    status.beat();
     let thread_status = Arc::clone(&status);
+    let loop_tx = tx.clone();
     let thread = std::thread::Builder::new()
         .name("deepvault-sync".into())
         .spawn(move || {
@@ -96,8 +111,12 @@ pub(crate) fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Statu
                 indexer,
                 status: thread_status,
                 schedule: Schedule::new(config.commit.clone(), periodic, Instant::now()),
+                native: !config.poll && watcher.is_some(),
                 config,
                 watcher,
+                root_lost: None,
+                last_root_check: Instant::now(),
+                tx: loop_tx,
                 dirty: HashSet::new(),
                 rescan: None,
             };
@@ -107,6 +126,9 @@ pub(crate) fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Statu
                 sync.schedule.changed(Instant::now(), 0);
             }
             sync.status.set_ready();
+            if let Some(reason) = startup_root_problem(&sync.indexer) {
+                sync.lose_root(reason);
+            }
             sync.run(&rx);
         })
         .expect("spawn the sync thread");
@@ -151,6 +173,17 @@ fn startup(indexer: &mut Indexer, status: &Status) -> Vec<PathBuf> {
     folders
 }
 
+/// The reason the vault folder cannot be followed, when the first reconcile found that.
+fn startup_root_problem(indexer: &Indexer) -> Option<String> {
+    match indexer.vault().dir().check() {
+        RootState::Missing(reason) | RootState::Moved(reason) => Some(reason),
+        RootState::Same | RootState::Reopened => None,
+    }
+}
+
+/// How often the vault folder is checked (and the longest the loop waits between beats).
+const ROOT_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 fn log_report(what: &str, report: &ChangeReport, took: Duration) {
     tracing::info!(
         notes_seen = report.files_seen,
@@ -170,8 +203,15 @@ struct SyncLoop {
     indexer: Indexer,
     status: Arc<Status>,
     config: WatchConfig,
-    /// `None` when polling.
+    /// `None` when polling, or while the vault folder is lost.
     watcher: Option<DirWatcher>,
+    /// Native events are wanted (not polling by choice or after a watcher failure).
+    native: bool,
+    /// Why the vault folder cannot be followed now; checked every [`ROOT_CHECK_EVERY`].
+    root_lost: Option<String>,
+    last_root_check: Instant,
+    /// For a new watcher's events.
+    tx: Sender<SyncMsg>,
     dirty: HashSet<PathBuf>,
     rescan: Option<String>,
     /// When to commit and when to reconcile.
@@ -191,8 +231,15 @@ fn periodic_interval(config: &WatchConfig, watching: bool) -> Option<Duration> {
 impl SyncLoop {
     fn run(&mut self, rx: &Receiver<SyncMsg>) {
         loop {
-            let timeout = self.schedule.wait(Instant::now());
+            self.status.beat();
+            // inotify reports a deleted root only once the last handle of it closes, and ours
+            // is open: the root is looked at every second (two system calls).
+            if self.last_root_check.elapsed() >= ROOT_CHECK_EVERY {
+                self.check_root();
+            }
+            let timeout = self.next_timeout().min(ROOT_CHECK_EVERY);
             match rx.recv_timeout(timeout) {
+                Ok(SyncMsg::CheckRoot) => self.check_root(),
                 Ok(SyncMsg::Paths(paths)) => {
                     self.dirty.extend(paths);
                     if let Some(trigger) = self.mark_pending() {
@@ -230,11 +277,71 @@ impl SyncLoop {
             Err(err) => {
                 fall_back_to_polling(&self.status, &self.config, &err.to_string());
                 self.watcher = None;
+                self.native = false;
                 self.schedule
                     .set_periodic(periodic_interval(&self.config, false));
                 false
             }
         }
+    }
+
+    /// The vault folder cannot be followed: its watches are dead (they follow the old inode),
+    /// and `/readyz` says why until it is back.
+    fn lose_root(&mut self, reason: String) {
+        if self.root_lost.as_ref() != Some(&reason) {
+            tracing::warn!(
+                "the vault folder cannot be followed: {reason}; waiting for it to come back\n\nhint: put the vault folder back at {}; to serve another folder, restart deepvault with its path",
+                self.indexer.vault().root().display()
+            );
+        }
+        self.watcher = None;
+        self.status.set_watcher_lost(&reason);
+        self.root_lost = Some(reason);
+    }
+
+    /// Looks at the vault folder: when it is back (or was replaced by a new one), watches it
+    /// again and reconciles at once; when it is gone or leads elsewhere, marks the watcher lost.
+    fn check_root(&mut self) {
+        self.last_root_check = Instant::now();
+        match self.indexer.vault().dir().check() {
+            RootState::Missing(reason) | RootState::Moved(reason) => self.lose_root(reason),
+            RootState::Same if self.root_lost.is_none() => {}
+            RootState::Same | RootState::Reopened => self.recover_root(),
+        }
+    }
+
+    fn recover_root(&mut self) {
+        tracing::info!(
+            vault = %self.indexer.vault().root().display(),
+            "the vault folder is back; watching it again and reconciling"
+        );
+        self.root_lost = None;
+        if self.native {
+            match DirWatcher::new(self.indexer.vault().root(), self.tx.clone()) {
+                Ok(watcher) => {
+                    self.watcher = Some(watcher);
+                    self.status.set_watcher("native events");
+                }
+                Err(err) => {
+                    fall_back_to_polling(&self.status, &self.config, &err.to_string());
+                    self.native = false;
+                    self.schedule
+                        .set_periodic(periodic_interval(&self.config, false));
+                }
+            }
+        } else {
+            self.status.set_watcher(&format!(
+                "polling every {} ms",
+                self.config.poll_interval.as_millis()
+            ));
+        }
+        self.dirty.clear();
+        self.schedule.flushed();
+        self.rescan = None;
+        if let Err(err) = self.indexer.reload_rules() {
+            tracing::warn!("cannot reload the exclusion rules: {err}");
+        }
+        self.reconcile(CommitTrigger::Rescan);
     }
 
     /// Unwatches dirty paths that were watched folders and are no longer there.
@@ -249,7 +356,18 @@ impl SyncLoop {
         }
     }
 
+    fn next_timeout(&self) -> Duration {
+        if self.root_lost.is_some() {
+            return ROOT_CHECK_EVERY;
+        }
+        self.schedule.wait(Instant::now())
+    }
+
     fn on_timeout(&mut self) {
+        if self.root_lost.is_some() {
+            self.check_root();
+            return;
+        }
         match self.schedule.due(Instant::now()) {
             Some(Due::Commit(trigger)) => self.flush(trigger),
             Some(Due::Reconcile) => self.reconcile(CommitTrigger::Reconcile),
@@ -293,9 +411,20 @@ impl SyncLoop {
     }
 
     fn reconcile(&mut self, trigger: CommitTrigger) {
+        if self.root_lost.is_some() {
+            // Nothing to follow until the folder is back; `check_root` reconciles then.
+            return;
+        }
         let started = Instant::now();
         match self.indexer.reconcile(None) {
             Ok(report) => {
+                self.status.set_error(None);
+                if report.root_reopened {
+                    // A new folder took the old one's place: the old watches are dead.
+                    self.root_lost = Some("the vault folder was replaced".into());
+                    self.recover_root();
+                    return;
+                }
                 if self.ensure_watches(&report.folders) {
                     self.rescan = Some("new folders are watched now".into());
                     self.schedule.changed(Instant::now(), 0);
@@ -310,6 +439,7 @@ impl SyncLoop {
                 }
                 self.commit(trigger, &report, started);
             }
+            Err(Error::VaultChanged { reason, .. }) => self.lose_root(reason),
             Err(err) => {
                 tracing::error!("reconcile failed: {err}");
                 self.status.set_error(Some(err.to_string()));

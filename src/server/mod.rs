@@ -129,7 +129,12 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
     if stdio {
         tracing::info!(vault = %vault.root().display(), "serving MCP over stdio");
         if let Some((listener, app)) = http {
-            tokio::spawn(crate::server::http::serve(listener, app, shutdown.clone()));
+            tokio::spawn(crate::server::http::serve(
+                listener,
+                app,
+                shutdown.clone(),
+                idle_timeout(&config),
+            ));
         }
         let served = serve_stdio(
             server.for_session("stdio", Some("stdio".into())),
@@ -163,9 +168,18 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
         tracing::info!("shutting down");
         signal_token.cancel();
     });
-    crate::server::http::serve(listener, app, shutdown).await;
+    crate::server::http::serve(listener, app, shutdown, idle_timeout(&config)).await;
     tokio::task::spawn_blocking(move || sync.shutdown()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The idle-connection timeout: never shorter than a request may take (plus a margin), so a
+/// slow answer is not cut.
+fn idle_timeout(config: &Config) -> std::time::Duration {
+    config
+        .limits
+        .idle_timeout
+        .max(config.limits.request_timeout + std::time::Duration::from_secs(5))
 }
 
 /// Binding beyond loopback without auth would hand the vault to anyone who can reach the port.

@@ -8,6 +8,8 @@ mod common;
 mod cli;
 /// SIGKILL during a large first index, edits while down, restart: equals a fresh index.
 mod crash;
+/// Hostile vaults and clients: FIFOs, symlink races, a recreated vault, HTTP/2 hosts, timeouts.
+mod hostile;
 /// `serve`: MCP over HTTP, legacy SSE and stdio; health, readiness and the Host guard.
 mod mcp;
 /// Citations that open: note pages, URL templates, signed links, hostile HTML.

@@ -94,11 +94,7 @@ impl Auth {
         let Some(token) = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            .and_then(bearer_token)
             .filter(|t| !t.is_empty())
         else {
             return Verdict::Invalid("the Authorization header is not `Bearer <token>`".into());
@@ -275,6 +271,14 @@ impl OAuth {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
+/// (RFC 7235 §2.1): `Bearer`, `bearer` and `BEARER` alike.
+fn bearer_token(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let (scheme, token) = value.split_once([' ', '\t'])?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// The `alg` a JWT's header names, read without trusting anything else in it.
 fn header_alg(token: &str) -> Option<String> {
     use base64::Engine as _;
@@ -430,6 +434,19 @@ mod tests {
         assert_eq!(auth.check(&HeaderMap::new()).await, Verdict::Missing);
         assert!(matches!(
             auth.check(&headers("Bearer wrong")).await,
+            Verdict::Invalid(_)
+        ));
+        // The scheme in any case (RFC 7235).
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            assert_eq!(
+                auth.check(&headers(&format!("{scheme} s3cret-token-0123456789")))
+                    .await,
+                Verdict::Allowed(ClientId("laptop".into())),
+                "{scheme}"
+            );
+        }
+        assert!(matches!(
+            auth.check(&headers("Bearers3cret-token-0123456789")).await,
             Verdict::Invalid(_)
         ));
         assert!(matches!(

@@ -11,14 +11,28 @@
 //!
 //! | `/.well-known/oauth-protected-resource[/mcp]` | RFC 9728 metadata when OAuth is on |
 //!
-//! Every route sits behind the Host/Origin allow-list ([`guard`]) and the body size limit. MCP
-//! routes need credentials when auth is on ([`auth`]) and are rate-limited per client
-//! ([`limit`]); pages decide access themselves (signed links).
+//! Every route sits behind the Host/Origin allow-list ([`guard`]), and reads its body whole
+//! within the body limit and the request timeout ([`limit::read_body`]). MCP routes need
+//! credentials when auth is on ([`auth`]) and are rate-limited per client ([`limit`]), the
+//! search page and note pages too; pages decide access themselves (signed links). At `/mcp`,
+//! [`jsonrpc`] answers malformed JSON and batches as JSON-RPC says. Every connection is closed
+//! after `idle_timeout_secs` without a byte ([`conn`]), and request headers must arrive within
+//! 10 s.
+//!
+//! # Layout
+//!
+//! - this file: the router and the accept loop ([`serve`]).
+//! - [`auth`], [`guard`], [`limit`]: who may ask, from which host, how much and how fast.
+//! - [`conn`]: the idle-connection timeout; [`jsonrpc`]: JSON-RPC errors and batches at `/mcp`.
+//! - [`pages`], [`html`]: the web pages; [`sse`]: the legacy SSE transport; [`error`]: one
+//!   error response for every route.
 
 pub(crate) mod auth;
+pub(crate) mod conn;
 pub(crate) mod error;
 pub(crate) mod guard;
 pub mod html;
+pub(crate) mod jsonrpc;
 pub(crate) mod limit;
 pub(crate) mod pages;
 pub(crate) mod sse;
@@ -38,7 +52,6 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Limits;
@@ -91,9 +104,23 @@ pub(crate) fn router(state: AppState) -> Router {
     // after authentication so that it knows who the client is. Pages share the client's budget
     // (keyed by peer address unless a token names the client).
     let limiter = limit::RateLimiter::new(state.limits.rate_limit_per_minute);
+    // Bodies are read after authentication and the rate limiter, so that an anonymous client
+    // cannot make the server hold bodies it will refuse.
+    let body_limits = limit::BodyLimits {
+        max_bytes: state.limits.max_body_bytes,
+        deadline: state.limits.request_timeout,
+    };
+    let mcp_routes = Router::new()
+        .route("/mcp", axum::routing::any(jsonrpc::front))
+        .route("/mcp/", axum::routing::any(jsonrpc::front))
+        .with_state(mcp);
     let protected = Router::new()
-        .nest_service("/mcp", mcp)
+        .merge(mcp_routes)
         .merge(legacy)
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            limit::read_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             limiter.clone(),
             limit::limit,
@@ -106,6 +133,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/", get(pages::home))
         .route("/notes/{*path}", get(pages::note))
         .with_state(state.pages.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            limit::read_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(limiter, limit::limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -122,12 +153,15 @@ pub(crate) fn router(state: AppState) -> Router {
             "/.well-known/oauth-protected-resource/mcp",
             get(resource_metadata),
         )
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            limit::read_body,
+        ));
     Router::new()
         .merge(protected)
         .merge(web)
         .merge(open)
-        .layer(RequestBodyLimitLayer::new(state.limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.limits.max_body_bytes,
             limit::oversize_body,
@@ -139,9 +173,15 @@ pub(crate) fn router(state: AppState) -> Router {
 }
 
 /// Serves `app` until `shutdown` is cancelled: HTTP/1 and HTTP/2, with the peer address for the
-/// rate limiter, and a 10 s limit on reading request headers so slow clients (slow loris)
-/// cannot hold connections open. Requests in flight get 5 s to finish.
-pub(crate) async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
+/// rate limiter, a 10 s limit on reading request headers so slow clients (slow loris) cannot
+/// hold connections open, and `idle` after which a connection that moved no byte is closed
+/// (one that never sends anything included). Requests in flight get 5 s to finish.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+    idle: Duration,
+) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use tower::Service;
 
@@ -170,6 +210,7 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, shutdown: Cancella
         let _ = stream.set_nodelay(true);
         let Ok(tower_service) = make_service.call(peer).await;
         let service = hyper_util::service::TowerToHyperService::new(tower_service);
+        let stream = conn::IdleTimeout::new(stream, idle);
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
@@ -204,10 +245,23 @@ async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let mut body = state.status.to_json();
-    body["redactions"] = state.pages.tools.redactor.count().into();
-    let code = if state.status.is_ready() {
+/// `GET /readyz`: 200 when the index has caught up with the vault and can be trusted to follow
+/// it, else 503 with the reasons. With auth on, counts and errors are for authenticated callers
+/// only; anyone else learns whether the server is ready.
+async fn readyz(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
+    let authenticated = !state.auth.is_enabled()
+        || matches!(state.auth.check(&headers).await, auth::Verdict::Allowed(_));
+    let body = if authenticated {
+        let mut body = state.status.to_json();
+        body["redactions"] = state.pages.tools.redactor.count().into();
+        body
+    } else {
+        state.status.to_public_json()
+    };
+    let code = if state.status.is_healthy() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
