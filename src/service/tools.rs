@@ -78,6 +78,7 @@ impl Tools {
                 snippet_chars: config.snippet_chars,
                 max_query_chars: config.limits.max_query_chars,
                 ranking: crate::index::search::Ranking::from_env()?,
+                fuzzy: Default::default(),
             },
             max_fetch_bytes: Some(config.limits.max_fetch_bytes),
             redactor: Arc::new(Redactor::new(
