@@ -262,3 +262,234 @@ impl AuthServer {
 pub(crate) fn has_passphrase(state_dir: &std::path::Path) -> bool {
     oauth::passphrase_is_set(state_dir)
 }
+
+#[cfg(test)]
+mod tests {
+    //! In-process, over `Router::oneshot`: what needs a fake network (Client ID Metadata
+    //! Documents from "public" hosts) or the server's own handle. Everything else is tested
+    //! against the real binary in tests/it/oauth.rs.
+
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    use tower::ServiceExt;
+
+    use super::cimd::{CimdNetwork, FetchDocument, Resolve};
+    use super::*;
+    use crate::service::oauth::SystemClock;
+
+    const REDIRECT: &str = "http://127.0.0.1:9/callback";
+    const PASSPHRASE: &str = "correct horse battery";
+
+    /// Names to addresses, URLs to bodies; counts fetches.
+    #[derive(Default)]
+    struct FakeNet {
+        hosts: Vec<(&'static str, Vec<SocketAddr>)>,
+        docs: Vec<(String, Vec<u8>)>,
+        fetches: AtomicUsize,
+    }
+
+    impl Resolve for FakeNet {
+        fn resolve(&self, host: &str, _port: u16) -> std::io::Result<Vec<SocketAddr>> {
+            self.hosts
+                .iter()
+                .find(|(h, _)| *h == host)
+                .map(|(_, a)| a.clone())
+                .ok_or_else(|| std::io::Error::other("no such host"))
+        }
+    }
+
+    impl FetchDocument for FakeNet {
+        fn fetch(
+            &self,
+            url: &str,
+            _addrs: &[SocketAddr],
+            _max_bytes: usize,
+            _timeout: Duration,
+        ) -> std::result::Result<Vec<u8>, String> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            self.docs
+                .iter()
+                .find(|(u, _)| u == url)
+                .map(|(_, b)| b.clone())
+                .ok_or_else(|| "it answered 404".into())
+        }
+    }
+
+    fn doc(client_id: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "client_id": client_id,
+            "client_name": "Metadata App",
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "none",
+        }))
+        .unwrap()
+    }
+
+    async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Answer) {
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            Answer {
+                location,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            },
+        )
+    }
+
+    struct Answer {
+        location: Option<String>,
+        body: String,
+    }
+
+    fn authorize(client_id: &str, challenge: &str) -> Request<Body> {
+        let query = serde_urlencoded(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        Request::get(format!("/authorize?{query}"))
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    fn form(path: &str, fields: &[(&str, &str)]) -> Request<Body> {
+        Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(serde_urlencoded(fields)))
+            .unwrap()
+    }
+
+    fn serde_urlencoded(fields: &[(&str, &str)]) -> String {
+        use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+        fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    #[tokio::test]
+    async fn client_id_metadata_documents_are_fenced_in() {
+        let dir = tempfile::tempdir().unwrap();
+        oauth::set_passphrase(dir.path(), PASSPHRASE).unwrap();
+        let public: SocketAddr = "93.184.215.14:443".parse().unwrap();
+        let good = "https://good.example/client.json";
+        let net = Arc::new(FakeNet {
+            hosts: vec![
+                ("internal.example", vec!["10.0.0.5:443".parse().unwrap()]),
+                (
+                    "rebind.example",
+                    vec![public, "127.0.0.1:443".parse().unwrap()],
+                ),
+                (
+                    "mapped.example",
+                    vec!["[::ffff:192.168.1.1]:443".parse().unwrap()],
+                ),
+                ("good.example", vec![public]),
+                ("liar.example", vec![public]),
+            ],
+            docs: vec![
+                (good.into(), doc(good)),
+                ("https://liar.example/client.json".into(), doc(good)),
+            ],
+            fetches: AtomicUsize::new(0),
+        });
+        let server = AuthServer::open(
+            Settings::new("http://127.0.0.1:1", dir.path().to_path_buf()),
+            Arc::new(SystemClock),
+            AuditLog::default(),
+            CimdNetwork {
+                resolver: net.clone(),
+                fetcher: net.clone(),
+            },
+        )
+        .unwrap();
+        let app = server.router();
+        let verifier = "dBjftJeZ4CVP-mJ92K4y3Zqx8GTt5nDDvw1fEJHYTVw";
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(verifier.as_bytes()));
+        for refused in [
+            "https://internal.example/client.json",
+            "https://rebind.example/client.json",
+            "https://mapped.example/client.json",
+            "https://169.254.169.254/latest/meta-data",
+            "https://10.1.2.3/client.json",
+        ] {
+            let (status, answer) = send(&app, authorize(refused, &challenge)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+            assert!(answer.location.is_none());
+            assert!(answer.body.contains("not a public address"), "{refused}");
+        }
+        assert_eq!(net.fetches.load(Ordering::SeqCst), 0, "nothing was fetched");
+        let (status, answer) = send(
+            &app,
+            authorize("https://liar.example/client.json", &challenge),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(answer.body.contains("is not the URL it was fetched from"));
+
+        // The good document: the consent page names it; the flow ends with the URL as client.
+        let (status, page) = send(&app, authorize(good, &challenge)).await;
+        assert_eq!(status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("Metadata App"));
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = page.body.find(marker).unwrap() + marker.len();
+        let csrf = page.body[start..].split('"').next().unwrap().to_string();
+        let (status, answer) = send(
+            &app,
+            form(
+                "/authorize",
+                &[
+                    ("csrf_token", &csrf),
+                    ("passphrase", PASSPHRASE),
+                    ("action", "approve"),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let location = answer.location.unwrap();
+        let code = location
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("code="))
+            .unwrap()
+            .to_string();
+        let (status, answer) = send(
+            &app,
+            form(
+                "/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", good),
+                    ("code", &code),
+                    ("code_verifier", verifier),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", answer.body);
+        let listed = server.clients();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].client_id, good);
+        assert_eq!(listed[0].kind, oauth::ClientKind::Cimd);
+        assert_eq!(server.revoke(oauth::Revocation::All).await.unwrap(), 1);
+        assert!(server.clients().is_empty());
+    }
+}
