@@ -337,6 +337,7 @@ mod tests {
             },
             auth,
             limits: config.limits.clone(),
+            oauth: None,
         };
         indexer.close().unwrap();
         (router(state), status, vault_dir, index_dir)
