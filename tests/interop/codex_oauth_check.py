@@ -32,6 +32,7 @@ import json
 import os
 import re
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -192,6 +193,7 @@ def main() -> int:
         return 1
     finally:
         server.stop()
+        shutil.rmtree(home.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
