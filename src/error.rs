@@ -87,6 +87,23 @@ pub enum Error {
         suggestions: Vec<String>,
     },
 
+    /// The built-in OAuth server's state file cannot be used.
+    #[error(
+        "{} is not a usable OAuth state file: {message}\n\nhint: move it away to start over (every app must then connect again), or use the deepvault that wrote it",
+        path.display()
+    )]
+    OAuthState { path: PathBuf, message: String },
+
+    /// `deepvault auth revoke` named a client that is not registered.
+    #[error(
+        "unknown OAuth client `{id}`\n\nhint: `deepvault auth clients` lists the registered clients"
+    )]
+    UnknownClient { id: String },
+
+    /// The owner's passphrase cannot be set.
+    #[error("{message}")]
+    Passphrase { message: String },
+
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -138,5 +155,18 @@ impl Error {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// A path or word as a POSIX shell reads it, for hints that show a command to run: as is when
+/// it is plain, else in single quotes.
+pub(crate) fn shell_quote(text: &str) -> String {
+    if text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }

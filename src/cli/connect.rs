@@ -133,6 +133,10 @@ pub(crate) fn render(config: &Config, vault: &str, binary: &str) -> String {
         serde_json::to_string_pretty(&claude).expect("json")
     );
 
+    if chatgpt_uses_builtin(config) {
+        out.push_str(&chatgpt_oauth_steps(config, vault));
+        return out;
+    }
     let _ = writeln!(
         out,
         "## ChatGPT (developer mode, connectors, deep research)\n"
@@ -152,8 +156,8 @@ and VPN-only hosts do not work.\n\
                 oauth.metadata_url,
                 if oauth.scopes.is_empty() { "none".to_string() } else { oauth.scopes.join(" ") }
             ),
-            (None, true) => "ChatGPT offers only OAuth or no authentication, not static tokens: set oauth_issuer (see the README), or serve ChatGPT from a second deepvault behind a tunnel that authenticates.".to_string(),
-            (None, false) => "No authentication (anyone who knows the URL can read the vault; consider OAuth, see the README).".to_string(),
+            (None, true) => "ChatGPT offers only OAuth or no authentication, not static tokens: add --auth builtin (deepvault's own OAuth server; run `deepvault auth passphrase` first), or set oauth_issuer (see the README).".to_string(),
+            (None, false) => "No authentication (anyone who knows the URL can read the vault; drop --insecure-no-auth to get deepvault's own OAuth, see the README).".to_string(),
         },
         base = config.base_url(),
         port = config.listen.rsplit(':').next().unwrap_or("8765"),
@@ -165,6 +169,62 @@ and VPN-only hosts do not work.\n\
         }
     );
     out
+}
+
+/// Whether ChatGPT goes through the built-in OAuth server: it is configured, or nothing is
+/// yet (a non-loopback `--public-url` then makes it the default).
+fn chatgpt_uses_builtin(config: &Config) -> bool {
+    config.auth.builtin
+        || (config.public_url.is_none()
+            && config.auth.tokens.is_empty()
+            && config.auth.oauth.is_none()
+            && !config.auth.insecure_no_auth)
+}
+
+/// The ChatGPT steps with deepvault as its own OAuth server (issue 17): passphrase, tunnel to
+/// the local listen address, serve with the public URL, "OAuth" in the app dialog, and what the
+/// consent page asks.
+fn chatgpt_oauth_steps(config: &Config, vault: &str) -> String {
+    let local = local_address(&config.listen);
+    let public = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| "https://YOUR-PUBLIC-HOST".into());
+    let vault = shell_quote(vault);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## ChatGPT (developer mode, connectors, deep research), with deepvault's own OAuth\n"
+    );
+    let _ = writeln!(
+        out,
+        "ChatGPT connects from OpenAI's cloud: it needs a public HTTPS URL, and offers only OAuth or no\n\
+authentication. deepvault is its own OAuth server here: you approve ChatGPT once with a passphrase.\n\n\
+1. Set the passphrase the consent page will ask for (once; stored as an argon2 hash beside the index):\n     deepvault auth passphrase {vault}\n\
+2. Start a tunnel to deepvault's local address, {local}, and note the https address it prints:\n     cloudflared tunnel --url http://{local}\n   or  ngrok http http://{local}\n\
+3. Serve with that address as the public URL (built-in OAuth is then the default):\n     deepvault serve {vault} --public-url {public}\n\
+4. In ChatGPT: Settings → Apps → Advanced settings → Developer mode, then \"Create app\".\n   MCP server URL: {public}/mcp\n   Authentication: OAuth (leave the client ID and secret empty: ChatGPT registers itself)\n\
+5. ChatGPT opens deepvault's consent page at {public}/authorize. It names the app (ChatGPT) and\n   where it returns (chatgpt.com), says the app may search and read every note, read-only, and\n   asks for the owner passphrase. Type it and press Allow; ChatGPT stays connected (tokens refresh).\n\
+6. Use the app in a chat or in deep research. `deepvault auth clients` lists what you approved;\n   `deepvault auth revoke all` ends it.{note}",
+        note = if config.public_url.is_none() {
+            "\n\nThis configuration has no --public-url yet: replace YOUR-PUBLIC-HOST above."
+        } else {
+            ""
+        }
+    );
+    out
+}
+
+/// Where a tunnel on this machine reaches the server: the listen address, a wildcard host
+/// replaced by loopback.
+fn local_address(listen: &str) -> String {
+    if let Some(port) = listen.strip_prefix("0.0.0.0:") {
+        format!("127.0.0.1:{port}")
+    } else if let Some(port) = listen.strip_prefix("[::]:") {
+        format!("[::1]:{port}")
+    } else {
+        listen.to_string()
+    }
 }
 
 fn shell_quote(text: &str) -> String {
@@ -214,6 +274,26 @@ mod tests {
         assert!(text.contains("https://notes.example.com/mcp"));
         assert!(text.contains("public HTTPS URL"));
         assert!(text.contains("--public-url"));
+        // A non-loopback public URL without other auth: deepvault's own OAuth, step by step,
+        // the tunnel pointing at the local listen address, not at the public URL.
+        assert!(
+            text.contains("deepvault auth passphrase '/home/me/My Notes'"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cloudflared tunnel --url http://127.0.0.1:8765\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ngrok http http://127.0.0.1:8765\n"),
+            "{text}"
+        );
+        assert!(text.contains("Authentication: OAuth"), "{text}");
+        assert!(
+            text.contains("https://notes.example.com/authorize"),
+            "{text}"
+        );
+        assert!(text.contains("owner passphrase"), "{text}");
         assert!(text.contains("'/home/me/My Notes'"));
     }
 

@@ -7,11 +7,13 @@
 //! - `index`: a one-shot index with a progress bar and a summary.
 //! - `query`: `search` and `fetch`, printing what the tools return.
 //! - [`connect`]: ready-to-paste client configurations.
+//! - `auth`: the built-in OAuth server's passphrase, clients and revocation.
 //! - `output`: progress bars and number formatting for humans.
 //!
 //! Argument types stay here: lower layers take a [`Config`] and never see clap. Data goes to
 //! stdout; logs, progress and errors go to stderr.
 
+mod auth;
 pub(crate) mod connect;
 mod index;
 mod logging;
@@ -25,6 +27,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ConfigLayer, Overrides};
+
+use auth::AuthArgs;
 
 pub(crate) use connect::ConnectArgs;
 use index::IndexArgs;
@@ -53,6 +57,8 @@ pub(crate) enum Command {
     /// Print ready-to-paste configurations for Codex CLI, the Responses API, Claude Desktop and
     /// ChatGPT
     Connect(ConnectArgs),
+    /// The built-in OAuth server (ChatGPT): set the passphrase, list and revoke clients
+    Auth(AuthArgs),
 }
 
 /// Options every command takes.
@@ -122,5 +128,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(args) => query::search(args),
         Command::Fetch(args) => query::fetch(args),
         Command::Connect(args) => connect::run(args),
+        Command::Auth(args) => auth::run(args),
     }
 }

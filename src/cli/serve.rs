@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::CommonArgs;
-use crate::config::Config;
+use crate::config::{AuthMode, Config};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -22,6 +22,11 @@ pub(crate) struct ServeArgs {
     /// container volumes) [env: DEEPVAULT_POLL]
     #[arg(long)]
     pub(crate) poll: bool,
+    /// Who grants access: `auto` (the default: built-in OAuth when --public-url is not
+    /// loopback and no tokens or issuer are set) or `builtin` (deepvault's own OAuth server,
+    /// also on loopback) [env: DEEPVAULT_AUTH]
+    #[arg(long, value_name = "MODE", value_parser = parse_auth_mode)]
+    pub(crate) auth: Option<AuthMode>,
     /// Serve a non-loopback address without authentication (anyone who reaches it can read
     /// the vault) [env: DEEPVAULT_INSECURE_NO_AUTH]
     #[arg(long)]
@@ -39,7 +44,18 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     flags.listen = args.listen;
     flags.poll = args.poll.then_some(true);
     flags.insecure_no_auth = args.insecure_no_auth.then_some(true);
+    flags.auth = args.auth;
     flags.audit_log = args.audit_log;
     let config = Config::load(&overrides)?;
     crate::server::run(config, args.stdio)
+}
+
+fn parse_auth_mode(text: &str) -> Result<AuthMode, String> {
+    match text {
+        "auto" => Ok(AuthMode::Auto),
+        "builtin" => Ok(AuthMode::Builtin),
+        other => Err(format!(
+            "`{other}` is not an auth mode; use auto or builtin"
+        )),
+    }
 }

@@ -1,4 +1,5 @@
-//! The auth settings a configuration yields: static bearer tokens and an external OAuth issuer.
+//! The auth settings a configuration yields: static bearer tokens, an external OAuth issuer, and
+//! whether deepvault is its own authorization server (the built-in one, `auth = "builtin"`).
 //!
 //! These are plain settings: the HTTP layer checks requests against them
 //! (`crate::server::http::auth`), and the config layer builds them, so they live below both.
@@ -45,4 +46,72 @@ pub(crate) struct OAuthSettings {
     pub(crate) resource: String,
     /// Where the protected-resource metadata is served.
     pub(crate) metadata_url: String,
+}
+
+/// True when a URL's host is loopback (`localhost`, `127.0.0.0/8`, `[::1]`): only this machine
+/// reaches it, so no auth is needed by default.
+pub(crate) fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl super::AuthConfig {
+    /// The auth mode in a few words, for the start-up banner and `deepvault connect`.
+    pub(crate) fn describe(&self) -> String {
+        let mut modes = Vec::new();
+        if self.builtin {
+            modes.push("built-in OAuth".to_string());
+        }
+        if let Some(oauth) = &self.oauth {
+            modes.push(format!("OAuth from {}", oauth.issuer));
+        }
+        if !self.tokens.is_empty() {
+            modes.push(format!("{} static token(s)", self.tokens.len()));
+        }
+        if modes.is_empty() {
+            return if self.insecure_no_auth {
+                "none (--insecure-no-auth)".into()
+            } else {
+                "none".into()
+            };
+        }
+        modes.join(" + ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls() {
+        for url in [
+            "http://127.0.0.1:8765",
+            "http://localhost",
+            "http://[::1]:9/x",
+            "http://127.1.2.3",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in [
+            "https://notes.example.com",
+            "https://abc.trycloudflare.com/",
+            "http://192.168.1.5:8765",
+            "https://localhost.example.com",
+            "http://[2001:db8::1]:80",
+        ] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
+    }
 }

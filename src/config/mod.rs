@@ -91,6 +91,8 @@ config_keys! {
     page_link_ttl_secs: u64,
     redact_defaults: bool,
     redact_patterns: Vec<String>,
+    /// Who grants access: `auto` or `builtin` (deepvault's own OAuth server).
+    auth: AuthMode,
     tokens_file: PathBuf,
     insecure_no_auth: bool,
     allowed_hosts: Vec<String>,
@@ -127,7 +129,7 @@ macro_rules! text_from_env {
         }
     )*};
 }
-text_from_env!(String, PathBuf, PagesMode);
+text_from_env!(String, PathBuf, PagesMode, AuthMode);
 
 macro_rules! int_from_env {
     ($($ty:ty),*) => {$(
@@ -215,15 +217,31 @@ pub(crate) struct Limits {
 pub(crate) struct AuthConfig {
     /// Static bearer tokens (from `DEEPVAULT_TOKENS` and `tokens_file`).
     pub(crate) tokens: Vec<auth::StaticToken>,
+    /// An external issuer's JWTs.
     pub(crate) oauth: Option<auth::OAuthSettings>,
+    /// deepvault is its own OAuth authorization server (`auth = "builtin"`, or the default for a
+    /// non-loopback public URL without other auth).
+    pub(crate) builtin: bool,
     /// Serve a non-loopback address without auth, knowingly.
     pub(crate) insecure_no_auth: bool,
 }
 
 impl AuthConfig {
     pub(crate) fn is_enabled(&self) -> bool {
-        !self.tokens.is_empty() || self.oauth.is_some()
+        !self.tokens.is_empty() || self.oauth.is_some() || self.builtin
     }
+}
+
+/// The `auth` key: who grants access.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AuthMode {
+    /// Static tokens or `oauth_issuer` when configured; otherwise the built-in OAuth server
+    /// when `public_url` is not loopback (unless `insecure_no_auth`); otherwise none.
+    #[default]
+    Auto,
+    /// deepvault's own OAuth 2.1 authorization server, on any public URL (also loopback).
+    Builtin,
 }
 
 /// Who may open the note pages that citations link to.
@@ -468,10 +486,28 @@ impl Config {
                 })
             }
         };
+        let insecure_no_auth = file.insecure_no_auth.unwrap_or(false);
+        let builtin = match file.auth.unwrap_or_default() {
+            AuthMode::Builtin if oauth.is_some() => {
+                return Err(Error::Config {
+                    message: "auth = \"builtin\" and oauth_issuer both name who grants access\n\nhint: choose one: remove oauth_issuer to let deepvault be its own authorization server, or remove auth = \"builtin\" to use your issuer".into(),
+                });
+            }
+            AuthMode::Builtin => true,
+            AuthMode::Auto => {
+                tokens.is_empty()
+                    && oauth.is_none()
+                    && !insecure_no_auth
+                    && public_url
+                        .as_deref()
+                        .is_some_and(|url| !auth::is_loopback_url(url))
+            }
+        };
         let auth = AuthConfig {
             tokens,
             oauth,
-            insecure_no_auth: file.insecure_no_auth.unwrap_or(false),
+            builtin,
+            insecure_no_auth,
         };
         let snippet_chars = positive(file.snippet_chars.unwrap_or(300), "snippet_chars")?;
         let commit = CommitPolicy {
@@ -518,6 +554,12 @@ impl Config {
             audit_log: file.audit_log,
             source,
         })
+    }
+
+    /// The state folder beside the index (`tantivy/`): what must survive a rebuild of the index,
+    /// like the built-in OAuth server's clients and grants. Never in the vault.
+    pub(crate) fn state_dir(&self) -> PathBuf {
+        self.index_dir.join("state")
     }
 
     /// The base URL of this server as clients see it: `--public-url`, else from `listen`.
@@ -685,7 +727,7 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<ConfigLayer> {
 }
 
 /// Variables that are read besides the keys.
-const OTHER_ENV_VARS: &[&str] = &["CONFIG", "TOKENS", "LOG"];
+const OTHER_ENV_VARS: &[&str] = &["CONFIG", "TOKENS", "LOG", "TEST_CLOCK_FILE"];
 
 /// Warnings for `DEEPVAULT_*` variables that nothing reads (a typo, say), naming the closest
 /// known one.

@@ -13,10 +13,12 @@
 //!
 //! - this file: [`run`], the wiring of one `serve` process, and shutdown.
 //! - `roles`: writer or follower of the index, and the take-over.
+//! - `builtin_auth`: the built-in OAuth server's start-up check and wiring.
 //! - [`mcp`]: the rmcp handler with the two tools.
 //! - `stdio`: MCP over stdin/stdout.
 //! - [`http`]: the axum router: `/mcp`, legacy SSE, pages, health.
 
+mod builtin_auth;
 pub mod http;
 pub(crate) mod mcp;
 mod roles;
@@ -55,6 +57,7 @@ pub(crate) fn run(config: Config, stdio: bool) -> anyhow::Result<ExitCode> {
 async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<ExitCode> {
     if !stdio {
         refuse_open_bind_without_auth(&config)?;
+        builtin_auth::refuse_without_passphrase(&config)?;
     }
     let audit = match &config.audit_log {
         Some(path) => AuditLog::open(path)
@@ -87,16 +90,18 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
         Role::Writer(indexer) => (indexer.index().clone(), Some(*indexer)),
         Role::Follower(index) => (*index, None),
     };
+    let oauth = builtin_auth::open(&config, &base_url, &audit)?;
     let citations = Citations::with_base(&config, vault.name(), base_url)?;
     let tools = Tools::new(&config, index, citations)?;
     let server = VaultServer::new(tools.clone(), Arc::clone(&status), vault.name())
         .with_timeout(config.limits.request_timeout)
         .with_audit(audit);
     let sync = start_sync(writer, &config, &vault, &status, &shutdown);
-    let auth = Arc::new(Auth::new(
-        config.auth.tokens.clone(),
-        config.auth.oauth.clone(),
-    ));
+    let mut auth = Auth::new(config.auth.tokens.clone(), config.auth.oauth.clone());
+    if let Some(oauth) = &oauth {
+        auth = auth.with_builtin(oauth.clone());
+    }
+    let auth = Arc::new(auth);
 
     let http = listener.map(|listener| {
         let hosts = HostAllowList::new(
@@ -121,6 +126,7 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
                 auth: Arc::clone(&auth),
             },
             auth: Arc::clone(&auth),
+            oauth: oauth.clone(),
             limits: config.limits.clone(),
         };
         (listener, router(state))
@@ -162,6 +168,7 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
             .unwrap_or_default(),
         if auth.is_enabled() { ", auth on" } else { "" }
     );
+    eprintln!("{}", builtin_auth::banner(&config, oauth.as_ref()));
     let signal_token = shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -1,6 +1,8 @@
 //! The audit log (`--audit-log FILE`): one JSON line per tool call with the time, the client (a
 //! token's label or a JWT subject, never a token), the transport, the tool, its arguments, the
-//! ids it returned, how long it took and how it ended.
+//! ids it returned, how long it took and how it ended; and one line per event of the built-in
+//! OAuth server ([`OAuthEvent`]): registrations, approvals, refusals, revocations and token use,
+//! naming the client, never a token, code or passphrase. OAuth events also go to the server log.
 //!
 //! Lines go through a bounded channel to a writer thread, so logging never slows a search; if
 //! the disk cannot keep up, lines are dropped and counted rather than blocking requests.
@@ -14,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::service::oauth::ClientRef;
 
 /// One tool call.
 #[derive(Debug)]
@@ -26,6 +29,51 @@ pub(crate) struct AuditEntry {
     pub(crate) duration: Duration,
     /// `ok`, `not_found`, `bad_argument`, `timeout`, `still_indexing` or `error`.
     pub(crate) outcome: &'static str,
+}
+
+/// What the built-in OAuth server did. No variant can carry a token, a code or a passphrase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum OAuthEvent {
+    /// A client registered (RFC 7591).
+    Registered { client: ClientRef },
+    /// The owner approved a client on the consent page.
+    Approved { client: ClientRef },
+    /// A request was refused: a wrong passphrase, a denial, a bad parameter.
+    Refused { client: ClientRef, reason: String },
+    /// A grant's tokens were used (the first use, then at most hourly per grant; every tool
+    /// call line names the client as well).
+    TokenUsed { client: ClientRef },
+    /// Grants ended: by the owner, by the client, or because a code or refresh token came back.
+    Revoked { client: ClientRef, reason: String },
+}
+
+impl OAuthEvent {
+    fn name(&self) -> &'static str {
+        match self {
+            OAuthEvent::Registered { .. } => "oauth_registered",
+            OAuthEvent::Approved { .. } => "oauth_approved",
+            OAuthEvent::Refused { .. } => "oauth_refused",
+            OAuthEvent::TokenUsed { .. } => "oauth_token_used",
+            OAuthEvent::Revoked { .. } => "oauth_revoked",
+        }
+    }
+
+    fn client(&self) -> &ClientRef {
+        match self {
+            OAuthEvent::Registered { client }
+            | OAuthEvent::Approved { client }
+            | OAuthEvent::Refused { client, .. }
+            | OAuthEvent::TokenUsed { client }
+            | OAuthEvent::Revoked { client, .. } => client,
+        }
+    }
+
+    fn reason(&self) -> Option<&str> {
+        match self {
+            OAuthEvent::Refused { reason, .. } | OAuthEvent::Revoked { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
 }
 
 /// A handle to the audit log; cheap to clone. A disabled log records nothing.
@@ -73,11 +121,8 @@ impl AuditLog {
     /// Queues an entry; never blocks.
     pub(crate) fn record(&self, entry: AuditEntry) {
         let Some(tx) = &self.tx else { return };
-        let time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64);
         let line = json!({
-            "time": crate::index::fetch::rfc3339(time),
+            "time": now_rfc3339(),
             "client": entry.client,
             "transport": entry.transport,
             "tool": entry.tool,
@@ -90,6 +135,49 @@ impl AuditLog {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+impl AuditLog {
+    /// Records an OAuth event: in the audit file when there is one, and in the server log.
+    pub(crate) fn oauth(&self, event: OAuthEvent) {
+        let client = event.client();
+        let reason = event.reason().unwrap_or("");
+        match event {
+            OAuthEvent::TokenUsed { .. } => tracing::debug!(
+                client_id = %client.client_id,
+                client_name = %client.client_name,
+                "{}",
+                event.name()
+            ),
+            _ => tracing::info!(
+                client_id = %client.client_id,
+                client_name = %client.client_name,
+                reason,
+                "{}",
+                event.name()
+            ),
+        }
+        let Some(tx) = &self.tx else { return };
+        let mut line = json!({
+            "time": now_rfc3339(),
+            "event": event.name(),
+            "client_id": client.client_id,
+            "client_name": client.client_name,
+        });
+        if let Some(reason) = event.reason() {
+            line["reason"] = reason.into();
+        }
+        if tx.try_send(line.to_string()).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn now_rfc3339() -> String {
+    let time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    crate::index::fetch::rfc3339(time)
 }
 
 /// An argument as logged: at most 1,000 characters.

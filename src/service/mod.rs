@@ -8,11 +8,14 @@
 //! - [`redact`]: secrets replaced before anything leaves the server.
 //! - [`audit`]: one JSON line per tool call.
 //! - [`client`]: who a request comes from, for the audit log and the rate limiter.
+//! - [`oauth`]: the built-in authorization server's state: clients, grants, token digests and
+//!   the owner's passphrase hash (its endpoints are in `server::http::oauth`).
 //!
 //! The service reads the index and the live status; it knows nothing of HTTP or stdio.
 
 pub(crate) mod audit;
 pub mod citations;
 pub(crate) mod client;
+pub(crate) mod oauth;
 pub(crate) mod redact;
 pub mod tools;

@@ -12,6 +12,8 @@ mod crash;
 mod hostile;
 /// `serve`: MCP over HTTP, legacy SSE and stdio; health, readiness and the Host guard.
 mod mcp;
+/// The built-in OAuth authorization server: the ChatGPT sequence and every negative case.
+mod oauth;
 /// Citations that open: note pages, URL templates, signed links, hostile HTML.
 mod pages;
 /// Security and limits: safe defaults, tokens, OAuth, limits, audit log, bad input.

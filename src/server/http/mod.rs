@@ -10,6 +10,7 @@
 //! | `/`                       | index status and a search box ([`pages`])                    |
 //!
 //! | `/.well-known/oauth-protected-resource[/mcp]` | RFC 9728 metadata when OAuth is on |
+//! | `/.well-known/oauth-authorization-server`, `/register`, `/authorize`, `/token`, `/revoke` | the built-in authorization server ([`oauth`]), with `auth = "builtin"` |
 //!
 //! Every route sits behind the Host/Origin allow-list ([`guard`]), and reads its body whole
 //! within the body limit and the request timeout ([`limit::read_body`]). MCP routes need
@@ -17,7 +18,8 @@
 //! search page and note pages too; pages decide access themselves (signed links). At `/mcp`,
 //! [`jsonrpc`] answers malformed JSON and batches as JSON-RPC says. Every connection is closed
 //! after `idle_timeout_secs` without a byte ([`conn`]), and request headers must arrive within
-//! 10 s.
+//! 10 s. The authorization server's routes are open (they are how a client gets credentials)
+//! and rate-limited like the pages.
 //!
 //! # Layout
 //!
@@ -26,6 +28,7 @@
 //! - [`conn`]: the idle-connection timeout; [`jsonrpc`]: JSON-RPC errors and batches at `/mcp`.
 //! - [`pages`], [`html`]: the web pages; [`sse`]: the legacy SSE transport; [`error`]: one
 //!   error response for every route.
+//! - [`oauth`]: the built-in OAuth 2.1 authorization server (`auth = "builtin"`).
 
 pub(crate) mod auth;
 pub(crate) mod conn;
@@ -34,6 +37,7 @@ pub(crate) mod guard;
 pub mod html;
 pub(crate) mod jsonrpc;
 pub(crate) mod limit;
+pub(crate) mod oauth;
 pub(crate) mod pages;
 pub(crate) mod sse;
 
@@ -69,6 +73,8 @@ pub(crate) struct AppState {
     pub(crate) shutdown: CancellationToken,
     pub(crate) pages: pages::PagesState,
     pub(crate) auth: Arc<auth::Auth>,
+    /// The built-in authorization server, when `auth = "builtin"`.
+    pub(crate) oauth: Option<oauth::AuthServer>,
     pub(crate) limits: Limits,
 }
 
@@ -129,10 +135,14 @@ pub(crate) fn router(state: AppState) -> Router {
             Arc::clone(&state.auth),
             auth::require,
         ));
-    let web = Router::new()
+    let mut web = Router::new()
         .route("/", get(pages::home))
         .route("/notes/{*path}", get(pages::note))
-        .with_state(state.pages.clone())
+        .with_state(state.pages.clone());
+    if let Some(oauth) = &state.oauth {
+        web = web.merge(oauth.router());
+    }
+    let web = web
         .layer(axum::middleware::from_fn_with_state(
             body_limits,
             limit::read_body,
@@ -327,6 +337,7 @@ mod tests {
             },
             auth,
             limits: config.limits.clone(),
+            oauth: None,
         };
         indexer.close().unwrap();
         (router(state), status, vault_dir, index_dir)
