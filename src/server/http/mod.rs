@@ -91,8 +91,10 @@ pub(crate) fn router(state: AppState) -> Router {
     // after authentication so that it knows who the client is. Pages share the client's budget
     // (keyed by peer address unless a token names the client).
     let limiter = limit::RateLimiter::new(state.limits.rate_limit_per_minute);
-    let protected = Router::new()
+    let mcp = Router::new()
         .nest_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn(error::plain_mcp_errors));
+    let protected = mcp
         .merge(legacy)
         .layer(axum::middleware::from_fn_with_state(
             limiter.clone(),
@@ -204,6 +206,7 @@ async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
+/// `GET /readyz`: open to anyone, so it names no path and no secret (redacted like a response).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let mut body = state.status.to_json();
     body["redactions"] = state.pages.tools.redactor.count().into();
@@ -212,7 +215,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(body))
+    (code, Json(state.pages.tools.redacted(body)))
 }
 
 /// Fast HTTP behaviour, in process: the router driven with `oneshot`, no socket. The behaviour
