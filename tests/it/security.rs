@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rmcp::ServiceExt;
 use serde_json::{Value, json};
 
-use crate::common::{Server, TestVault, call, tool_json, wait_until};
+use crate::common::{Server, TestVault, call, mcp_with_token, tool_json, wait_until};
 
 const TOKEN: &str = "laptop-token-0123456789abcdef";
 
@@ -96,21 +95,6 @@ async fn still_serves(server: &Server, token: Option<&str>) {
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("public.md"), "{text}");
     assert_clean(&text);
-}
-
-async fn mcp_with_token(
-    server: &Server,
-    token: &str,
-) -> rmcp::service::RunningService<rmcp::service::RoleClient, ()> {
-    let config =
-        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
-            server.url("/mcp"),
-        )
-        .auth_header(token);
-    let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
-    ().serve(transport)
-        .await
-        .expect("authenticated client connects")
 }
 
 #[tokio::test]
