@@ -823,3 +823,79 @@ fn seen(report: &mut Report, note: &Private, when: &str, channel: &str, output: 
         });
     }
 }
+
+/// Finding 4: text is redacted before it is cut, so a cut never leaves a secret too short to be
+/// recognised. A 40-character token is placed where a 300-character snippet, or a 1 MiB `fetch`
+/// cut before redaction, would keep its first 39 characters.
+#[tokio::test]
+async fn a_cut_never_leaves_part_of_a_secret() {
+    const NEEDLE: &str = "CutTokenAbCdEfGhIjKlMnOpQrStUvWx";
+    let token = format!("ghp_{NEEDLE}1234");
+    assert_eq!(token.len(), 40);
+    let t = TestVault::new();
+    // Snippets: the default 300 characters from the note's first word. The token starts at
+    // every offset from 230 to 301, so one window ends 39 characters into it (a space 40 bytes
+    // back is too far for the snippet to back off to it).
+    let filler = "lorem ipsum dolor ".repeat(12);
+    let mut canaries = Vec::new();
+    for pad in 0..72 {
+        let canary = word("snippetcut", pad);
+        let head = format!("{canary} {} {filler}", "x".repeat(pad + 1));
+        t.note(
+            &format!("snippets/{pad}.md"),
+            &format!("{head}{token} and the words that follow it.\n"),
+        );
+        canaries.push((canary, head.chars().count()));
+    }
+    assert!(canaries.iter().any(|(_, start)| *start + 39 == 300));
+    // fetch: the default max_fetch_bytes (1 MiB) falls 39 characters into the token.
+    let limit = 1024 * 1024;
+    let line = "lorem ipsum dolor sit amet\n";
+    let mut big = line.repeat((limit - 39) / line.len());
+    big.push_str(&"z".repeat(limit - 39 - big.len() - 1));
+    big.push(' ');
+    assert_eq!(big.len() + 39, limit);
+    big.push_str(&token);
+    big.push('\n');
+    big.push_str(&line.repeat(100));
+    t.note("big.md", &big);
+
+    let server = t.serve(&[]);
+    server.wait_ready().await;
+    let client = server.mcp().await;
+    let mut redacted_in_a_snippet = false;
+    for (canary, _) in &canaries {
+        let result = tool_json(&call(&client, "search", json!({ "query": canary })).await);
+        let text = result["results"][0]["text"].as_str().unwrap_or_default();
+        assert!(
+            result["results"][0]["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("snippets/")),
+            "{canary}: {result}"
+        );
+        assert!(
+            !result.to_string().contains(&NEEDLE[..8]),
+            "a snippet keeps part of the token: {text}"
+        );
+        redacted_in_a_snippet |= text.contains("REDACTED");
+    }
+    assert!(
+        redacted_in_a_snippet,
+        "no snippet reached the token's place"
+    );
+
+    let fetched = tool_json(&call(&client, "fetch", json!({ "id": "big.md" })).await);
+    let text = fetched["text"].as_str().unwrap();
+    assert_eq!(fetched["metadata"]["truncated"], true);
+    assert!(text.len() <= limit);
+    assert!(
+        !text.contains(&NEEDLE[..8]),
+        "the fetched text keeps part of the token: …{}",
+        &text[text.len() - 60..]
+    );
+    assert!(
+        text[text.len() - 200..].contains("[REDACTED github-token]"),
+        "the token's place is not near the cut: …{}",
+        &text[text.len() - 200..]
+    );
+}
