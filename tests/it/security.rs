@@ -126,6 +126,50 @@ async fn open_bind_without_auth_refuses_to_start() {
     server.wait_ready().await;
 }
 
+/// A public URL naming another host (a tunnel, a reverse proxy) publishes the vault as surely
+/// as an open bind: refused without auth; with auth the banner names the URL, auth and pages.
+#[tokio::test]
+async fn public_url_without_auth_refuses_to_start() {
+    let (t, _outside) = guarded_vault();
+    let root = t.root().to_str().unwrap();
+    let out = t.run(&[
+        "serve",
+        root,
+        "--listen",
+        "127.0.0.1:0",
+        "--public-url",
+        "https://x.example",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to serve the vault at https://x.example without authentication"),
+        "{err}"
+    );
+    for hint in ["DEEPVAULT_TOKENS", "oauth_issuer", "--insecure-no-auth"] {
+        assert!(err.contains(hint), "{hint} missing: {err}");
+    }
+    let mut command = t.command(&[
+        "serve",
+        root,
+        "--listen",
+        "127.0.0.1:0",
+        "--public-url",
+        "https://x.example",
+    ]);
+    command.env("DEEPVAULT_TOKENS", TOKEN);
+    let server = Server::start(command);
+    server.wait_ready().await;
+    let banner = server.log();
+    for part in [
+        "public URL: https://x.example/mcp",
+        "auth: 1 static token(s)",
+        "pages: signed links",
+    ] {
+        assert!(banner.contains(part), "{part} missing: {banner}");
+    }
+}
+
 #[tokio::test]
 async fn static_tokens_guard_mcp_and_pages() {
     let (t, _outside) = guarded_vault();
