@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tantivy::directory::MmapDirectory;
-use tantivy::schema::{IndexRecordOption, Schema};
+use tantivy::schema::{FieldType, IndexRecordOption, Schema};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
@@ -481,6 +481,35 @@ impl VaultIndex {
     /// One consistent snapshot; take one per request.
     pub fn searcher(&self) -> Searcher {
         self.reader.searcher()
+    }
+
+    /// Everything the index holds as text, for checks that nothing secret went in (the fuzz
+    /// target `secret_boundary`): every live document's stored fields as JSON, then every term
+    /// of every indexed text field (deleted documents' terms included until a merge drops them).
+    pub fn every_text(&self) -> Result<Vec<String>> {
+        let searcher = self.searcher();
+        let schema = self.index.schema();
+        let tantivy = |e| Error::tantivy(&self.dir, e);
+        let mut out = Vec::new();
+        for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
+            for doc in segment.doc_ids_alive() {
+                let stored: TantivyDocument = searcher
+                    .doc(DocAddress::new(ordinal as u32, doc))
+                    .map_err(tantivy)?;
+                out.push(tantivy::Document::to_json(&stored, &schema));
+            }
+            for (field, entry) in schema.fields() {
+                if !entry.is_indexed() || !matches!(entry.field_type(), FieldType::Str(_)) {
+                    continue;
+                }
+                let inverted = segment.inverted_index(field).map_err(tantivy)?;
+                let mut terms = inverted.terms().stream().map_err(|e| tantivy(e.into()))?;
+                while terms.advance() {
+                    out.push(String::from_utf8_lossy(terms.key()).into_owned());
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Makes the last commit visible to new searchers.

@@ -20,7 +20,7 @@ pub(crate) mod error;
 pub(crate) mod guard;
 pub mod html;
 pub(crate) mod limit;
-pub(crate) mod pages;
+pub mod pages;
 pub(crate) mod sse;
 
 use std::sync::Arc;

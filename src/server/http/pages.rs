@@ -99,8 +99,15 @@ pub(crate) async fn note(
         return denied(&state, "This note");
     }
     let render_state = state.clone();
-    let rendered =
-        tokio::task::spawn_blocking(move || render_note(&render_state, &id, access)).await;
+    let rendered = tokio::task::spawn_blocking(move || {
+        note_html(
+            &render_state.tools,
+            &render_state.vault_name,
+            &id,
+            access == Access::Full,
+        )
+    })
+    .await;
     match rendered {
         Ok(Ok(Some(html))) => Html(html).into_response(),
         Ok(Ok(None)) => not_found(&state),
@@ -125,13 +132,19 @@ struct NoteView {
     backlinks: Vec<(String, String)>,
 }
 
-fn render_note(state: &PagesState, id: &str, access: Access) -> crate::Result<Option<String>> {
-    let index = &state.tools.index;
+/// The note page of `id` (`None` when there is no such note), as a reader with every page
+/// (`full`) or only a citation link sees it. Public for the fuzz target `secret_boundary`.
+pub fn note_html(
+    tools: &Tools,
+    vault_name: &str,
+    id: &str,
+    full: bool,
+) -> crate::Result<Option<String>> {
+    let index = &tools.index;
     let searcher = index.searcher();
     let Some(doc) = index.load_by_id(&searcher, id)? else {
         return Ok(None);
     };
-    let full = access == Access::Full;
     let mut backlinks_seen = Vec::new();
     if full {
         for other in backlinks(index, &searcher, &doc.meta.id)
@@ -148,7 +161,7 @@ fn render_note(state: &PagesState, id: &str, access: Access) -> crate::Result<Op
         }
     }
     let meta = doc.meta;
-    let view = state.tools.redacted(NoteView {
+    let view = tools.redacted(NoteView {
         id: meta.id,
         title: meta.title,
         body: doc.body,
@@ -159,14 +172,14 @@ fn render_note(state: &PagesState, id: &str, access: Access) -> crate::Result<Op
         mtime: meta.mtime,
         backlinks: backlinks_seen,
     });
-    Ok(Some(note_page(state, &view, full)))
+    Ok(Some(note_page(tools, vault_name, &view, full)))
 }
 
 /// The HTML of a note page, from redacted data only.
-fn note_page(state: &PagesState, view: &Redacted<NoteView>, full: bool) -> String {
-    let index = &state.tools.index;
+fn note_page(tools: &Tools, vault_name: &str, view: &Redacted<NoteView>, full: bool) -> String {
+    let index = &tools.index;
     let searcher = index.searcher();
-    let redactor = &state.tools.redactor;
+    let redactor = &tools.redactor;
     // A note whose id holds something secret-like is not linked to: its href would show it.
     let resolve = |key: &str| {
         resolve_link(index, &searcher, key)
@@ -251,7 +264,7 @@ fn note_page(state: &PagesState, view: &Redacted<NoteView>, full: bool) -> Strin
         }
         html.push_str("</ul></section>");
     }
-    layout(state, &view.title, &html)
+    page_layout(vault_name, &view.title, &html)
 }
 
 /// `GET /`
@@ -386,11 +399,15 @@ fn denied(state: &PagesState, what: &str) -> Response {
 }
 
 fn layout(state: &PagesState, title: &str, body: &str) -> String {
+    page_layout(&state.vault_name, title, body)
+}
+
+fn page_layout(vault_name: &str, title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\"><link rel=\"icon\" href=\"data:,\"><title>{} · {}</title><style>{STYLE}</style></head><body><header class=\"top\"><span class=\"brand\">deepvault</span> <span class=\"vault\">{}</span></header><main>{body}</main></body></html>",
         escape(title),
-        escape(&state.vault_name),
-        escape(&state.vault_name),
+        escape(vault_name),
+        escape(vault_name),
     )
 }
 
