@@ -83,7 +83,7 @@ fn pipeline() -> &'static Mutex<Pipeline> {
         let config =
             Config::load_with_env(&Overrides::for_vault(root.clone()), &env).expect("config");
         let vault = Vault::open(&root, &[]).expect("vault");
-        let ingest = Ingest::from_config(&config).expect("patterns");
+        let ingest = config.ingest().expect("patterns");
         let settings = IndexerSettings::default();
         let (mut indexer, _) = Indexer::open(vault, &index_dir, settings).expect("index");
         indexer.reconcile(None).expect("first index");

@@ -36,7 +36,7 @@ pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.common.overrides(args.vault))?;
     let vault = Vault::open(&config.vault, &config.exclude)?;
     let started = Instant::now();
-    let ingest = Ingest::from_config(&config)?;
+    let ingest = config.ingest()?;
     let (mut indexer, outcome) =
         Indexer::open(vault, &config.index_dir, indexer_settings(&config, &ingest))?;
     if let crate::index::OpenOutcome::Rebuilt(reason) = &outcome {

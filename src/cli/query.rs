@@ -121,7 +121,7 @@ fn tools_for(
 pub(crate) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.common.overrides(args.vault))?;
     let vault = Vault::open(&config.vault, &config.exclude)?;
-    let ingest = Ingest::from_config(&config)?;
+    let ingest = config.ingest()?;
     let index = open_for_query(&config, &vault, &ingest, !args.no_update)?;
     let tools = tools_for(&config, &vault, &ingest, index, args.limit)?;
     let result = tools.search(&args.query)?;
@@ -151,7 +151,7 @@ pub(crate) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.common.overrides(args.vault))?;
     let vault = Vault::open(&config.vault, &config.exclude)?;
-    let ingest = Ingest::from_config(&config)?;
+    let ingest = config.ingest()?;
     let index = open_for_query(&config, &vault, &ingest, !args.no_update)?;
     let tools = tools_for(&config, &vault, &ingest, index, None)?;
     let result = tools.fetch(&args.id).with_context(|| {

@@ -34,7 +34,6 @@ use crate::service::audit::AuditLog;
 use crate::service::citations::Citations;
 use crate::service::tools::Tools;
 use crate::vault::Vault;
-use crate::vault::ingest::Ingest;
 use http::auth::Auth;
 use http::pages::PagesState;
 use http::{AppState, guard::HostAllowList, router};
@@ -56,7 +55,7 @@ pub(crate) fn run(config: Config, stdio: bool) -> anyhow::Result<ExitCode> {
 async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<ExitCode> {
     refuse_to_publish_without_auth(&config)?;
     // One redactor for both ends: notes as they are read, and every response.
-    let ingest = Ingest::from_config(&config)?;
+    let ingest = config.ingest()?;
     let audit = match &config.audit_log {
         Some(path) => AuditLog::open(path, Arc::clone(ingest.redactor()))
             .with_context(|| format!("cannot open the audit log {}", path.display()))?,

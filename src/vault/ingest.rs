@@ -27,10 +27,9 @@ use super::note::Note;
 use super::parse::{
     Tracking, build_note, decode, inline_tags, parse_frontmatter, split_frontmatter,
 };
+use super::privacy::Privacy;
 use super::privacy::{frontmatter_is_private, raw_frontmatter_is_private, tags_are_private};
 use super::redact::Redactor;
-use crate::config::{Config, Privacy};
-use crate::error::Result;
 
 /// Rounds of redacting derived secrets in the body before the body is withheld.
 const MAX_ROUNDS: usize = 3;
@@ -68,17 +67,6 @@ impl Default for Ingest {
 impl Ingest {
     pub(crate) fn new(privacy: Privacy, redactor: Arc<Redactor>) -> Ingest {
         Ingest { privacy, redactor }
-    }
-
-    /// The configuration's privacy settings and redaction patterns.
-    pub fn from_config(config: &Config) -> Result<Ingest> {
-        Ok(Ingest::new(
-            config.privacy.clone(),
-            Arc::new(Redactor::new(
-                config.redact_defaults,
-                &config.redact_patterns,
-            )?),
-        ))
     }
 
     /// The redactor, shared with what serves the index so that both ends use the same patterns

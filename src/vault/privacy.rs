@@ -9,7 +9,27 @@
 use serde_json::{Map, Value};
 
 use super::note::tag_keys;
-use crate::config::Privacy;
+
+/// Who marks a note private.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Privacy {
+    /// Frontmatter key, `deepvault` by default.
+    pub(crate) key: String,
+    /// Value of that key that makes a note private, `private` by default.
+    pub(crate) value: String,
+    /// Tags that make a note private (lowercase), `private` by default.
+    pub(crate) tags: Vec<String>,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy {
+            key: "deepvault".into(),
+            value: "private".into(),
+            tags: vec!["private".into()],
+        }
+    }
+}
 
 /// True when parsed frontmatter marks the note private, by the key or by a private tag.
 pub(crate) fn frontmatter_is_private(frontmatter: &Map<String, Value>, privacy: &Privacy) -> bool {
