@@ -73,6 +73,13 @@ pub enum Error {
         source: tantivy::TantivyError,
     },
 
+    /// A reader found an index made with other redaction or privacy settings.
+    #[error(
+        "the index at {} was made with other redaction or privacy settings than this process uses (by the deepvault process that writes it)\n\nhint: give every deepvault process on this vault the same redact_* and private_* settings (deepvault.toml, DEEPVAULT_* variables), or pass --index-dir to use a separate index",
+        path.display()
+    )]
+    IndexSettings { path: PathBuf },
+
     /// tantivy failed.
     #[error("index error at {}: {source}", path.display())]
     Tantivy {
@@ -140,6 +147,13 @@ fn note_not_found(id: &str, suggestions: &[String]) -> String {
         message.push('?');
     }
     message
+}
+
+/// A short random id that ties what a client saw (an error, a refusal) to the server log line
+/// with its detail. Clients get the id; the detail, which may name paths or internal types, stays
+/// in the log.
+pub(crate) fn error_id() -> String {
+    format!("{:08x}", rand::random::<u32>())
 }
 
 impl Error {

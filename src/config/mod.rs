@@ -22,6 +22,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::vault::ingest::Ingest;
+use crate::vault::privacy::Privacy;
+use crate::vault::redact::Redactor;
 
 /// The default listen address: loopback only.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
@@ -257,27 +260,6 @@ pub(crate) enum PagesMode {
     Token,
 }
 
-/// Who marks a note private.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Privacy {
-    /// Frontmatter key, `deepvault` by default.
-    pub(crate) key: String,
-    /// Value of that key that makes a note private, `private` by default.
-    pub(crate) value: String,
-    /// Tags that make a note private (lowercase), `private` by default.
-    pub(crate) tags: Vec<String>,
-}
-
-impl Default for Privacy {
-    fn default() -> Self {
-        Privacy {
-            key: "deepvault".into(),
-            value: "private".into(),
-            tags: vec!["private".into()],
-        }
-    }
-}
-
 /// When the indexer commits a batch of changes.
 #[derive(Clone, Debug)]
 pub(crate) struct CommitPolicy {
@@ -335,6 +317,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// How notes are read for the index: these privacy settings and redaction patterns.
+    pub fn ingest(&self) -> Result<Ingest> {
+        Ok(Ingest::new(
+            self.privacy.clone(),
+            std::sync::Arc::new(Redactor::new(self.redact_defaults, &self.redact_patterns)?),
+        ))
+    }
+
     /// Loads the configuration from defaults, the file, the process environment and `overrides`.
     pub fn load(overrides: &Overrides) -> Result<Config> {
         let env: BTreeMap<String, String> = std::env::vars()

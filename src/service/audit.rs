@@ -4,6 +4,9 @@
 //! OAuth server ([`OAuthEvent`]): registrations, approvals, refusals, revocations and token use,
 //! naming the client, never a token, code or passphrase. OAuth events also go to the server log.
 //!
+//! Every line crosses the redaction boundary first: a query that holds a secret is logged with
+//! the secret redacted.
+//!
 //! Lines go through a bounded channel to a writer thread, so logging never slows a search; if
 //! the disk cannot keep up, lines are dropped and counted rather than blocking requests.
 
@@ -17,6 +20,8 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::service::oauth::ClientRef;
+use crate::service::redact::Redacted;
+use crate::vault::redact::Redactor;
 
 /// One tool call.
 #[derive(Debug)]
@@ -79,13 +84,13 @@ impl OAuthEvent {
 /// A handle to the audit log; cheap to clone. A disabled log records nothing.
 #[derive(Clone, Default)]
 pub(crate) struct AuditLog {
-    tx: Option<crossbeam_channel::Sender<String>>,
+    tx: Option<(crossbeam_channel::Sender<String>, Arc<Redactor>)>,
     dropped: Arc<AtomicU64>,
 }
 
 impl AuditLog {
     /// Opens (appends to) the file and starts the writer thread.
-    pub(crate) fn open(path: &Path) -> Result<AuditLog> {
+    pub(crate) fn open(path: &Path, redactor: Arc<Redactor>) -> Result<AuditLog> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
@@ -113,14 +118,16 @@ impl AuditLog {
             })
             .map_err(|e| Error::io(path, e))?;
         Ok(AuditLog {
-            tx: Some(tx),
+            tx: Some((tx, redactor)),
             dropped: Arc::new(AtomicU64::new(0)),
         })
     }
 
     /// Queues an entry; never blocks.
     pub(crate) fn record(&self, entry: AuditEntry) {
-        let Some(tx) = &self.tx else { return };
+        let Some((tx, redactor)) = &self.tx else {
+            return;
+        };
         let line = json!({
             "time": now_rfc3339(),
             "client": entry.client,
@@ -131,6 +138,7 @@ impl AuditLog {
             "duration_ms": (entry.duration.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
             "outcome": entry.outcome,
         });
+        let line = Redacted::new(line, redactor);
         if tx.try_send(line.to_string()).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -157,7 +165,9 @@ impl AuditLog {
                 event.name()
             ),
         }
-        let Some(tx) = &self.tx else { return };
+        let Some((tx, redactor)) = &self.tx else {
+            return;
+        };
         let mut line = json!({
             "time": now_rfc3339(),
             "event": event.name(),
@@ -167,6 +177,8 @@ impl AuditLog {
         if let Some(reason) = event.reason() {
             line["reason"] = reason.into();
         }
+        // A client names itself at registration: its name crosses the boundary like any text.
+        let line = Redacted::new(line, redactor);
         if tx.try_send(line.to_string()).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -198,12 +210,12 @@ mod tests {
     fn lines_reach_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs/audit.jsonl");
-        let log = AuditLog::open(&path).unwrap();
+        let log = AuditLog::open(&path, Arc::new(Redactor::new(true, &[]).unwrap())).unwrap();
         log.record(AuditEntry {
             client: "laptop".into(),
             transport: "http",
             tool: "search",
-            arguments: json!({"query": logged_argument(&"x".repeat(2000))}),
+            arguments: json!({"query": logged_argument(&format!("AKIAIOSFODNN7EXAMPLE {}", "x".repeat(2000)))}),
             result_ids: vec!["a.md".into()],
             duration: Duration::from_micros(1500),
             outcome: "ok",
@@ -221,11 +233,8 @@ mod tests {
         assert_eq!(line["client"], "laptop");
         assert_eq!(line["result_ids"], json!(["a.md"]));
         assert_eq!(line["duration_ms"], 1.5);
-        assert!(
-            line["arguments"]["query"]
-                .as_str()
-                .unwrap()
-                .ends_with("(2000 characters)")
-        );
+        let query = line["arguments"]["query"].as_str().unwrap();
+        assert!(query.ends_with("(2021 characters)"), "{query}");
+        assert!(query.starts_with("[REDACTED aws-access-key] x"), "{query}");
     }
 }

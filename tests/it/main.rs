@@ -16,6 +16,8 @@ mod mcp;
 mod oauth;
 /// Citations that open: note pages, URL templates, signed links, hostile HTML.
 mod pages;
+/// Nothing secret leaves: secret kinds × places × channels, and private notes, on one server.
+mod secrets;
 /// Security and limits: safe defaults, tokens, OAuth, limits, audit log, bad input.
 mod security;
 /// The live index: every kind of vault change while serving, restarts, polling, the lock.

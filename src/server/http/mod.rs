@@ -38,7 +38,7 @@ pub mod html;
 pub(crate) mod jsonrpc;
 pub(crate) mod limit;
 pub(crate) mod oauth;
-pub(crate) mod pages;
+pub mod pages;
 pub(crate) mod sse;
 
 use std::sync::Arc;
@@ -119,7 +119,9 @@ pub(crate) fn router(state: AppState) -> Router {
     let mcp_routes = Router::new()
         .route("/mcp", axum::routing::any(jsonrpc::front))
         .route("/mcp/", axum::routing::any(jsonrpc::front))
-        .with_state(mcp);
+        .with_state(mcp)
+        // rmcp's own plain-text refusals become short messages with an error id.
+        .layer(axum::middleware::from_fn(error::plain_mcp_errors));
     let protected = Router::new()
         .merge(mcp_routes)
         .merge(legacy)
@@ -257,7 +259,8 @@ async fn healthz() -> impl IntoResponse {
 
 /// `GET /readyz`: 200 when the index has caught up with the vault and can be trusted to follow
 /// it, else 503 with the reasons. With auth on, counts and errors are for authenticated callers
-/// only; anyone else learns whether the server is ready.
+/// only; anyone else learns whether the server is ready. Either body is redacted like a
+/// response, and names no path.
 async fn readyz(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -276,7 +279,7 @@ async fn readyz(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(body))
+    (code, Json(state.pages.tools.redacted(body)))
 }
 
 /// Fast HTTP behaviour, in process: the router driven with `oneshot`, no socket. The behaviour

@@ -257,6 +257,19 @@ pub async fn wait_until(timeout: Duration, mut condition: impl AsyncFnMut() -> b
     }
 }
 
+/// An MCP client over streamable HTTP that sends `Authorization: Bearer <token>`.
+pub async fn mcp_with_token(server: &Server, token: &str) -> RunningService<RoleClient, ()> {
+    let config =
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            server.url("/mcp"),
+        )
+        .auth_header(token);
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
+    ().serve(transport)
+        .await
+        .expect("authenticated client connects")
+}
+
 /// Calls a tool.
 pub async fn call(
     client: &RunningService<RoleClient, ()>,
