@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::CommonArgs;
 use crate::config::Config;
+use crate::error::shell_quote;
 
 #[derive(Debug, Args)]
 pub(crate) struct ConnectArgs {
@@ -224,17 +225,6 @@ fn local_address(listen: &str) -> String {
         format!("[::1]:{port}")
     } else {
         listen.to_string()
-    }
-}
-
-fn shell_quote(text: &str) -> String {
-    if text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
-    {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 
