@@ -25,6 +25,9 @@ pub(crate) struct IndexArgs {
 pub(crate) fn indexer_settings(config: &Config) -> IndexerSettings {
     IndexerSettings {
         privacy: config.privacy.clone(),
+        parse: crate::vault::parse::ParseOptions {
+            keep_comments: config.keep_comments,
+        },
         max_file_bytes: config.max_file_bytes,
         commit_every: Some(Duration::from_secs(30)),
         ..IndexerSettings::default()

@@ -78,6 +78,8 @@ config_keys! {
     snippet_chars: usize,
     /// Larger files are skipped.
     max_file_bytes: u64,
+    /// Keep Obsidian `%%comments%%` in what is indexed and served.
+    keep_comments: bool,
     /// Poll instead of file events.
     poll: bool,
     poll_interval_ms: u64,
@@ -316,6 +318,8 @@ pub struct Config {
     pub(crate) max_results: usize,
     pub(crate) snippet_chars: usize,
     pub(crate) max_file_bytes: u64,
+    /// Keep Obsidian `%%comments%%` (hidden from readers by default, as Obsidian does).
+    pub(crate) keep_comments: bool,
     pub(crate) watch: WatchConfig,
     pub(crate) pages: PagesMode,
     /// Signed page links expire after this long; `None` means never.
@@ -536,6 +540,7 @@ impl Config {
             max_results,
             snippet_chars,
             max_file_bytes: file.max_file_bytes.unwrap_or(64 * 1024 * 1024),
+            keep_comments: file.keep_comments.unwrap_or(false),
             watch,
             pages: file.pages.unwrap_or(if auth.is_enabled() {
                 PagesMode::Signed

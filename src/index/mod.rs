@@ -31,7 +31,8 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::error::{Error, Result};
-use crate::vault::note::{Callout, Heading, Link, Note, Section};
+use crate::vault::note::{Block, Callout, DocumentKind, Heading, Link, Note, Section};
+use crate::vault::parse::ParseOptions;
 use analysis::tokenizer::{ANALYZER, VaultTokenizer};
 use schema::{Fields, SCHEMA_VERSION, build_schema};
 
@@ -40,6 +41,8 @@ use schema::{Fields, SCHEMA_VERSION, build_schema};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct StoredNote {
     pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) kind: DocumentKind,
     pub(crate) title: String,
     #[serde(default)]
     pub(crate) aliases: Vec<String>,
@@ -55,6 +58,11 @@ pub(crate) struct StoredNote {
     pub(crate) links: Vec<Link>,
     #[serde(default)]
     pub(crate) callouts: Vec<Callout>,
+    #[serde(default)]
+    pub(crate) blocks: Vec<Block>,
+    /// Dataview inline fields.
+    #[serde(default)]
+    pub(crate) fields: Map<String, Value>,
     pub(crate) body_line: u32,
     pub(crate) size: u64,
     /// Nanoseconds since the epoch.
@@ -114,6 +122,10 @@ struct Payload {
     /// half-built index. Indexes stamped before this field existed were complete.
     #[serde(default = "complete_by_default")]
     complete: bool,
+    /// The parse options the notes were read with ([`ParseOptions::stamp`]): notes read with
+    /// others (comments kept or not) must be read again.
+    #[serde(default)]
+    parse: String,
 }
 
 fn complete_by_default() -> bool {
@@ -254,10 +266,14 @@ impl VaultIndex {
     pub(crate) fn open_for_writing(
         index_dir: &Path,
         vault_root: &Path,
+        parse: &ParseOptions,
         _lock: &WriterLock,
     ) -> Result<(VaultIndex, OpenOutcome)> {
         let dir = tantivy_dir(index_dir);
-        Self::open_or_rebuild(&dir, vault_root, || Self::try_open(&dir, vault_root))
+        let stamp = parse.stamp();
+        Self::open_or_rebuild(&dir, vault_root, &stamp, || {
+            Self::try_open(&dir, vault_root, Some(&stamp))
+        })
     }
 
     /// The decision behind [`VaultIndex::open_for_writing`], with the opening attempt given so
@@ -266,6 +282,7 @@ impl VaultIndex {
     fn open_or_rebuild(
         dir: &Path,
         vault_root: &Path,
+        parse: &str,
         open: impl Fn() -> std::result::Result<VaultIndex, OpenError>,
     ) -> Result<(VaultIndex, OpenOutcome)> {
         if !dir.join("meta.json").exists() {
@@ -273,7 +290,7 @@ impl VaultIndex {
                 // A folder without meta.json holds no commit: nothing to keep.
                 std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             }
-            return Ok((Self::create(dir, vault_root)?, OpenOutcome::Created));
+            return Ok((Self::create(dir, vault_root, parse)?, OpenOutcome::Created));
         }
         let mut attempt = 1;
         loop {
@@ -281,7 +298,7 @@ impl VaultIndex {
                 Ok(index) => return Ok((index, OpenOutcome::Opened)),
                 Err(OpenError::Rebuild(reason)) => {
                     std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-                    let index = Self::create(dir, vault_root)?;
+                    let index = Self::create(dir, vault_root, parse)?;
                     return Ok((index, OpenOutcome::Rebuilt(reason)));
                 }
                 Err(OpenError::Unavailable(source)) if attempt >= OPEN_ATTEMPTS => {
@@ -309,7 +326,7 @@ impl VaultIndex {
         if !dir.join("meta.json").exists() {
             return Ok(None);
         }
-        match Self::try_open(&dir, vault_root) {
+        match Self::try_open(&dir, vault_root, None) {
             Ok(index) => Ok(Some(index)),
             Err(OpenError::Rebuild(_)) => Ok(None),
             Err(OpenError::Unavailable(source)) => {
@@ -336,8 +353,12 @@ impl VaultIndex {
         Ok(Some(index))
     }
 
-    /// Opens and checks an index.
-    fn try_open(dir: &Path, vault_root: &Path) -> std::result::Result<VaultIndex, OpenError> {
+    /// Opens and checks an index; a writer also checks the parse options (`parse`: their stamp).
+    fn try_open(
+        dir: &Path,
+        vault_root: &Path,
+        parse: Option<&str>,
+    ) -> std::result::Result<VaultIndex, OpenError> {
         let index = Index::open_in_dir(dir)
             .map_err(|e| OpenError::classify("the index cannot be opened", e))?;
         let metas = index
@@ -367,6 +388,14 @@ impl VaultIndex {
                 payload.vault.display()
             )));
         }
+        if let Some(parse) = parse
+            && payload.parse != parse
+        {
+            return Err(OpenError::Rebuild(format!(
+                "the notes were read with other options (`{}`, now `{parse}`)",
+                payload.parse
+            )));
+        }
         let (expected, fields) = build_schema();
         if !same_schema(&index.schema(), &expected) {
             return Err(OpenError::Rebuild(
@@ -394,7 +423,7 @@ impl VaultIndex {
         Ok(index)
     }
 
-    fn create(dir: &Path, vault_root: &Path) -> Result<VaultIndex> {
+    fn create(dir: &Path, vault_root: &Path, parse: &str) -> Result<VaultIndex> {
         std::fs::create_dir_all(dir).map_err(|source| Error::IndexDir {
             path: dir.to_path_buf(),
             source,
@@ -414,7 +443,7 @@ impl VaultIndex {
         let mut prepared = writer
             .prepare_commit()
             .map_err(|e| Error::tantivy(dir, e))?;
-        prepared.set_payload(&payload_json(vault_root, false));
+        prepared.set_payload(&payload_json(vault_root, parse, false));
         prepared.commit().map_err(|e| Error::tantivy(dir, e))?;
         writer
             .wait_merging_threads()
@@ -462,8 +491,8 @@ impl VaultIndex {
     }
 
     /// The payload to stamp commits with.
-    pub(crate) fn payload(vault_root: &Path, complete: bool) -> String {
-        payload_json(vault_root, complete)
+    pub(crate) fn payload(vault_root: &Path, parse: &ParseOptions, complete: bool) -> String {
+        payload_json(vault_root, &parse.stamp(), complete)
     }
 
     /// Whether the last commit says the first full index is done (see `Payload::complete`).
@@ -587,6 +616,8 @@ impl VaultIndex {
             headings: Vec<Heading>,
             #[serde(default)]
             sections: Vec<Section>,
+            #[serde(default)]
+            blocks: Vec<Block>,
         }
 
         let (doc, meta) = self.read_stored::<HitMeta>(searcher, address)?;
@@ -596,6 +627,7 @@ impl VaultIndex {
                 title: meta.title,
                 headings: meta.headings,
                 sections: meta.sections,
+                blocks: meta.blocks,
                 ..StoredNote::default()
             },
             body: String::new(),
@@ -621,12 +653,13 @@ fn stored_text(doc: &TantivyDocument, field: tantivy::schema::Field) -> String {
         .to_string()
 }
 
-fn payload_json(vault_root: &Path, complete: bool) -> String {
+fn payload_json(vault_root: &Path, parse: &str, complete: bool) -> String {
     serde_json::to_string(&Payload {
         schema: SCHEMA_VERSION,
         analyzer: analysis::ANALYZER_VERSION.to_string(),
         vault: vault_root.to_path_buf(),
         complete,
+        parse: parse.to_string(),
     })
     .expect("payload serializes")
 }
@@ -695,10 +728,77 @@ fn add_property_text(doc: &mut TantivyDocument, field: tantivy::schema::Field, v
     }
 }
 
+/// The most property terms one note adds, and the longest whole value that gets its own term
+/// (the words of longer values still do).
+const MAX_PROPERTY_TERMS: usize = 4096;
+const MAX_PROPERTY_VALUE: usize = 256;
+
+/// A property key as `key:value` filters match it: lowercase, whitespace runs as `-` (as
+/// Dataview writes keys), no control characters.
+pub(crate) fn property_key(key: &str) -> String {
+    key.split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-")
+        .chars()
+        .filter(|c| !c.is_control())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The words of a property value as filters match them: runs of letters and digits, lowercase.
+pub(crate) fn property_words(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.len() <= 64)
+        .map(str::to_lowercase)
+}
+
+/// The terms of one property (see [`schema::Fields::property`]) for scalar values and the
+/// scalars in a list; nested maps are not filterable.
+fn property_terms(key: &str, value: &Value, terms: &mut Vec<String>) {
+    let key = property_key(key);
+    if key.is_empty() || key.len() > 64 {
+        return;
+    }
+    let mut add = |text: &str| {
+        let text = text.trim();
+        if text.is_empty() || terms.len() >= MAX_PROPERTY_TERMS {
+            return;
+        }
+        let sep = schema::PROPERTY_SEPARATOR;
+        if text.len() <= MAX_PROPERTY_VALUE {
+            terms.push(format!("{key}{sep}{}", text.to_lowercase()));
+        }
+        for word in property_words(text).take(64) {
+            terms.push(format!("{key}{sep}{word}"));
+        }
+    };
+    match value {
+        Value::String(s) => add(s),
+        Value::Number(n) => add(&n.to_string()),
+        Value::Bool(b) => add(&b.to_string()),
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::String(s) => add(s),
+                    Value::Number(n) => add(&n.to_string()),
+                    Value::Bool(b) => add(&b.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    if terms.len() < MAX_PROPERTY_TERMS {
+        terms.push(key);
+    }
+}
+
 /// Builds the tantivy document of a parsed note.
 pub(crate) fn note_document(fields: &Fields, note: &Note, facts: FileFacts) -> TantivyDocument {
     let stored = StoredNote {
         id: note.id.clone(),
+        kind: note.kind,
         title: note.title.clone(),
         aliases: note.aliases.clone(),
         tags: note.tags.clone(),
@@ -707,6 +807,8 @@ pub(crate) fn note_document(fields: &Fields, note: &Note, facts: FileFacts) -> T
         sections: note.sections.clone(),
         links: note.links.clone(),
         callouts: note.callouts.clone(),
+        blocks: note.blocks.clone(),
+        fields: note.fields.clone(),
         body_line: note.body_line,
         size: facts.size,
         mtime: facts.mtime,
@@ -775,6 +877,16 @@ pub(crate) fn stored_document(
     for key in name_keys(&stored.id) {
         doc.add_text(fields.name_key, key);
     }
+    doc.add_text(fields.kind, stored.kind.as_str());
+    let mut properties = Vec::new();
+    for (key, value) in stored.frontmatter.iter().chain(&stored.fields) {
+        property_terms(key, value, &mut properties);
+    }
+    properties.sort_unstable();
+    properties.dedup();
+    for term in properties {
+        doc.add_text(fields.property, term);
+    }
     doc.add_i64(fields.mtime, stored.mtime);
     doc.add_u64(fields.size, stored.size);
     doc.add_u64(fields.hash, stored.hash);
@@ -800,7 +912,9 @@ mod tests {
     /// Builds an index with one commit in `index_dir`, for `vault`.
     fn committed_index(index_dir: &Path, vault: &Path) -> PathBuf {
         let lock = lock_for_writing(index_dir).unwrap();
-        let (_, outcome) = VaultIndex::open_for_writing(index_dir, vault, &lock).unwrap();
+        let (_, outcome) =
+            VaultIndex::open_for_writing(index_dir, vault, &ParseOptions::default(), &lock)
+                .unwrap();
         assert_eq!(outcome, OpenOutcome::Created);
         tantivy_dir(index_dir)
     }
@@ -818,7 +932,7 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         let attempts = std::cell::Cell::new(0);
-        let err = VaultIndex::open_or_rebuild(&dir, vault.path(), || {
+        let err = VaultIndex::open_or_rebuild(&dir, vault.path(), "", || {
             attempts.set(attempts.get() + 1);
             Err(OpenError::Unavailable(emfile()))
         })
@@ -836,12 +950,12 @@ mod tests {
 
         // The same failure once, then success: opened, not rebuilt.
         let attempts = std::cell::Cell::new(0);
-        let (_, outcome) = VaultIndex::open_or_rebuild(&dir, vault.path(), || {
+        let (_, outcome) = VaultIndex::open_or_rebuild(&dir, vault.path(), "", || {
             attempts.set(attempts.get() + 1);
             if attempts.get() == 1 {
                 Err(OpenError::Unavailable(emfile()))
             } else {
-                VaultIndex::try_open(&dir, vault.path())
+                VaultIndex::try_open(&dir, vault.path(), None)
             }
         })
         .unwrap();
@@ -866,8 +980,13 @@ mod tests {
         let dir = committed_index(index_dir.path(), vault.path());
         std::fs::write(dir.join("meta.json"), "{ not json").unwrap();
         let lock = lock_for_writing(index_dir.path()).unwrap();
-        let (_, outcome) =
-            VaultIndex::open_for_writing(index_dir.path(), vault.path(), &lock).unwrap();
+        let (_, outcome) = VaultIndex::open_for_writing(
+            index_dir.path(),
+            vault.path(),
+            &ParseOptions::default(),
+            &lock,
+        )
+        .unwrap();
         assert!(matches!(outcome, OpenOutcome::Rebuilt(_)), "{outcome:?}");
     }
 
@@ -886,8 +1005,13 @@ mod tests {
         );
         std::fs::write(dir.join("meta.json"), meta.replace(stamp, "0; frostem 0")).unwrap();
         let lock = lock_for_writing(index_dir.path()).unwrap();
-        let (_, outcome) =
-            VaultIndex::open_for_writing(index_dir.path(), vault.path(), &lock).unwrap();
+        let (_, outcome) = VaultIndex::open_for_writing(
+            index_dir.path(),
+            vault.path(),
+            &ParseOptions::default(),
+            &lock,
+        )
+        .unwrap();
         match outcome {
             OpenOutcome::Rebuilt(reason) => assert!(reason.contains("analyzer"), "{reason}"),
             other => panic!("expected a rebuild, got {other:?}"),

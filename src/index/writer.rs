@@ -25,9 +25,9 @@ use crate::config::Privacy;
 use crate::error::{Error, Result};
 use crate::vault::Vault;
 use crate::vault::contain::{Refused, RootState};
-use crate::vault::note::{Note, is_markdown_name, tag_keys};
-use crate::vault::parse::parse_note;
-use crate::vault::rules::{NotANote, Rules, is_rules_file};
+use crate::vault::note::{Note, tag_keys};
+use crate::vault::parse::{ParseOptions, parse_document};
+use crate::vault::rules::{NotANote, Rules, document_kind, is_rules_file};
 use crate::vault::walk::{FileEntry, created_ns, mtime_ns, walk};
 
 /// Why a commit happened (logged with it).
@@ -57,6 +57,8 @@ pub enum CommitTrigger {
 #[derive(Clone, Debug)]
 pub struct IndexerSettings {
     pub(crate) privacy: Privacy,
+    /// How documents are read (comments kept or not).
+    pub(crate) parse: ParseOptions,
     pub(crate) max_file_bytes: u64,
     /// Total memory budget of the tantivy writer.
     pub(crate) memory_budget: usize,
@@ -75,6 +77,7 @@ impl Default for IndexerSettings {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         IndexerSettings {
             privacy: Privacy::default(),
+            parse: ParseOptions::default(),
             max_file_bytes: 64 * 1024 * 1024,
             memory_budget: 96 * 1024 * 1024,
             queue_budget: 24 * 1024 * 1024,
@@ -94,6 +97,8 @@ pub(crate) enum SkipKind {
     TooLarge,
     /// Could not be read.
     Unreadable,
+    /// Read, but not a valid document of its kind (a Canvas that is not JSON).
+    Invalid,
     /// Found by the walk but passed over (non-UTF-8 name, symlink out of the vault, …).
     Walk,
     /// Not a regular file inside the vault (a FIFO, a socket, a device, a symlink out of the
@@ -107,6 +112,7 @@ impl SkipKind {
             SkipKind::Vanished => "vanished while indexing",
             SkipKind::TooLarge => "larger than max_file_bytes",
             SkipKind::Unreadable => "unreadable",
+            SkipKind::Invalid => "not a valid document",
             SkipKind::Walk => "not a readable note path",
             SkipKind::Refused => "not a regular note file inside the vault",
         }
@@ -219,7 +225,8 @@ impl Indexer {
         settings: IndexerSettings,
     ) -> Result<(Indexer, OpenOutcome)> {
         let lock = lock_for_writing(index_dir)?;
-        let (index, outcome) = VaultIndex::open_for_writing(index_dir, vault.root(), &lock)?;
+        let (index, outcome) =
+            VaultIndex::open_for_writing(index_dir, vault.root(), &settings.parse, &lock)?;
         let writer = index
             .index()
             .writer_with_num_threads::<QueuedDoc>(
@@ -396,7 +403,7 @@ impl Indexer {
                 }
                 Ok(metadata) if !metadata.is_file() => {
                     // A FIFO, a socket or a device: never opened.
-                    if is_markdown_name(&id) && !self.rules.is_excluded(&id, false) {
+                    if document_kind(&id).is_some() && !self.rules.is_excluded(&id, false) {
                         let kind = crate::vault::contain::kind_name(&metadata.file_type());
                         tracing::warn!(note = %id, "skipped: {kind}, not a regular file");
                         report.skipped.push((
@@ -413,7 +420,7 @@ impl Indexer {
                 Ok(metadata) => {
                     // The symlink part of the rule (target inside, not excluded) is applied
                     // when the file is read, for the walk's files and these alike.
-                    if is_markdown_name(&id) && !self.rules.is_excluded(&id, false) {
+                    if document_kind(&id).is_some() && !self.rules.is_excluded(&id, false) {
                         let unchanged = self.manifest.get(&id).is_some_and(|s| {
                             s.size == metadata.len() && s.mtime == mtime_ns(&metadata)
                         });
@@ -634,8 +641,18 @@ impl Indexer {
         }
         // The parser is pure and should never panic; if it does on some input, that one note is
         // skipped with its path and indexing goes on.
-        let note = match std::panic::catch_unwind(|| parse_note(&file.id, &bytes)) {
-            Ok(note) => note,
+        let kind = document_kind(&file.id).unwrap_or_default();
+        let options = &self.settings.parse;
+        let parsed = std::panic::catch_unwind(|| parse_document(kind, &file.id, &bytes, options));
+        let note = match parsed {
+            Ok(Ok(note)) => note,
+            Ok(Err(message)) => {
+                return Outcome::Skipped {
+                    kind: SkipKind::Invalid,
+                    message,
+                    was_indexed,
+                };
+            }
             Err(_) => {
                 return Outcome::Skipped {
                     kind: SkipKind::Unreadable,
@@ -729,7 +746,11 @@ impl Indexer {
             .writer
             .prepare_commit()
             .map_err(|e| Error::tantivy(&dir, e))?;
-        prepared.set_payload(&VaultIndex::payload(self.vault.root(), self.complete));
+        prepared.set_payload(&VaultIndex::payload(
+            self.vault.root(),
+            &self.settings.parse,
+            self.complete,
+        ));
         prepared.commit().map_err(|e| Error::tantivy(&dir, e))?;
         self.uncommitted = false;
         self.last_commit = Instant::now();

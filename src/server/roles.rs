@@ -22,6 +22,9 @@ use crate::vault::Vault;
 fn serve_settings(config: &Config) -> IndexerSettings {
     IndexerSettings {
         privacy: config.privacy.clone(),
+        parse: crate::vault::parse::ParseOptions {
+            keep_comments: config.keep_comments,
+        },
         max_file_bytes: config.max_file_bytes,
         ..IndexerSettings::default()
     }

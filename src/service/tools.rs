@@ -129,7 +129,13 @@ impl Tools {
             line: fetched.section.as_ref().map(|s| s.2),
         });
         let mut metadata = fetched.metadata;
-        redact_values(metadata.frontmatter.values_mut(), &self.redactor);
+        redact_values(
+            metadata
+                .frontmatter
+                .values_mut()
+                .chain(metadata.fields.values_mut()),
+            &self.redactor,
+        );
         Ok(FetchResponse {
             title: self.redact(&fetched.title).into_owned(),
             text: self.redact(&fetched.text).into_owned(),

@@ -21,7 +21,7 @@ fn example_vault_index_search_fetch() {
     let out = t.run(&["index", vault]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = stderr(&out);
-    assert!(summary.contains("indexed 30 notes"), "{summary}");
+    assert!(summary.contains("indexed 32 notes"), "{summary}");
     assert!(summary.contains("skipped 2: 2 private"), "{summary}");
     assert!(
         summary.contains("MB/s") || summary.contains("KB/s"),
