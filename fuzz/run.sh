@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the note parser (and page renderer) and the query parser with cargo-fuzz.
+# Fuzzes the document parser (notes, Excalidraw drawings, canvases; and the page renderer) and
+# the query parser with cargo-fuzz.
 #
 #   fuzz/run.sh [SECONDS]      # each target for SECONDS (default 30: the CI smoke run)
 #
@@ -16,7 +17,11 @@ if ! cargo fuzz --version 2>/dev/null | grep -q '0\.13\.2'; then
 fi
 
 mkdir -p corpus/parse_note corpus/query
-find ../corpus.example -name '*.md' -exec cp {} corpus/parse_note/ \;
+# parse_note reads its first byte as the document kind (0 Markdown, 1 Excalidraw, 2 Canvas).
+find ../corpus.example \( -name '*.md' -o -name '*.canvas' \) -print0 | while IFS= read -r -d '' f; do
+    case $f in *.canvas) kind='\x02' ;; *.excalidraw.md) kind='\x01' ;; *) kind='\x00' ;; esac
+    { printf "$kind"; cat "$f"; } > "corpus/parse_note/$(basename "$f")"
+done
 for tsv in ../benches/relevance/questions-en.tsv ../benches/relevance/questions-zh.tsv; do
     awk -F'\t' 'NR > 1 && NR <= 41 { print $2 }' "$tsv" | while IFS= read -r line; do
         printf '%s' "$line" > "corpus/query/$(printf '%s' "$line" | sha1sum | cut -c1-16)"

@@ -162,6 +162,44 @@ fn example_vault_index_search_fetch() {
             .unwrap()
             .ends_with("#what-stays-out")
     );
+
+    // The vault as Obsidian shows it: a canvas and an Excalidraw drawing are searchable, a
+    // comment's words are not, and an embedded block is inlined where it is embedded.
+    assert_eq!(
+        result_ids(&search("Melodrip"))[0],
+        "Coffee/Brewing board.canvas"
+    );
+    assert_eq!(
+        result_ids(&search("chaff collector"))[0],
+        "Coffee/Roaster sketch.excalidraw.md"
+    );
+    for comment in ["Kinu", "\"corner shop\""] {
+        assert_eq!(
+            result_ids(&search(comment)),
+            Vec::<String>::new(),
+            "{comment}"
+        );
+    }
+    let fetch = |id: &str| -> Value {
+        let out = t.run(&["fetch", id, "--vault", vault, "--json", "--no-update"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let espresso = fetch("Coffee/Espresso dialing in.md");
+    let text = espresso["text"].as_str().unwrap();
+    assert!(
+        text.contains("> Embedded from `Coffee/Water chemistry.md#^hardness`:"),
+        "{text}"
+    );
+    assert!(!text.contains("gauge reads"), "{text}");
+    let block = fetch("Coffee/Water chemistry.md#^hardness");
+    assert!(
+        block["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Hardness is the dissolved calcium"),
+        "{block}"
+    );
 }
 
 /// Unknown ids, including path tricks, are clear errors and never read files.

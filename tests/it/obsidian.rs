@@ -87,6 +87,9 @@ async fn fetch_and_the_page_show_the_inlined_embed() {
     let diary = links.iter().find(|l| l["target"] == "Diary").unwrap();
     assert_eq!(diary["kind"], "embed");
     assert_eq!(diary["id"], Value::Null);
+    // What an embed shows is not indexed under the note that embeds it, as in Obsidian's search.
+    let result = tool_json(&call(&client, "search", json!({"query": "zebracorn"})).await);
+    assert_eq!(ids(&result), vec!["Ideas/Definition.md"], "{result}");
 
     let page = reqwest::get(essay["url"].as_str().unwrap())
         .await
