@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the note parser (and page renderer), the query parser, and the secret boundary (a secret
-# planted in arbitrary Markdown never leaves: parse → index → tool response → page) with cargo-fuzz.
+# Fuzzes the document parser (notes, Excalidraw drawings, canvases; and the page renderer), the
+# query parser, and the secret boundary (a secret planted in arbitrary Markdown never leaves:
+# parse → index → tool response → page) with cargo-fuzz.
 #
 #   fuzz/run.sh [SECONDS]      # each target for SECONDS (default 30: the CI smoke run)
 #
@@ -17,7 +18,11 @@ if ! cargo fuzz --version 2>/dev/null | grep -q '0\.13\.2'; then
 fi
 
 mkdir -p corpus/parse_note corpus/query corpus/secret_boundary
-find ../corpus.example -name '*.md' -exec cp {} corpus/parse_note/ \;
+# parse_note reads its first byte as the document kind (0 Markdown, 1 Excalidraw, 2 Canvas).
+find ../corpus.example \( -name '*.md' -o -name '*.canvas' \) -print0 | while IFS= read -r -d '' f; do
+    case $f in *.canvas) kind='\x02' ;; *.excalidraw.md) kind='\x01' ;; *) kind='\x00' ;; esac
+    { printf "$kind"; cat "$f"; } > "corpus/parse_note/$(basename "$f")"
+done
 # The first three bytes choose the secret's kind, separator and place; the rest is the note.
 find ../corpus.example -name '*.md' | while IFS= read -r note; do
     { printf '\x01\x01\x20'; cat "$note"; } > "corpus/secret_boundary/$(basename "$note")"

@@ -81,6 +81,8 @@ config_keys! {
     snippet_chars: usize,
     /// Larger files are skipped.
     max_file_bytes: u64,
+    /// Keep Obsidian `%%comments%%` in what is indexed and served.
+    keep_comments: bool,
     /// Poll instead of file events.
     poll: bool,
     poll_interval_ms: u64,
@@ -298,6 +300,8 @@ pub struct Config {
     pub(crate) max_results: usize,
     pub(crate) snippet_chars: usize,
     pub(crate) max_file_bytes: u64,
+    /// Keep Obsidian `%%comments%%` (hidden from readers by default, as Obsidian does).
+    pub(crate) keep_comments: bool,
     pub(crate) watch: WatchConfig,
     pub(crate) pages: PagesMode,
     /// Signed page links expire after this long; `None` means never.
@@ -317,12 +321,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// How notes are read for the index: these privacy settings and redaction patterns.
+    /// How notes are read for the index: these privacy settings, redaction patterns and parse
+    /// options.
     pub fn ingest(&self) -> Result<Ingest> {
         Ok(Ingest::new(
             self.privacy.clone(),
             std::sync::Arc::new(Redactor::new(self.redact_defaults, &self.redact_patterns)?),
-        ))
+        )
+        .with_parse(crate::vault::parse::ParseOptions {
+            keep_comments: self.keep_comments,
+        }))
     }
 
     /// Loads the configuration from defaults, the file, the process environment and `overrides`.
@@ -526,6 +534,7 @@ impl Config {
             max_results,
             snippet_chars,
             max_file_bytes: file.max_file_bytes.unwrap_or(64 * 1024 * 1024),
+            keep_comments: file.keep_comments.unwrap_or(false),
             watch,
             pages: file.pages.unwrap_or(if auth.is_enabled() {
                 PagesMode::Signed

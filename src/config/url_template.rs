@@ -11,8 +11,8 @@
 //! | `{path_noext}`   | `Travel/Kyoto%202025/Kyoto%20temples`                                  |
 //! | `{slug}`         | `Travel/Kyoto-2025/Kyoto-temples` (Quartz-style page slug)             |
 //! | `{vault}`        | the vault folder's name, encoded for a query string                    |
-//! | `{anchor}`       | `kinkaku-ji`, the best section's heading anchor, or empty              |
-//! | `{#anchor}`      | `#kinkaku-ji`, or nothing when there is no section                     |
+//! | `{anchor}`       | `kinkaku-ji`, the best section's heading anchor (`^id` for a block), or empty |
+//! | `{#anchor}`      | `#kinkaku-ji` (`#^id` for a block), or nothing when there is no section |
 //! | `{heading}`      | `Kinkaku-ji`, the heading text encoded for a query string, or empty    |
 //! | `{line}`         | the section's line number in the file (1 without a section)            |
 //!
@@ -44,6 +44,10 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'\\')
     .add(b'/');
+
+/// Characters encoded in a `#fragment`: as in a segment, but `^` stays, so a block anchor reads
+/// `#^id` as Obsidian writes it.
+const FRAGMENT: &AsciiSet = &SEGMENT.remove(b'^');
 
 /// Characters encoded in a query-string component: everything but unreserved characters.
 const COMPONENT: &AsciiSet = &SEGMENT
@@ -172,7 +176,7 @@ impl UrlTemplate {
                 Part::HashAnchor => {
                     if let Some(anchor) = target.anchor.filter(|a| !a.is_empty()) {
                         out.push('#');
-                        out.extend(utf8_percent_encode(anchor, SEGMENT));
+                        out.extend(utf8_percent_encode(anchor, FRAGMENT));
                     }
                 }
                 Part::Heading => {
@@ -227,6 +231,20 @@ mod tests {
         UrlTemplate::parse(template)
             .unwrap()
             .render("https://host", "My Vault", target)
+    }
+
+    #[test]
+    fn block_anchors_keep_their_caret() {
+        let t = Target {
+            id: "a b.md",
+            anchor: Some("^883251"),
+            heading: None,
+            line: Some(3),
+        };
+        assert_eq!(
+            render(crate::config::DEFAULT_URL_TEMPLATE, t),
+            "https://host/notes/a%20b.md#^883251"
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::error::{Error, Result};
-use crate::vault::note::{Callout, Heading, Link, Note, Section};
+use crate::vault::note::{Block, Callout, DocumentKind, Heading, Link, Note, Section};
 use analysis::tokenizer::{ANALYZER, VaultTokenizer};
 use schema::{Fields, SCHEMA_VERSION, build_schema};
 
@@ -40,6 +40,8 @@ use schema::{Fields, SCHEMA_VERSION, build_schema};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct StoredNote {
     pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) kind: DocumentKind,
     pub(crate) title: String,
     #[serde(default)]
     pub(crate) aliases: Vec<String>,
@@ -55,6 +57,11 @@ pub(crate) struct StoredNote {
     pub(crate) links: Vec<Link>,
     #[serde(default)]
     pub(crate) callouts: Vec<Callout>,
+    #[serde(default)]
+    pub(crate) blocks: Vec<Block>,
+    /// Dataview inline fields.
+    #[serde(default)]
+    pub(crate) fields: Map<String, Value>,
     pub(crate) body_line: u32,
     pub(crate) size: u64,
     /// Nanoseconds since the epoch.
@@ -110,7 +117,8 @@ struct Payload {
     analyzer: String,
     vault: PathBuf,
     /// [`crate::vault::ingest::Ingest::stamp`]: notes read with other redaction patterns or
-    /// privacy settings may hold what these would keep out.
+    /// privacy settings may hold what these would keep out; with other parse options (comments
+    /// kept or not), they must be read again.
     #[serde(default)]
     ingest: String,
     /// False from creation until the first full reconcile is committed: a follower (another
@@ -645,6 +653,8 @@ impl VaultIndex {
             headings: Vec<Heading>,
             #[serde(default)]
             sections: Vec<Section>,
+            #[serde(default)]
+            blocks: Vec<Block>,
         }
 
         let (doc, meta) = self.read_stored::<HitMeta>(searcher, address)?;
@@ -654,6 +664,7 @@ impl VaultIndex {
                 title: meta.title,
                 headings: meta.headings,
                 sections: meta.sections,
+                blocks: meta.blocks,
                 ..StoredNote::default()
             },
             body: String::new(),
@@ -754,10 +765,77 @@ fn add_property_text(doc: &mut TantivyDocument, field: tantivy::schema::Field, v
     }
 }
 
+/// The most property terms one note adds, and the longest whole value that gets its own term
+/// (the words of longer values still do).
+const MAX_PROPERTY_TERMS: usize = 4096;
+const MAX_PROPERTY_VALUE: usize = 256;
+
+/// A property key as `key:value` filters match it: lowercase, whitespace runs as `-` (as
+/// Dataview writes keys), no control characters.
+pub(crate) fn property_key(key: &str) -> String {
+    key.split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-")
+        .chars()
+        .filter(|c| !c.is_control())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The words of a property value as filters match them: runs of letters and digits, lowercase.
+pub(crate) fn property_words(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.len() <= 64)
+        .map(str::to_lowercase)
+}
+
+/// The terms of one property (see [`schema::Fields::property`]) for scalar values and the
+/// scalars in a list; nested maps are not filterable.
+fn property_terms(key: &str, value: &Value, terms: &mut Vec<String>) {
+    let key = property_key(key);
+    if key.is_empty() || key.len() > 64 {
+        return;
+    }
+    let mut add = |text: &str| {
+        let text = text.trim();
+        if text.is_empty() || terms.len() >= MAX_PROPERTY_TERMS {
+            return;
+        }
+        let sep = schema::PROPERTY_SEPARATOR;
+        if text.len() <= MAX_PROPERTY_VALUE {
+            terms.push(format!("{key}{sep}{}", text.to_lowercase()));
+        }
+        for word in property_words(text).take(64) {
+            terms.push(format!("{key}{sep}{word}"));
+        }
+    };
+    match value {
+        Value::String(s) => add(s),
+        Value::Number(n) => add(&n.to_string()),
+        Value::Bool(b) => add(&b.to_string()),
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::String(s) => add(s),
+                    Value::Number(n) => add(&n.to_string()),
+                    Value::Bool(b) => add(&b.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    if terms.len() < MAX_PROPERTY_TERMS {
+        terms.push(key);
+    }
+}
+
 /// Builds the tantivy document of a parsed note.
 pub(crate) fn note_document(fields: &Fields, note: &Note, facts: FileFacts) -> TantivyDocument {
     let stored = StoredNote {
         id: note.id.clone(),
+        kind: note.kind,
         title: note.title.clone(),
         aliases: note.aliases.clone(),
         tags: note.tags.clone(),
@@ -766,6 +844,8 @@ pub(crate) fn note_document(fields: &Fields, note: &Note, facts: FileFacts) -> T
         sections: note.sections.clone(),
         links: note.links.clone(),
         callouts: note.callouts.clone(),
+        blocks: note.blocks.clone(),
+        fields: note.fields.clone(),
         body_line: note.body_line,
         size: facts.size,
         mtime: facts.mtime,
@@ -833,6 +913,16 @@ pub(crate) fn stored_document(
     }
     for key in name_keys(&stored.id) {
         doc.add_text(fields.name_key, key);
+    }
+    doc.add_text(fields.kind, stored.kind.as_str());
+    let mut properties = Vec::new();
+    for (key, value) in stored.frontmatter.iter().chain(&stored.fields) {
+        property_terms(key, value, &mut properties);
+    }
+    properties.sort_unstable();
+    properties.dedup();
+    for term in properties {
+        doc.add_text(fields.property, term);
     }
     doc.add_i64(fields.mtime, stored.mtime);
     doc.add_u64(fields.size, stored.size);

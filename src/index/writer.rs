@@ -25,8 +25,7 @@ use crate::error::{Error, Result};
 use crate::vault::Vault;
 use crate::vault::contain::{Refused, RootState};
 use crate::vault::ingest::{Ingest, Intake};
-use crate::vault::note::is_markdown_name;
-use crate::vault::rules::{NotANote, Rules, is_rules_file};
+use crate::vault::rules::{NotANote, Rules, document_kind, is_rules_file};
 use crate::vault::walk::{FileEntry, created_ns, mtime_ns, walk};
 
 /// Why a commit happened (logged with it).
@@ -55,7 +54,7 @@ pub enum CommitTrigger {
 /// Settings for indexing.
 #[derive(Clone, Debug)]
 pub struct IndexerSettings {
-    /// How notes are read: privacy and redaction.
+    /// How documents are read: privacy, redaction and parse options (comments kept or not).
     pub(crate) ingest: Ingest,
     pub(crate) max_file_bytes: u64,
     /// Total memory budget of the tantivy writer.
@@ -94,6 +93,8 @@ pub(crate) enum SkipKind {
     TooLarge,
     /// Could not be read.
     Unreadable,
+    /// Read, but not a valid document of its kind (a Canvas that is not JSON).
+    Invalid,
     /// Found by the walk but passed over (non-UTF-8 name, symlink out of the vault, …).
     Walk,
     /// Not a regular file inside the vault (a FIFO, a socket, a device, a symlink out of the
@@ -107,6 +108,7 @@ impl SkipKind {
             SkipKind::Vanished => "vanished while indexing",
             SkipKind::TooLarge => "larger than max_file_bytes",
             SkipKind::Unreadable => "unreadable",
+            SkipKind::Invalid => "not a valid document",
             SkipKind::Walk => "not a readable note path",
             SkipKind::Refused => "not a regular note file inside the vault",
         }
@@ -401,7 +403,7 @@ impl Indexer {
                 }
                 Ok(metadata) if !metadata.is_file() => {
                     // A FIFO, a socket or a device: never opened.
-                    if is_markdown_name(&id) && !self.rules.is_excluded(&id, false) {
+                    if document_kind(&id).is_some() && !self.rules.is_excluded(&id, false) {
                         let kind = crate::vault::contain::kind_name(&metadata.file_type());
                         tracing::warn!(note = %id, "skipped: {kind}, not a regular file");
                         report.skipped.push((
@@ -418,7 +420,7 @@ impl Indexer {
                 Ok(metadata) => {
                     // The symlink part of the rule (target inside, not excluded) is applied
                     // when the file is read, for the walk's files and these alike.
-                    if is_markdown_name(&id) && !self.rules.is_excluded(&id, false) {
+                    if document_kind(&id).is_some() && !self.rules.is_excluded(&id, false) {
                         let unchanged = self.manifest.get(&id).is_some_and(|s| {
                             s.size == metadata.len() && s.mtime == mtime_ns(&metadata)
                         });
@@ -652,6 +654,13 @@ impl Indexer {
                     self.writer.delete_term(id_term.clone());
                 }
                 return Outcome::Private { was_indexed };
+            }
+            Ok(Intake::Invalid(message)) => {
+                return Outcome::Skipped {
+                    kind: SkipKind::Invalid,
+                    message,
+                    was_indexed,
+                };
             }
             Err(_) => {
                 return Outcome::Skipped {

@@ -45,9 +45,12 @@ pub(crate) struct FetchArgs {
 }
 
 const QUERY_DESCRIPTION: &str = "What to look for: a natural-language question or keywords. \
-    Optional syntax: \"exact phrase\", -exclude, tag:name, path:folder/, title:word.";
+    Optional syntax: \"exact phrase\", -exclude, tag:name, path:folder/, title:word, and \
+    key:value for a note property or inline field (status:done, author:\"Ada Lovelace\"; \
+    -key:value excludes).";
 const ID_DESCRIPTION: &str = "The id of a note, exactly as returned by `search` (a \
-    vault-relative path such as `Projects/Plan.md`). Append `#Heading` to fetch one section.";
+    vault-relative path such as `Projects/Plan.md`, or a canvas such as `Boards/Plan.canvas`). \
+    Append `#Heading` to fetch one section, or `#^id` to fetch one block.";
 
 fn one_string_argument(name: &str, description: &str) -> schemars::Schema {
     schemars::json_schema!({
@@ -152,10 +155,11 @@ impl VaultServer {
              {limit} notes, best first, each with an `id`, a `title`, a citation `url` and `text`, \
              the passage that matched. Then call `fetch` with an `id` to read the whole note as \
              Markdown, with metadata (tags, aliases, headings, links and backlinks as ids you can \
-             fetch in turn). Use `Note.md#Heading` to fetch one section. Search again with other \
-             words when results are thin: matching is lexical. Optional query syntax: \"exact \
-             phrase\", -exclude, tag:name, path:folder/, title:word. Cite each note you use by \
-             its `url`.",
+             fetch in turn); embedded notes are inlined as quotes naming their source. Use \
+             `Note.md#Heading` to fetch one section, `Note.md#^id` one block. Search again with \
+             other words when results are thin: matching is lexical. Optional query syntax: \
+             \"exact phrase\", -exclude, tag:name, path:folder/, title:word, key:value (a \
+             property or inline field, e.g. status:done). Cite each note you use by its `url`.",
             vault = self.vault_name,
             limit = self.tools.search.limit,
         )
@@ -354,7 +358,10 @@ impl VaultServer {
         description = "Search the notes. Takes a natural-language question or keywords; returns \
                        {\"results\": [{\"id\", \"title\", \"url\", \"text\"}]}, best first, where \
                        `text` is the passage that matched and `url` is the citation link. Optional \
-                       syntax: \"exact phrase\", -exclude, tag:name, path:folder/, title:word.",
+                       syntax: \"exact phrase\", -exclude, tag:name, path:folder/, title:word, \
+                       and key:value to filter on a note property (frontmatter) or Dataview \
+                       inline field, e.g. status:done or author:\"Ada\" (-key:value excludes; a \
+                       key no note has is read as words).",
         output_schema = rmcp::handler::server::common::schema_for_output::<SearchResponse>(),
         annotations(
             title = "Search notes",
@@ -381,9 +388,11 @@ impl VaultServer {
         name = "fetch",
         description = "Fetch one note by the `id` that `search` returned. Returns {\"id\", \
                        \"title\", \"text\", \"url\", \"metadata\"}: the full Markdown of the note \
-                       (without frontmatter), its citation url, and metadata with path, tags, \
-                       aliases, frontmatter, headings, links, backlinks, created, modified and \
-                       size. `Note.md#Heading` returns one section.",
+                       (without frontmatter or %%comments%%; a canvas rendered as Markdown), with \
+                       each embedded note inlined as a quote that names its source id, its \
+                       citation url, and metadata with path, kind, tags, aliases, frontmatter, \
+                       inline fields, headings, links, backlinks, created, modified and size. \
+                       `Note.md#Heading` returns one section, `Note.md#^id` one block.",
         output_schema = rmcp::handler::server::common::schema_for_output::<FetchResponse>(),
         annotations(
             title = "Fetch a note",

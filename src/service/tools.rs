@@ -132,7 +132,7 @@ impl Tools {
     /// [`crate::Error::NoteNotFound`].
     pub fn fetch(&self, id: &str) -> Result<Redacted<FetchResponse>> {
         let searcher = self.index.searcher();
-        let fetched = fetch(&self.index, &searcher, id)?;
+        let fetched = fetch(&self.index, &searcher, id, self.max_fetch_bytes)?;
         let url = self.citations.url(Target {
             id: &fetched.id,
             anchor: fetched.section.as_ref().map(|s| s.0.as_str()),

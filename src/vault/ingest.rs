@@ -1,21 +1,26 @@
-//! Reading a note for the index: privacy decided on the note as written, then secrets redacted
-//! before anything is derived from the text.
+//! Reading a document for the index: privacy decided on the note as written, then secrets
+//! redacted before anything is derived from the text.
 //!
-//! The order is what makes it safe:
+//! The order is what makes it safe (a canvas is first rendered as Markdown, which then is its
+//! body: it has no frontmatter):
 //!
 //! 1. The frontmatter is split off and parsed as written. A private marker there (or, when the
 //!    YAML cannot be parsed, on any of its lines) makes the note private: nothing of it is kept.
 //! 2. The body is redacted as a whole, and the frontmatter value by value (keys too, and each
 //!    value as `key: value`). Redacting before the Markdown pass means the title, headings and
 //!    their anchors, aliases, tags, link targets, callout titles, sections and the plain text are
-//!    all made from redacted text, with offsets that agree with the stored body.
-//! 3. `#tags` in the body are checked against the private tags on the original text as well.
+//!    all made from redacted text, with offsets that agree with the stored body. The body edits
+//!    (comments and drawing data left out, see [`super::parse::edit_body`]) come after the
+//!    redaction, so a secret in a comment is redacted before the comment goes.
+//! 3. `#tags` in the body are checked against the private tags on the original text as well,
+//!    comments included.
 //! 4. A secret that only appears once Markdown is stripped (`gh**p_**…`, an entity, a
 //!    percent-escape in a link) is found in the derived text and redacted where it came from in
 //!    the body; if that does not clear it, the body is withheld.
 //!
-//! [`Ingest::stamp`] names the redaction patterns and the privacy settings: an index made with
-//! other ones is rebuilt, so a changed pattern or private tag applies to every note at once.
+//! [`Ingest::stamp`] names the redaction patterns, the privacy settings and the parse options:
+//! an index made with other ones is rebuilt, so a changed pattern, private tag or
+//! `keep_comments` applies to every note at once.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -23,9 +28,11 @@ use std::sync::Arc;
 
 use serde_json::Map;
 
-use super::note::Note;
+use super::canvas::render_canvas;
+use super::note::{DocumentKind, Note};
 use super::parse::{
-    Tracking, build_note, decode, inline_tags, parse_frontmatter, split_frontmatter,
+    FrontmatterSplit, ParseOptions, Tracking, build_note, decode, inline_tags, parse_frontmatter,
+    split_frontmatter,
 };
 use super::privacy::Privacy;
 use super::privacy::{frontmatter_is_private, raw_frontmatter_is_private, tags_are_private};
@@ -43,6 +50,7 @@ const WITHHELD: &str =
 pub struct Ingest {
     privacy: Privacy,
     redactor: Arc<Redactor>,
+    parse: ParseOptions,
 }
 
 /// What reading a note gave.
@@ -52,6 +60,8 @@ pub enum Intake {
     Private,
     /// The note, every derived field made from redacted text.
     Note(Box<Note>),
+    /// Not a document of its kind (a canvas that is not JSON Canvas): the message says why.
+    Invalid(String),
 }
 
 impl Default for Ingest {
@@ -60,13 +70,23 @@ impl Default for Ingest {
         Ingest {
             privacy: Privacy::default(),
             redactor: Arc::new(Redactor::new(true, &[]).expect("the default patterns compile")),
+            parse: ParseOptions::default(),
         }
     }
 }
 
 impl Ingest {
     pub(crate) fn new(privacy: Privacy, redactor: Arc<Redactor>) -> Ingest {
-        Ingest { privacy, redactor }
+        Ingest {
+            privacy,
+            redactor,
+            parse: ParseOptions::default(),
+        }
+    }
+
+    /// The same, parsing with `parse` (comments kept or not).
+    pub(crate) fn with_parse(self, parse: ParseOptions) -> Ingest {
+        Ingest { parse, ..self }
     }
 
     /// The redactor, shared with what serves the index so that both ends use the same patterns
@@ -75,23 +95,42 @@ impl Ingest {
         &self.redactor
     }
 
-    /// Names the redaction patterns and privacy settings: stamped into every commit.
+    /// Names the redaction patterns, privacy settings and parse options: stamped into every
+    /// commit.
     pub fn stamp(&self) -> String {
         let privacy = &self.privacy;
         let stamp = format!(
-            "{}\nprivacy {}\t{}\t{}",
+            "{}\nprivacy {}\t{}\t{}\nparse {}",
             self.redactor.fingerprint(),
             privacy.key,
             privacy.value,
-            privacy.tags.join(",")
+            privacy.tags.join(","),
+            self.parse.stamp()
         );
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(stamp.as_bytes()))
     }
 
-    /// Reads one file's bytes as the index keeps them.
+    /// Reads one file's bytes as the index keeps them; its kind follows from `id`.
     pub fn read(&self, id: &str, bytes: &[u8]) -> Intake {
-        let (text, mut warnings) = decode(bytes);
-        let split = split_frontmatter(&text);
+        let is_canvas = super::rules::document_kind(id) == Some(DocumentKind::Canvas);
+        let (text, mut warnings) = if is_canvas {
+            match render_canvas(bytes) {
+                Ok(markdown) => (Cow::Owned(markdown), Vec::new()),
+                Err(message) => return Intake::Invalid(message),
+            }
+        } else {
+            decode(bytes)
+        };
+        // A canvas's rendering is all body: a text node that starts with `---` is text.
+        let split = if is_canvas {
+            FrontmatterSplit {
+                yaml: None,
+                body_start: 0,
+                body_line: 1,
+            }
+        } else {
+            split_frontmatter(&text)
+        };
         let mut frontmatter = Map::new();
         if let Some(yaml) = split.yaml {
             match parse_frontmatter(yaml) {
@@ -109,7 +148,9 @@ impl Ingest {
         }
         let body = &text[split.body_start..];
         let redacted = self.redactor.redact(body);
-        if matches!(redacted, Cow::Owned(_))
+        // The tags as written: where redaction changed the body, or a comment hides one (a
+        // `%% #private %%` marks the note as much as a visible tag; failing closed).
+        if (matches!(redacted, Cow::Owned(_)) || body.contains("%%"))
             && tags_are_private(&inline_tags(id, body, split.body_line), &self.privacy)
         {
             return Intake::Private;
@@ -118,7 +159,15 @@ impl Ingest {
         for warning in &mut warnings {
             self.redactor.redact_string(warning);
         }
-        let (note, _) = build_note(id, frontmatter, &redacted, split.body_line, warnings, false);
+        let (note, _) = build_note(
+            id,
+            frontmatter,
+            &redacted,
+            split.body_line,
+            warnings,
+            &self.parse,
+            false,
+        );
         // With the body unchanged, these are the tags as written.
         if tags_are_private(&note.tags, &self.privacy) {
             return Intake::Private;
@@ -153,6 +202,7 @@ impl Ingest {
                 &note.body,
                 note.body_line,
                 warnings,
+                &self.parse,
                 true,
             );
             let body = self.redact_sources(&tracked, &tracking);
@@ -162,6 +212,7 @@ impl Ingest {
                 &body,
                 tracked.body_line,
                 tracked.warnings,
+                &self.parse,
                 false,
             );
             note = next;
@@ -183,6 +234,7 @@ impl Ingest {
             &body,
             note.body_line,
             warnings,
+            &self.parse,
             false,
         )
         .0
@@ -283,6 +335,7 @@ mod tests {
         match read(text) {
             Intake::Note(note) => *note,
             Intake::Private => panic!("private: {text}"),
+            Intake::Invalid(message) => panic!("invalid: {message}"),
         }
     }
 
@@ -306,11 +359,71 @@ mod tests {
             out.extend(l.fragment.clone());
         }
         out.extend(note.callouts.iter().map(|c| c.title.clone()));
+        out.extend(note.blocks.iter().map(|b| b.id.clone()));
         strings(
             &serde_json::Value::Object(note.frontmatter.clone()),
             &mut out,
         );
+        strings(&serde_json::Value::Object(note.fields.clone()), &mut out);
         out.join("\n")
+    }
+
+    /// Comments, drawings and canvases go through the same gate: redaction before the body
+    /// edits, privacy on what was written.
+    #[test]
+    fn every_document_kind_is_redacted_and_can_be_private() {
+        let hidden = note(&format!(
+            "a %%note to self {TOKEN}%% b\n\nsplit ghp_%%x%%{}\n",
+            &TOKEN[4..]
+        ));
+        assert!(!everything(&hidden).contains(&TOKEN[4..]), "{hidden:?}");
+        assert!(!hidden.body.contains("note to self"), "{}", hidden.body);
+        let kept = Ingest::default().with_parse(ParseOptions {
+            keep_comments: true,
+        });
+        let Intake::Note(kept) = kept.read("n.md", format!("a %%{TOKEN}%% b\n").as_bytes()) else {
+            panic!("a note")
+        };
+        assert!(kept.body.contains("%%"), "{}", kept.body);
+        assert!(!everything(&kept).contains(TOKEN));
+        // A comment is read as written for privacy: a private tag in it keeps the note out.
+        assert!(matches!(read("x %% #private %%\n"), Intake::Private));
+
+        let drawing = format!(
+            "---\nexcalidraw-plugin: parsed\n---\n# Text Elements\nkey {TOKEN} ^abc\n\n# Drawing\n```json\n{{}}\n```\n"
+        );
+        let Intake::Note(drawing) = Ingest::default().read("d.excalidraw.md", drawing.as_bytes())
+        else {
+            panic!("a drawing")
+        };
+        assert!(!everything(&drawing).contains(TOKEN), "{drawing:?}");
+
+        let canvas = |text: &str| {
+            let json = serde_json::json!({"nodes": [
+                {"id": "a", "type": "text", "x": 0, "y": 0, "width": 10, "height": 10, "text": text}
+            ]});
+            Ingest::default().read("Board.canvas", json.to_string().as_bytes())
+        };
+        let Intake::Note(board) = canvas(&format!("---\ntitle: x\n---\nplan {TOKEN}")) else {
+            panic!("a canvas")
+        };
+        assert_eq!(board.title, "Board");
+        assert!(board.frontmatter.is_empty(), "a canvas has no frontmatter");
+        assert!(board.plain.contains("plan"), "{}", board.plain);
+        assert!(!everything(&board).contains(TOKEN), "{board:?}");
+        assert!(matches!(canvas("see #private"), Intake::Private));
+        assert!(matches!(
+            Ingest::default().read("Bad.canvas", b"[1, 2"),
+            Intake::Invalid(message) if message.contains("JSON Canvas")
+        ));
+    }
+
+    #[test]
+    fn the_stamp_names_the_parse_options() {
+        let kept = Ingest::default().with_parse(ParseOptions {
+            keep_comments: true,
+        });
+        assert_ne!(Ingest::default().stamp(), kept.stamp());
     }
 
     #[test]

@@ -1,22 +1,24 @@
-//! The vault: a folder of Markdown notes, the rules that say which files are notes, and the
-//! mapping between file paths and note ids.
+//! The vault: a folder of Markdown notes (and other documents: canvases), the rules that say
+//! which files are documents, and the mapping between file paths and note ids.
 //!
-//! - [`note`]: the note model.
-//! - [`parse`]: bytes → [`note::Note`], pure.
-//! - [`ingest`]: a note as the index keeps it: privacy decided on the text as written, secrets
-//!   redacted before anything is derived from it.
+//! - [`note`]: the note model, and the [`note::DocumentKind`]s.
+//! - [`parse`]: bytes → [`note::Note`], pure; Markdown (and Excalidraw drawings) here.
+//! - [`canvas`]: JSON Canvas → the same model, through a Markdown rendering.
+//! - [`ingest`]: a document as the index keeps it: privacy decided on the text as written,
+//!   secrets redacted before anything is derived from it.
 //! - `privacy`: the private marker and private tags, failing closed.
 //! - [`redact`]: the secret patterns, used when notes are read and again on the way out.
 //! - [`walk`]: the full scan, in parallel, with every exclusion rule applied.
-//! - [`rules`]: the exclusion rules (dot-files, `.gitignore`/`.ignore`, Obsidian's excluded
-//!   files, config globs), usable for one path at a time by the watcher.
-//!
+//! - [`rules`]: which file names are documents of which kind, and the exclusion rules
+//!   (dot-files, `.gitignore`/`.ignore`, Obsidian's excluded files, config globs), usable for one
+//!   path at a time by the watcher.
 //! - [`contain`]: the one containment rule: every vault file is read through a handle of the
 //!   root, symlinks followed only inside the vault, only regular files read.
 //!
 //! Ids are vault-relative paths with `/` separators. They are produced from paths the walk found,
 //! never turned back into paths from user input: lookups by id go through the index.
 
+pub(crate) mod canvas;
 pub(crate) mod contain;
 pub mod ingest;
 pub mod note;

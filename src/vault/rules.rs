@@ -1,6 +1,7 @@
-//! Which files of a vault are notes.
+//! Which files of a vault are documents, and of which kind.
 //!
-//! A file is a note when it ends in `.md` or `.markdown` and nothing excludes it. Excluded are:
+//! A file is a document when its name says so ([`document_kind`]: `.md` and `.markdown` notes,
+//! `*.excalidraw.md` drawings, `.canvas` canvases) and nothing excludes it. Excluded are:
 //! dot-files and dot-folders (`.obsidian/`, `.git/`, `.trash/`), whatever `.gitignore` and
 //! `.ignore` files in the vault say (no git repository needed), Obsidian's own "Excluded files"
 //! (`userIgnoreFilters` in `.obsidian/app.json`), and the config's `exclude` globs. Symlinks are
@@ -22,7 +23,22 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use regex::Regex;
 
 use super::Vault;
+use super::note::{DocumentKind, is_markdown_name};
 use crate::error::{Error, Result};
+
+/// The kind of document a file name says it is, or `None` for a file that is not a document
+/// (an attachment, a config file). The one place that decides which files are documents.
+pub(crate) fn document_kind(name: &str) -> Option<DocumentKind> {
+    if is_markdown_name(name) {
+        return Some(if super::parse::is_excalidraw_name(name) {
+            DocumentKind::Excalidraw
+        } else {
+            DocumentKind::Markdown
+        });
+    }
+    let cut = name.len().checked_sub(".canvas".len())?;
+    (cut > 0 && name.get(cut..)?.eq_ignore_ascii_case(".canvas")).then_some(DocumentKind::Canvas)
+}
 
 /// A dot-file or dot-folder, hidden the way Obsidian hides them (`.obsidian`, `.git`,
 /// `.hidden.md`). A note named only by dots (`..md`, the tldr page of the `.` command) is not
@@ -429,6 +445,21 @@ mod tests {
         }
         assert!(rules.is_excluded("Archive", true));
         assert!(rules.is_excluded("drafts", true));
+    }
+
+    #[test]
+    fn document_kinds_by_name() {
+        assert_eq!(document_kind("a/b.md"), Some(DocumentKind::Markdown));
+        assert_eq!(document_kind("b.MARKDOWN"), Some(DocumentKind::Markdown));
+        assert_eq!(
+            document_kind("Drawing 1.excalidraw.md"),
+            Some(DocumentKind::Excalidraw)
+        );
+        assert_eq!(document_kind("Board.Canvas"), Some(DocumentKind::Canvas));
+        assert_eq!(document_kind(".canvas"), None);
+        assert_eq!(document_kind("photo.png"), None);
+        assert_eq!(document_kind("notes.txt"), None);
+        assert_eq!(document_kind("canvas"), None);
     }
 
     #[test]

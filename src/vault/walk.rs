@@ -8,10 +8,9 @@ use std::time::SystemTime;
 use ignore::WalkState;
 
 use super::Vault;
-use super::note::is_markdown_name;
-use super::rules::{NotANote, Rules, walk_builder};
+use super::rules::{NotANote, Rules, document_kind, walk_builder};
 
-/// A note file found by the walk.
+/// A document found by the walk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct FileEntry {
     pub(crate) id: String,
@@ -136,7 +135,7 @@ pub(crate) fn walk(vault: &Vault, rules: &Rules) -> WalkReport {
                 return WalkState::Continue;
             }
             let name = entry.file_name().to_string_lossy();
-            if !is_markdown_name(&name) {
+            if document_kind(&name).is_none() {
                 return WalkState::Continue;
             }
             match entry.file_type() {

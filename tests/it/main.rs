@@ -14,6 +14,8 @@ mod hostile;
 mod mcp;
 /// The built-in OAuth authorization server: the ChatGPT sequence and every negative case.
 mod oauth;
+/// The vault as Obsidian shows it: comments, embeds, block ids, canvases, Excalidraw, fields.
+mod obsidian;
 /// Citations that open: note pages, URL templates, signed links, hostile HTML.
 mod pages;
 /// Nothing secret leaves: secret kinds × places × channels, and private notes, on one server.

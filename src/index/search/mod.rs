@@ -8,7 +8,11 @@
 //! re-scored: a proximity bonus rewards query terms that appear next to each other, and a
 //! coordination factor rewards notes whose body (which holds the title and aliases too) has
 //! more of the query's weight. Quoted phrases, `title:` and `-excluded` words are honoured, and
-//! `tag:`/`path:` filter.
+//! `tag:`/`path:` filter, and so do `key:value` filters on properties and inline fields (when some
+//! note has the key; otherwise the words are ranked like any others).
+//!
+//! A hit's citation points at the section of its best passage, or at the block (`^id`) that
+//! holds most of the passage's matches when it lies in one.
 //!
 //! # Layout
 //!
@@ -204,16 +208,30 @@ pub(crate) fn search(
 }
 
 fn make_hit(doc: NoteDoc, score: f32, analysis: &Analysis, snippet_chars: usize) -> Hit {
-    let Passage { text, section } = best_passage(&doc, &analysis.weights, snippet_chars);
-    let section = section.and_then(|index| {
+    let Passage {
+        text,
+        section,
+        block,
+    } = best_passage(&doc, &analysis.weights, snippet_chars);
+    let heading = section.and_then(|index| {
         let section = doc.meta.sections.get(index)?;
-        let heading = doc.meta.headings.get(section.heading? as usize)?;
-        Some(SectionRef {
+        Some((
+            doc.meta.headings.get(section.heading? as usize)?,
+            section.line,
+        ))
+    });
+    let section = match block.and_then(|b| doc.meta.blocks.get(b)) {
+        Some(block) => Some(SectionRef {
+            anchor: format!("^{}", block.id),
+            heading: heading.map(|(h, _)| h.text.clone()).unwrap_or_default(),
+            line: block.line,
+        }),
+        None => heading.map(|(heading, line)| SectionRef {
             anchor: heading.anchor.clone(),
             heading: heading.text.clone(),
-            line: section.line,
-        })
-    });
+            line,
+        }),
+    };
     Hit {
         id: doc.meta.id,
         title: doc.meta.title,
@@ -275,7 +293,28 @@ impl<'a> Planner<'a> {
     /// The query plan. `strict`: quoted phrases and `title:` are required.
     fn build(&self, parsed: &ParsedQuery, strict: bool) -> Result<Plan> {
         let fields = self.index.fields();
-        let tokens = analyze_query(&parsed.text);
+        // `key:value` filters on keys some note has; the others are text (or excluded words).
+        let mut text = parsed.text.clone();
+        let mut excluded = parsed.excluded.clone();
+        let mut property_clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for filter in &parsed.properties {
+            let key = crate::index::property_key(&filter.key);
+            let present = Term::from_field_text(fields.property, &key);
+            if self.doc_freq(&present)? > 0 {
+                let occur = if filter.negated {
+                    Occur::MustNot
+                } else {
+                    Occur::Must
+                };
+                property_clauses.push((occur, self.property_filter(&key, &filter.value)));
+            } else if filter.negated {
+                excluded.push(filter.raw.clone());
+            } else {
+                text.push(' ');
+                text.push_str(&filter.raw);
+            }
+        }
+        let tokens = analyze_query(&text);
         let meaningful: Vec<&QueryToken> = tokens.iter().filter(|t| !t.stop).collect();
         let ranked: Vec<&QueryToken> = if meaningful.is_empty() {
             tokens.iter().collect()
@@ -340,7 +379,7 @@ impl<'a> Planner<'a> {
 
         // The whole query as a file name: finds `c++.md` for "c++" and `[[.md` for "[[", whose
         // names have no words.
-        let whole = crate::vault::note::link_key(&parsed.text);
+        let whole = crate::vault::note::link_key(&text);
         if !whole.is_empty() {
             should.push((
                 Occur::Should,
@@ -383,7 +422,8 @@ impl<'a> Planner<'a> {
         for path in &parsed.paths {
             clauses.push((Occur::Must, self.path_filter(path)));
         }
-        for excluded in &parsed.excluded {
+        clauses.extend(property_clauses);
+        for excluded in &excluded {
             if let Some(query) = self.phrase_any_field(excluded) {
                 clauses.push((Occur::MustNot, query));
             }
@@ -663,6 +703,27 @@ impl<'a> Planner<'a> {
         (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
     }
 
+    /// `key:value` (the key normalised): notes whose property or inline field `key` has the
+    /// value, whole, or all of its words.
+    fn property_filter(&self, key: &str, value: &str) -> Box<dyn Query> {
+        let field = self.index.fields().property;
+        let sep = crate::index::schema::PROPERTY_SEPARATOR;
+        let term = |text: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, &format!("{key}{sep}{text}")),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let mut clauses = vec![(Occur::Should, term(&value.trim().to_lowercase()))];
+        let words: Vec<(Occur, Box<dyn Query>)> = crate::index::property_words(value)
+            .map(|word| (Occur::Must, term(&word)))
+            .collect();
+        if !words.is_empty() {
+            clauses.push((Occur::Should, Box::new(BooleanQuery::new(words))));
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+
     /// `path:x`: notes under folder `x/`, or whose path contains the words of `x`.
     fn path_filter(&self, path: &str) -> Box<dyn Query> {
         let fields = self.index.fields();
@@ -763,6 +824,62 @@ mod tests {
             .into_iter()
             .map(|hit| (hit.id, hit.score))
             .collect()
+    }
+
+    fn ids(index: &VaultIndex, query: &str) -> Vec<String> {
+        let mut ids: Vec<String> =
+            search(index, &index.searcher(), query, &SearchOptions::default())
+                .unwrap()
+                .into_iter()
+                .map(|hit| hit.id)
+                .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn property_filters_are_honoured_when_some_note_has_the_key() {
+        let (indexer, _dirs) = indexed(&[
+            (
+                "done.md",
+                "---\nstatus: done\nauthor: Ada Lovelace\n---\nbudget plan\n",
+            ),
+            (
+                "draft.md",
+                "---\nstatus: Draft\ntags: [x]\n---\nbudget draft\n",
+            ),
+            (
+                "inline.md",
+                "status:: done\n[author:: [[Grace Hopper]]]\nbudget notes\n",
+            ),
+            (
+                "list.md",
+                "---\nstatus: [done, reviewed]\n---\nother words\n",
+            ),
+            ("ratio.md", "brew at 1:16 ratio, colour:red\n"),
+        ]);
+        let index = indexer.index();
+        assert_eq!(
+            ids(index, "status:done"),
+            vec!["done.md", "inline.md", "list.md"]
+        );
+        assert_eq!(
+            ids(index, "Status:DONE budget"),
+            vec!["done.md", "inline.md"]
+        );
+        assert_eq!(ids(index, "status:draft"), vec!["draft.md"]);
+        assert_eq!(
+            ids(index, "budget -status:draft"),
+            vec!["done.md", "inline.md"]
+        );
+        assert_eq!(ids(index, "author:\"Ada\""), vec!["done.md"]);
+        assert_eq!(ids(index, "author:\"ada lovelace\""), vec!["done.md"]);
+        assert_eq!(ids(index, "author:hopper"), vec!["inline.md"]);
+        assert_eq!(ids(index, "status:reviewed"), vec!["list.md"]);
+        assert!(ids(index, "status:archived").is_empty());
+        // Keys no note has are words: `1:16` and `colour:red` find the note that says them.
+        assert_eq!(ids(index, "ratio 1:16"), vec!["ratio.md"]);
+        assert_eq!(ids(index, "colour:red"), vec!["ratio.md"]);
     }
 
     /// An indexed vault of `notes`; the temporary folders live as long as the indexer.

@@ -24,9 +24,9 @@ use serde_json::{Map, Value};
 use super::auth::{Auth, Verdict};
 use super::error::AppError;
 use crate::config::PagesMode;
-use crate::index::fetch::{backlinks, resolve_link, rfc3339};
+use crate::index::fetch::{backlinks, embedded, resolve_link, rfc3339};
 use crate::live::status::Status;
-use crate::server::http::html::{RenderContext, escape, properties_table, render_markdown};
+use crate::server::http::html::{Embed, RenderContext, escape, properties_table, render_markdown};
 use crate::service::citations::signing::PageSigner;
 use crate::service::redact::Redacted;
 use crate::service::tools::Tools;
@@ -187,6 +187,30 @@ fn note_page(tools: &Tools, vault_name: &str, view: &Redacted<NoteView>, full: b
             .flatten()
             .filter(|id| !redactor.is_match(id))
     };
+    // Embeds show what `fetch` inlines, redacted the same way and within the same byte budget
+    // (what the note's own text leaves of `max_fetch_bytes`). Like a link, an embed of a note
+    // whose id looks secret stays unresolved.
+    let budget = std::cell::Cell::new(
+        tools
+            .max_fetch_bytes
+            .map_or(usize::MAX, |max| max.saturating_sub(view.body.len())),
+    );
+    let embed = |dest: &str| -> Option<Embed> {
+        let found = embedded(index, &searcher, dest).ok().flatten()?;
+        if redactor.is_match(&found.id) {
+            return None;
+        }
+        let markdown = redactor.redact(&found.markdown).into_owned();
+        let left = budget.get().checked_sub(markdown.len())?;
+        budget.set(left);
+        Some(Embed {
+            id: found.id,
+            fragment: found
+                .fragment
+                .map(|fragment| redactor.redact(&fragment).into_owned()),
+            markdown,
+        })
+    };
     let content = render_markdown(
         &view.body,
         &RenderContext {
@@ -194,6 +218,7 @@ fn note_page(tools: &Tools, vault_name: &str, view: &Redacted<NoteView>, full: b
             headings: &view.headings,
             resolve: &resolve,
             link_notes: full,
+            embed: Some(&embed),
         },
     );
     let mut html = String::new();
@@ -427,7 +452,9 @@ table{border-collapse:collapse;display:block;overflow-x:auto}th,td{border:1px so
 blockquote{margin:1rem 0;padding:.1rem 1rem;border-left:4px solid var(--line);color:var(--muted)}
 .callout{margin:1rem 0;border-left:4px solid var(--note);background:var(--tint);border-radius:.4rem;padding:.5rem .9rem}.callout-title{font-weight:600}.callout>summary{cursor:pointer}
 .callout-tip,.callout-success,.callout-check,.callout-done{border-color:var(--tip)}.callout-warning,.callout-caution,.callout-attention,.callout-important{border-color:var(--warn)}.callout-danger,.callout-error,.callout-bug,.callout-failure{border-color:var(--danger)}
-.unresolved{color:var(--muted);border-bottom:1px dotted var(--muted)}.embed{font-style:italic}
+.unresolved{color:var(--muted);border-bottom:1px dotted var(--muted)}a.embed,span.embed{font-style:italic}
+blockquote.embed{color:inherit;border-left-color:var(--accent)}.embed-source{color:var(--muted);font-size:.85rem;margin:.4rem 0}
+:is(p,li):has(>.block-anchor:target),.block-anchor:target+*{background:color-mix(in srgb,var(--accent) 15%,transparent)}
 details.properties{margin:.5rem 0 1rem}details.properties summary{cursor:pointer;color:var(--muted)}
 .backlinks{margin-top:2.5rem;border-top:1px solid var(--line)}.id{color:var(--muted);font-size:.82rem;overflow-wrap:anywhere}
 form.search label{display:block;font-weight:600;margin:.5rem 0 .3rem}.row{display:flex;gap:.5rem}
