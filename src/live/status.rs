@@ -46,6 +46,8 @@ struct Inner {
     watcher_lost: Option<String>,
     last_error: Option<String>,
     rebuilt: Option<String>,
+    /// Set when the vault holds no note: says which folder and which files are indexed.
+    no_notes: Option<String>,
 }
 
 impl Default for Status {
@@ -199,6 +201,11 @@ impl Status {
         self.update(|s| s.last_error = error);
     }
 
+    /// Records that the last full walk found no note (`None` once one appears).
+    pub(crate) fn set_no_notes(&self, message: Option<String>) {
+        self.update(|s| s.no_notes = message);
+    }
+
     pub(crate) fn set_rebuilt(&self, reason: &str) {
         self.update(|s| s.rebuilt = Some(reason.to_string()));
     }
@@ -243,6 +250,7 @@ impl Status {
             "watcher": inner.watcher,
             "last_error": inner.last_error,
             "rebuilt": inner.rebuilt,
+            "no_notes": inner.no_notes,
         })
     }
 }

@@ -6,6 +6,8 @@
 //! - [`walk`]: the full scan, in parallel, with every exclusion rule applied.
 //! - [`rules`]: the exclusion rules (dot-files, `.gitignore`/`.ignore`, Obsidian's excluded
 //!   files, config globs), usable for one path at a time by the watcher.
+//! - `cancel`: the stop flag that the walk checks between entries and the indexer between files,
+//!   so a shutdown is prompt (it lives here, in the lowest layer that checks it).
 //!
 //! - [`contain`]: the one containment rule: every vault file is read through a handle of the
 //!   root, symlinks followed only inside the vault, only regular files read.
@@ -13,6 +15,7 @@
 //! Ids are vault-relative paths with `/` separators. They are produced from paths the walk found,
 //! never turned back into paths from user input: lookups by id go through the index.
 
+pub(crate) mod cancel;
 pub(crate) mod contain;
 pub mod note;
 pub mod parse;
@@ -79,6 +82,25 @@ impl Vault {
     /// The folder's name, used as the Obsidian vault name in `obsidian://` URLs.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// True for an Obsidian vault: the root holds an `.obsidian/` folder.
+    pub(crate) fn is_obsidian(&self) -> bool {
+        self.root.join(".obsidian").is_dir()
+    }
+
+    /// What to tell the user when the vault holds no note: the folder and the kinds of files
+    /// that are indexed.
+    pub(crate) fn no_notes_message(&self) -> String {
+        let kinds: Vec<String> = note::MARKDOWN_EXTENSIONS
+            .iter()
+            .map(|ext| format!("`{ext}`"))
+            .collect();
+        format!(
+            "no notes in {}: deepvault indexes Markdown files ({}) and found none there; dot-folders, .gitignore'd paths and `exclude` globs are skipped",
+            self.root.display(),
+            kinds.join(", ")
+        )
     }
 
     /// The config's `exclude` globs.
