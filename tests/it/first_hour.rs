@@ -114,15 +114,18 @@ async fn ctrl_c_during_the_first_index_of_serve() {
         std::thread::sleep(Duration::from_millis(5));
     };
     let took = signalled.elapsed();
-    // The log reader thread may lag the exit a little.
-    std::thread::sleep(Duration::from_millis(100));
+    // The log reader thread may lag the exit a little: wait for the line, not for a time.
+    let said = wait_until(Duration::from_secs(10), async || {
+        server.log().contains("finishing the current commit…")
+    })
+    .await;
     let log = server.log();
     assert!(status.success(), "{status:?}\n{log}");
     assert!(
         took < Duration::from_secs(2),
         "serve took {took:?} to stop on SIGINT mid-index\n{log}"
     );
-    assert!(log.contains("finishing the current commit…"), "{log}");
+    assert!(said, "{log}");
 
     let committed = committed_notes(t.index_dir(), t.root());
     assert!(
@@ -560,5 +563,118 @@ fn the_hint_follows_the_os_error() {
     assert!(
         last.starts_with("hint: pass the folder") && last.ends_with("`deepvault serve ~/Notes`"),
         "{err}"
+    );
+}
+
+/// The lines of `connect`'s output that run a program, as printed (indented commands).
+fn printed_lines<'a>(text: &'a str, program: &str) -> Vec<&'a str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with(program))
+        .collect()
+}
+
+/// Runs a line exactly as printed, through `sh`, with the test's index folder.
+fn shell(t: &TestVault, line: &str) -> std::process::Command {
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("exec {line}"))
+        .env_remove("DEEPVAULT_LISTEN")
+        .env_remove("DEEPVAULT_CONFIG")
+        .env_remove("DEEPVAULT_PUBLIC_URL")
+        .env_remove("DEEPVAULT_TOKENS")
+        .env("DEEPVAULT_INDEX_DIR", t.index_dir())
+        .env("DEEPVAULT_LOG", "deepvault=info")
+        .current_dir(t.root());
+    command
+}
+
+/// Item 1: `connect --public-url` with a quick tunnel prints commands that work when pasted:
+/// the tunnel points at the local server, and the `serve` it prints admits the tunnel's Host
+/// (a `serve` without `--public-url` answered 403 to it). Without a public URL, the next step is
+/// a `connect` command that runs as printed, not a placeholder to edit.
+#[tokio::test]
+async fn connect_prints_commands_that_work_when_pasted() {
+    let t = TestVault::new();
+    t.note("Garden/Tomatoes.md", "# Tomatoes\nblight\n");
+    let vault = t.root().to_str().unwrap();
+    let tunnel = "https://quiet-fox-1234.trycloudflare.com";
+    let listen = format!("127.0.0.1:{}", free_port());
+    let out = t.run(&[
+        "connect",
+        vault,
+        "--listen",
+        &listen,
+        "--public-url",
+        tunnel,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(&format!("cloudflared tunnel --url http://{listen}\n")),
+        "the tunnel must point at the local server:\n{text}"
+    );
+    assert!(!text.contains(&format!("--url {tunnel}")), "{text}");
+    assert!(!text.contains("YOUR-PUBLIC-HOST"), "{text}");
+    assert!(!text.contains("on this machine: https://"), "{text}");
+    assert!(
+        text.contains("change every time cloudflared starts"),
+        "{text}"
+    );
+
+    // The printed `serve`, pasted into a shell, answers the tunnel's Host.
+    let binary = crate::common::binary();
+    let binary = binary.to_str().unwrap();
+    let serves: Vec<&str> = printed_lines(&text, &format!("{binary} serve "))
+        .into_iter()
+        .filter(|line| !line.contains("--stdio"))
+        .collect();
+    assert!(!serves.is_empty(), "no serve command:\n{text}");
+    assert!(
+        serves
+            .iter()
+            .all(|line| line.contains(&format!("--public-url {tunnel}"))),
+        "{serves:?}"
+    );
+    let server = crate::common::Server::start(shell(&t, serves[0]));
+    assert_eq!(server.addr, listen, "{}", server.log());
+    let client = reqwest::Client::new();
+    let response = client
+        .get(server.url("/healthz"))
+        .header("host", "quiet-fox-1234.trycloudflare.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", server.log());
+    let found = server.mcp().await;
+    let mut result = Value::Null;
+    let ok = wait_until(Duration::from_secs(30), async || {
+        result = tool_json(&call(&found, "search", json!({"query": "blight"})).await);
+        !result["results"].as_array().unwrap().is_empty()
+    })
+    .await;
+    assert!(ok, "{result}");
+    let url = result["results"][0]["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{tunnel}/notes/Garden/Tomatoes.md")),
+        "citations name the public URL: {url}"
+    );
+    drop(server);
+
+    // No public URL yet: step 2 is a `connect` that runs as printed.
+    let out = t.run(&["connect", vault, "--listen", &listen]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!text.contains("YOUR-PUBLIC-HOST"), "{text}");
+    let next = printed_lines(&text, &format!("{binary} connect "));
+    assert_eq!(next.len(), 1, "{text}");
+    let out = shell(&t, next[0]).output().unwrap();
+    assert!(out.status.success(), "{}: {}", next[0], stderr(&out));
+    let again = String::from_utf8_lossy(&out.stdout);
+    assert!(again.contains("# public MCP:  https://"), "{again}");
+    assert!(
+        again.contains(&format!("cloudflared tunnel --url http://{listen}\n")),
+        "{again}"
     );
 }
