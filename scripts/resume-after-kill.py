@@ -54,6 +54,7 @@ def main():
             server = Server(args.bin, args.vault, index)
             fresh.append(server.wait_ready())
             server.stop()
+            shutil.rmtree(index, ignore_errors=True)  # a 120k-note index is ~0.6 GB
 
             index = os.path.join(work, f"resume-{run}")
             os.mkdir(index)
@@ -73,6 +74,7 @@ def main():
             server = Server(args.bin, args.vault, index)
             resumed.append(server.wait_ready())
             server.stop()
+            shutil.rmtree(index, ignore_errors=True)
             print(f"run {run + 1}: fresh {fresh[-1]:.2f} s, resume {resumed[-1]:.2f} s "
                   f"(killed with {killed_at[-1]:.0%} committed)", file=sys.stderr)
         figures = {
