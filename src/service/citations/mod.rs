@@ -128,6 +128,7 @@ mod tests {
             template: UrlTemplate::parse(template).unwrap(),
             public_url: "https://notes.example.com".into(),
             vault_name: "Vault".into(),
+            root: "/home/me/Vault".into(),
             signer: signed.then(|| PageSigner::with_key([7; 32], None)),
         }
     }
