@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import string
 import sys
@@ -184,6 +185,7 @@ def main():
                 break  # the memory stays resident: later rounds would start above the cap
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
     summary = {
         "binary": os.path.abspath(args.bin),

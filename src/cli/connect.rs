@@ -12,8 +12,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{AuthArgs, CommonArgs};
+use super::{AuthFlags, CommonArgs};
 use crate::config::Config;
+use crate::error::shell_quote;
 
 #[derive(Debug, Args)]
 pub(crate) struct ConnectArgs {
@@ -23,7 +24,7 @@ pub(crate) struct ConnectArgs {
     #[arg(long, value_name = "HOST:PORT", env = "DEEPVAULT_LISTEN")]
     pub(crate) listen: Option<String>,
     #[command(flatten)]
-    pub(crate) auth: AuthArgs,
+    pub(crate) auth: AuthFlags,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
@@ -82,6 +83,9 @@ pub(crate) enum ClientAuth {
     None,
     /// Static bearer tokens (from `DEEPVAULT_TOKENS` or a tokens file).
     Tokens,
+    /// deepvault's own OAuth server: apps sign in on its consent page with the owner passphrase.
+    /// Static tokens may be configured beside it (`tokens`), for clients that cannot sign in.
+    Builtin { tokens: bool },
     /// JWTs from an external issuer.
     OAuth {
         issuer: String,
@@ -143,6 +147,9 @@ impl Setup {
             quick_tunnel: host_of(url).ends_with(".trycloudflare.com"),
         });
         let auth = match (&config.auth.oauth, config.auth.tokens.is_empty()) {
+            _ if config.auth.builtin => ClientAuth::Builtin {
+                tokens: !config.auth.tokens.is_empty(),
+            },
             (Some(oauth), _) => ClientAuth::OAuth {
                 issuer: oauth.issuer.clone(),
                 scopes: oauth.scopes.clone(),
@@ -179,6 +186,23 @@ impl Setup {
     pub(crate) fn serve_command(&self) -> Vec<String> {
         let mut argv = vec![self.binary.clone(), "serve".into(), self.vault.clone()];
         argv.extend(self.serve_flags.iter().cloned());
+        argv
+    }
+
+    /// `deepvault auth passphrase VAULT FLAGS…`: sets the passphrase of the built-in OAuth
+    /// server, kept beside the index (so the index folder and config flags go along).
+    pub(crate) fn passphrase_command(&self) -> Vec<String> {
+        let mut argv = vec![
+            self.binary.clone(),
+            "auth".into(),
+            "passphrase".into(),
+            self.vault.clone(),
+        ];
+        for pair in self.stdio_flags.chunks(2) {
+            if pair[0] != "--url-template" {
+                argv.extend(pair.iter().cloned());
+            }
+        }
         argv
     }
 
@@ -247,6 +271,14 @@ impl Setup {
             ClientAuth::Tokens => {
                 "static bearer tokens (the server reads DEEPVAULT_TOKENS or tokens_file)".into()
             }
+            ClientAuth::Builtin { tokens } => format!(
+                "deepvault's own OAuth server (apps sign in on its consent page with the owner passphrase){}",
+                if *tokens {
+                    "; static bearer tokens too"
+                } else {
+                    ""
+                }
+            ),
             ClientAuth::OAuth { issuer, .. } => format!("OAuth, tokens from {issuer}"),
         }
     }
@@ -283,9 +315,19 @@ fn codex_http(setup: &Setup) -> Section {
         toml_str(&setup.local_mcp())
     );
     let mut after = String::new();
+    let mut before = String::new();
+    if let ClientAuth::Builtin { .. } = setup.auth {
+        before = format!(
+            "First set the owner passphrase that the sign-in page asks for (once; it is kept as an\nargon2 hash beside the index):\n    {}\n\n",
+            shell_join(&setup.passphrase_command())
+        );
+    }
     match &setup.auth {
         ClientAuth::None => {}
-        ClientAuth::Tokens => {
+        ClientAuth::Builtin { tokens: false } => {
+            after = "\nThen sign in once (a browser opens deepvault's consent page; type the owner passphrase):\n    codex mcp login deepvault-http --oauth-client-registration dcr\n".into();
+        }
+        ClientAuth::Tokens | ClientAuth::Builtin { tokens: true } => {
             toml.push_str(&format!("bearer_token_env_var = \"{TOKEN_VAR}\"\n"));
             after = format!(
                 "\nCodex reads the token from {TOKEN_VAR}: set it to one of the server's tokens before\nstarting Codex.\n"
@@ -306,8 +348,11 @@ fn codex_http(setup: &Setup) -> Section {
     Section {
         title: "Codex CLI over HTTP: you run the server (~/.codex/config.toml)".into(),
         body: format!(
-            "Start the server and keep it running{}:\n    {}\n\n{toml}{after}",
-            if setup.auth == ClientAuth::Tokens {
+            "{before}Start the server and keep it running{}:\n    {}\n\n{toml}{after}",
+            if matches!(
+                setup.auth,
+                ClientAuth::Tokens | ClientAuth::Builtin { tokens: true }
+            ) {
                 ", in a shell where DEEPVAULT_TOKENS is set"
             } else {
                 ""
@@ -371,8 +416,8 @@ fn responses_tool(setup: &Setup, public: &PublicUrl, token: &str) -> serde_json:
         "require_approval": "never",
     });
     match &setup.auth {
-        ClientAuth::None => {}
-        ClientAuth::Tokens => {
+        ClientAuth::None | ClientAuth::Builtin { tokens: false } => {}
+        ClientAuth::Tokens | ClientAuth::Builtin { tokens: true } => {
             tool["headers"] = serde_json::json!({ "Authorization": format!("Bearer {token}") });
         }
         ClientAuth::OAuth { .. } => tool["authorization"] = serde_json::json!(token),
@@ -390,8 +435,8 @@ fn responses_api(setup: &Setup) -> Section {
     };
     let var = match setup.auth {
         ClientAuth::OAuth { .. } => Some(ACCESS_TOKEN_VAR),
-        ClientAuth::Tokens => Some(TOKEN_VAR),
-        ClientAuth::None => None,
+        ClientAuth::Tokens | ClientAuth::Builtin { tokens: true } => Some(TOKEN_VAR),
+        ClientAuth::None | ClientAuth::Builtin { tokens: false } => None,
     };
     // A sentinel stands for the credential, so that the JSON can be escaped for the shell and
     // the variable then left to expand.
@@ -410,9 +455,15 @@ fn responses_api(setup: &Setup) -> Section {
         .replace(sentinel, &format!("${}", var.unwrap_or("")));
     let setup_line = match &setup.auth {
         ClientAuth::None => String::new(),
-        ClientAuth::Tokens => {
+        ClientAuth::Tokens | ClientAuth::Builtin { tokens: true } => {
             format!("With {TOKEN_VAR} set to one of the server's tokens:\n\n")
         }
+        ClientAuth::Builtin { tokens: false } => format!(
+            "The API cannot sign in on deepvault's consent page: give the server a static token as well\n\
+(start it with --auth builtin and DEEPVAULT_TOKENS set; tokens work beside the built-in OAuth),\n\
+then run `connect` again with the same settings and this request carries {TOKEN_VAR}. As it\n\
+stands, the request has no credential:\n\n"
+        ),
         ClientAuth::OAuth { resource, .. } => format!(
             "With {ACCESS_TOKEN_VAR} set to an access token from your issuer (audience\n{resource}):\n\n"
         ),
@@ -446,7 +497,15 @@ fn chatgpt(setup: &Setup) -> Section {
     };
     let auth = match &setup.auth {
         ClientAuth::None => "No authentication. Anyone who learns the URL can read every note.".to_string(),
-        ClientAuth::Tokens => "ChatGPT offers OAuth or no authentication, not static tokens, so it cannot use this\n   server as configured: use --auth oauth with your issuer (see the README), or serve ChatGPT\n   from a second deepvault without tokens behind a tunnel that authenticates.".to_string(),
+        ClientAuth::Tokens => "ChatGPT offers OAuth or no authentication, not static tokens, so it cannot use this\n   server as configured: add --auth builtin (deepvault's own OAuth server; set the passphrase\n   first with `deepvault auth passphrase`), or --auth oauth with your issuer (see the README).".to_string(),
+        ClientAuth::Builtin { .. } => format!(
+            "OAuth (leave the client ID and secret empty: ChatGPT registers itself).\n   \
+ChatGPT then opens deepvault's consent page, {}/authorize. It names the app and where\n   \
+it returns, says the app may search and read every note, read-only, and asks for the owner\n   \
+passphrase. Type it and press Allow; ChatGPT stays connected (its tokens refresh).\n   \
+`deepvault auth clients` lists what you approved; `deepvault auth revoke all` ends it.",
+            public.url
+        ),
         ClientAuth::OAuth {
             issuer,
             scopes,
@@ -487,19 +546,6 @@ fn host_of(url: &str) -> &str {
 fn toml_str(text: &str) -> String {
     // A JSON string is a valid TOML basic string.
     serde_json::to_string(text).expect("string serializes")
-}
-
-/// Quotes one argument for a POSIX shell when it needs it.
-pub(crate) fn shell_quote(text: &str) -> String {
-    if !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@,=".contains(c))
-    {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
 }
 
 fn shell_join(argv: &[String]) -> String {
@@ -743,7 +789,27 @@ mod tests {
             text.contains(&format!("MCP server URL: {TUNNEL}/mcp")),
             "{text}"
         );
-        assert!(text.contains("Authentication: No authentication"), "{text}");
+        // A public URL and no other auth: deepvault's own OAuth server, passphrase first.
+        assert_eq!(setup.auth, ClientAuth::Builtin { tokens: false });
+        let passphrase = setup.passphrase_command();
+        assert_eq!(passphrase[1..], ["auth", "passphrase", VAULT]);
+        assert!(
+            printed_commands(&text).contains(&passphrase),
+            "the passphrase command is printed: {text}"
+        );
+        let first_serve = text.find(&shell_join(&setup.serve_command())).unwrap();
+        assert!(text.find(&shell_join(&passphrase)).unwrap() < first_serve);
+        assert!(
+            text.contains("Authentication: OAuth (leave the client ID and secret empty"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{TUNNEL}/authorize")), "{text}");
+        assert!(text.contains("owner\n   passphrase") || text.contains("owner passphrase"));
+        assert!(
+            text.contains("codex mcp login deepvault-http --oauth-client-registration dcr"),
+            "{text}"
+        );
+        assert!(text.contains("cannot sign in on deepvault's consent page"), "{text}");
         let body = responses_body(&text, &[]);
         assert_eq!(body["tools"][0]["server_url"], format!("{TUNNEL}/mcp"));
         assert_eq!(body["tools"][0]["require_approval"], "never");

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer, IndexerSettings};
 use crate::vault::Vault;
 use crate::vault::cancel::Cancel;
+use crate::vault::ingest::Ingest;
 
 #[derive(Debug, Args)]
 pub(crate) struct IndexArgs {
@@ -26,9 +27,9 @@ pub(crate) struct IndexArgs {
 }
 
 /// Settings for a one-shot indexing run.
-pub(crate) fn indexer_settings(config: &Config) -> IndexerSettings {
+pub(crate) fn indexer_settings(config: &Config, ingest: &Ingest) -> IndexerSettings {
     IndexerSettings {
-        privacy: config.privacy.clone(),
+        ingest: ingest.clone(),
         max_file_bytes: config.max_file_bytes,
         commit_every: Some(Duration::from_secs(30)),
         ..IndexerSettings::default()
@@ -39,8 +40,9 @@ pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.common.overrides(args.vault))?;
     let vault = Vault::open(&config.vault, &config.exclude)?;
     let started = Instant::now();
+    let ingest = config.ingest()?;
     let (mut indexer, outcome) =
-        Indexer::open(vault, &config.index_dir, indexer_settings(&config))?;
+        Indexer::open(vault, &config.index_dir, indexer_settings(&config, &ingest))?;
     if let crate::index::OpenOutcome::Rebuilt(reason) = &outcome {
         tracing::warn!("rebuilding the index: {reason}");
     }

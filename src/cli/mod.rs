@@ -7,6 +7,7 @@
 //! - `index`: a one-shot index with a progress bar and a summary.
 //! - `query`: `search` and `fetch`, printing what the tools return.
 //! - [`connect`]: ready-to-paste client configurations.
+//! - `auth`: the built-in OAuth server's passphrase, clients and revocation.
 //! - `output`: progress bars, number formatting, and how errors are shown.
 //!
 //! Argument types stay here: lower layers take a [`Config`] and never see clap. Data goes to
@@ -19,6 +20,7 @@
 //!
 //! [`Config`]: crate::config::Config
 
+mod auth;
 pub(crate) mod connect;
 mod index;
 mod logging;
@@ -35,6 +37,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use crate::config::auth::AuthMode;
 use crate::config::{ConfigLayer, Overrides};
 use output::ErrorReport;
+
+use auth::AuthArgs;
 
 pub(crate) use connect::ConnectArgs;
 use index::IndexArgs;
@@ -63,6 +67,8 @@ pub(crate) enum Command {
     /// Print ready-to-paste configurations for Codex CLI, the Responses API, Claude Desktop and
     /// ChatGPT
     Connect(ConnectArgs),
+    /// The built-in OAuth server (ChatGPT): set the passphrase, list and revoke clients
+    Auth(AuthArgs),
 }
 
 /// Options every command takes.
@@ -90,6 +96,11 @@ pub(crate) struct CommonArgs {
 /// `--auth`: which way clients prove who they are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum AuthArg {
+    /// Tokens or an issuer when configured; else deepvault's own OAuth server when --public-url
+    /// is not loopback; else none
+    Auto,
+    /// deepvault's own OAuth 2.1 server (ChatGPT signs in with a passphrase), also on loopback
+    Builtin,
     /// No auth (beyond loopback only with --insecure-no-auth)
     None,
     /// Static bearer tokens: DEEPVAULT_TOKENS (comma-separated) or --tokens-file
@@ -102,6 +113,8 @@ pub(crate) enum AuthArg {
 impl From<AuthArg> for AuthMode {
     fn from(arg: AuthArg) -> AuthMode {
         match arg {
+            AuthArg::Auto => AuthMode::Auto,
+            AuthArg::Builtin => AuthMode::Builtin,
             AuthArg::None => AuthMode::None,
             AuthArg::Tokens => AuthMode::Tokens,
             AuthArg::OAuth => AuthMode::OAuth,
@@ -114,8 +127,8 @@ impl From<AuthArg> for AuthMode {
 /// machine can read it): they come from DEEPVAULT_TOKENS or a tokens file.
 #[derive(Debug, Args, Clone, Default)]
 #[command(next_help_heading = "Auth (static tokens come from DEEPVAULT_TOKENS or --tokens-file)")]
-pub(crate) struct AuthArgs {
-    /// Which auth to require [default: tokens if any are configured, OAuth if an issuer is]
+pub(crate) struct AuthFlags {
+    /// Which auth to require [default: auto]
     #[arg(long, value_enum, value_name = "MODE", env = "DEEPVAULT_AUTH")]
     pub(crate) auth: Option<AuthArg>,
     /// File of static bearer tokens: one `token` or `label token` per line
@@ -148,7 +161,7 @@ pub(crate) struct AuthArgs {
     pub(crate) oauth_resource: Option<String>,
 }
 
-impl AuthArgs {
+impl AuthFlags {
     /// Sets the flags' values in the command line's config layer.
     pub(crate) fn apply(&self, layer: &mut ConfigLayer) {
         layer.auth = self.auth.map(AuthMode::from);
@@ -306,6 +319,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(args) => query::search(args),
         Command::Fetch(args) => query::fetch(args),
         Command::Connect(args) => connect::run(args),
+        Command::Auth(args) => auth::run(args),
     }
 }
 

@@ -23,6 +23,7 @@ use crate::service::tools::Tools;
 use crate::vault::Vault;
 use crate::vault::rules::Rules;
 use crate::vault::walk::has_notes;
+use crate::vault::ingest::Ingest;
 
 #[derive(Debug, Args)]
 pub(crate) struct SearchArgs {
@@ -63,10 +64,19 @@ pub(crate) struct FetchArgs {
 
 /// Opens the index for a query command, first bringing it up to date when no other process is
 /// writing it (a running `serve` keeps it current by itself).
-fn open_for_query(config: &Config, vault: &Vault, update: bool) -> anyhow::Result<VaultIndex> {
+fn open_for_query(
+    config: &Config,
+    vault: &Vault,
+    ingest: &Ingest,
+    update: bool,
+) -> anyhow::Result<VaultIndex> {
     let locked = crate::index::is_locked(&config.index_dir);
     if update && !locked {
-        match Indexer::open(vault.clone(), &config.index_dir, indexer_settings(config)) {
+        match Indexer::open(
+            vault.clone(),
+            &config.index_dir,
+            indexer_settings(config, ingest),
+        ) {
             Ok((mut indexer, _)) => {
                 let report = indexer.reconcile(None)?;
                 indexer.commit(CommitTrigger::Command)?;
@@ -85,7 +95,7 @@ fn open_for_query(config: &Config, vault: &Vault, update: bool) -> anyhow::Resul
             Err(err) => return Err(err.into()),
         }
     }
-    match VaultIndex::open_for_reading(&config.index_dir, vault.root())? {
+    match VaultIndex::open_for_reading(&config.index_dir, vault.root(), &ingest.stamp())? {
         Some(index) => Ok(index),
         None if locked => anyhow::bail!(
             "the index at {} is still being built by another deepvault process\n\nhint: wait for it to finish (its /readyz answers 200 when ready), then try again",
@@ -125,10 +135,12 @@ fn open_vault(config: &Config, command: &str, update: bool) -> anyhow::Result<Va
 fn tools_for(
     config: &Config,
     vault: &Vault,
+    ingest: &Ingest,
     index: VaultIndex,
     limit: Option<usize>,
 ) -> anyhow::Result<Tools> {
-    let mut tools = Tools::new(config, index, Citations::from_config(config, vault.name())?)?;
+    let mut tools = Tools::new(config, index, Citations::from_config(config, vault.name())?)?
+        .with_redactor(std::sync::Arc::clone(ingest.redactor()));
     if let Some(limit) = limit {
         tools.search.limit = limit;
     }
@@ -138,8 +150,9 @@ fn tools_for(
 pub(crate) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.common.overrides(args.vault))?;
     let vault = open_vault(&config, "search", !args.no_update)?;
-    let index = open_for_query(&config, &vault, !args.no_update)?;
-    let tools = tools_for(&config, &vault, index, args.limit)?;
+    let ingest = config.ingest()?;
+    let index = open_for_query(&config, &vault, &ingest, !args.no_update)?;
+    let tools = tools_for(&config, &vault, &ingest, index, args.limit)?;
     let result = tools.search(&args.query)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -167,8 +180,9 @@ pub(crate) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.common.overrides(args.vault))?;
     let vault = open_vault(&config, "fetch", !args.no_update)?;
-    let index = open_for_query(&config, &vault, !args.no_update)?;
-    let tools = tools_for(&config, &vault, index, None)?;
+    let ingest = config.ingest()?;
+    let index = open_for_query(&config, &vault, &ingest, !args.no_update)?;
+    let tools = tools_for(&config, &vault, &ingest, index, None)?;
     let result = tools.fetch(&args.id).with_context(|| {
         format!(
             "cannot fetch `{}`",

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{AuthArgs, CommonArgs};
+use super::{AuthFlags, CommonArgs};
 use crate::config::Config;
 use crate::server::Transport;
 
@@ -36,7 +36,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE", env = "DEEPVAULT_AUDIT_LOG")]
     pub(crate) audit_log: Option<PathBuf>,
     #[command(flatten)]
-    pub(crate) auth: AuthArgs,
+    pub(crate) auth: AuthFlags,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }

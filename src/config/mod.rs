@@ -21,7 +21,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub(crate) use auth::AuthMode;
+
 use crate::error::{Error, Result};
+use crate::vault::ingest::Ingest;
+use crate::vault::privacy::Privacy;
+use crate::vault::redact::Redactor;
 
 /// The default listen address: loopback only.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
@@ -91,8 +96,9 @@ config_keys! {
     page_link_ttl_secs: u64,
     redact_defaults: bool,
     redact_patterns: Vec<String>,
-    /// Which auth: `none`, `tokens` or `oauth`; unset means whatever is configured.
-    auth: auth::AuthMode,
+    /// Which way clients prove who they are: `auto`, `builtin` (deepvault's own OAuth
+    /// server), `none`, `tokens` or `oauth` (an external issuer).
+    auth: AuthMode,
     tokens_file: PathBuf,
     insecure_no_auth: bool,
     allowed_hosts: Vec<String>,
@@ -129,7 +135,7 @@ macro_rules! text_from_env {
         }
     )*};
 }
-text_from_env!(String, PathBuf, PagesMode, auth::AuthMode);
+text_from_env!(String, PathBuf, PagesMode, AuthMode);
 
 macro_rules! int_from_env {
     ($($ty:ty),*) => {$(
@@ -217,14 +223,18 @@ pub(crate) struct Limits {
 pub(crate) struct AuthConfig {
     /// Static bearer tokens (from `DEEPVAULT_TOKENS` and `tokens_file`).
     pub(crate) tokens: Vec<auth::StaticToken>,
+    /// An external issuer's JWTs.
     pub(crate) oauth: Option<auth::OAuthSettings>,
+    /// deepvault is its own OAuth authorization server (`auth = "builtin"`, or the default for a
+    /// non-loopback public URL without other auth).
+    pub(crate) builtin: bool,
     /// Serve a non-loopback address without auth, knowingly.
     pub(crate) insecure_no_auth: bool,
 }
 
 impl AuthConfig {
     pub(crate) fn is_enabled(&self) -> bool {
-        !self.tokens.is_empty() || self.oauth.is_some()
+        !self.tokens.is_empty() || self.oauth.is_some() || self.builtin
     }
 }
 
@@ -239,27 +249,6 @@ pub(crate) enum PagesMode {
     Public,
     /// Pages need the same bearer token as `/mcp`.
     Token,
-}
-
-/// Who marks a note private.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Privacy {
-    /// Frontmatter key, `deepvault` by default.
-    pub(crate) key: String,
-    /// Value of that key that makes a note private, `private` by default.
-    pub(crate) value: String,
-    /// Tags that make a note private (lowercase), `private` by default.
-    pub(crate) tags: Vec<String>,
-}
-
-impl Default for Privacy {
-    fn default() -> Self {
-        Privacy {
-            key: "deepvault".into(),
-            value: "private".into(),
-            tags: vec!["private".into()],
-        }
-    }
 }
 
 /// When the indexer commits a batch of changes.
@@ -321,6 +310,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// How notes are read for the index: these privacy settings and redaction patterns.
+    pub fn ingest(&self) -> Result<Ingest> {
+        Ok(Ingest::new(
+            self.privacy.clone(),
+            std::sync::Arc::new(Redactor::new(self.redact_defaults, &self.redact_patterns)?),
+        ))
+    }
+
     /// Loads the configuration from defaults, the file, the process environment and `overrides`.
     pub fn load(overrides: &Overrides) -> Result<Config> {
         let env: BTreeMap<String, String> = std::env::vars()
@@ -475,11 +472,31 @@ impl Config {
                 })
             }
         };
-        let (tokens, oauth) = auth::apply_mode(file.auth, tokens, oauth)?;
+        let insecure_no_auth = file.insecure_no_auth.unwrap_or(false);
+        let mode = file.auth.unwrap_or_default();
+        let (tokens, oauth) = auth::apply_mode(mode, tokens, oauth)?;
+        let builtin = match mode {
+            AuthMode::Builtin if oauth.is_some() => {
+                return Err(Error::Config {
+                    message: "auth = \"builtin\" and oauth_issuer both name who grants access\n\nhint: choose one: remove oauth_issuer to let deepvault be its own authorization server, or remove auth = \"builtin\" to use your issuer".into(),
+                });
+            }
+            AuthMode::Builtin => true,
+            AuthMode::Auto => {
+                tokens.is_empty()
+                    && oauth.is_none()
+                    && !insecure_no_auth
+                    && public_url
+                        .as_deref()
+                        .is_some_and(|url| !auth::is_loopback_url(url))
+            }
+            AuthMode::None | AuthMode::Tokens | AuthMode::OAuth => false,
+        };
         let auth = AuthConfig {
             tokens,
             oauth,
-            insecure_no_auth: file.insecure_no_auth.unwrap_or(false),
+            builtin,
+            insecure_no_auth,
         };
         let snippet_chars = positive(file.snippet_chars.unwrap_or(300), "snippet_chars")?;
         let commit = CommitPolicy {
@@ -527,6 +544,12 @@ impl Config {
             audit_log: file.audit_log,
             source,
         })
+    }
+
+    /// The state folder beside the index (`tantivy/`): what must survive a rebuild of the index,
+    /// like the built-in OAuth server's clients and grants. Never in the vault.
+    pub(crate) fn state_dir(&self) -> PathBuf {
+        self.index_dir.join("state")
     }
 
     /// The base URL of this server as clients see it: `--public-url`, else from `listen`.
@@ -718,7 +741,7 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<ConfigLayer> {
 }
 
 /// Variables that are read besides the keys (`RANKING`: ranking experiments, see the README).
-const OTHER_ENV_VARS: &[&str] = &["config", "tokens", "log", "ranking"];
+const OTHER_ENV_VARS: &[&str] = &["config", "tokens", "log", "ranking", "test_clock_file"];
 
 /// The variable `deepvault connect` tells clients (Codex's `bearer_token_env_var`) to read their
 /// token from; the server reads `DEEPVAULT_TOKENS`.

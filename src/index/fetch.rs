@@ -66,10 +66,21 @@ pub(crate) struct LinkInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) fragment: Option<String>,
     /// The note it resolves to (null when none does); absent for external links.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub(crate) id: Option<Option<String>>,
     /// 1-based line in the file.
     pub(crate) line: u32,
+}
+
+/// A field that is present, `null` included: `Some(None)` reads back as it was written.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 /// The section a `Note.md#Heading` fetch returned.
@@ -83,14 +94,9 @@ pub(crate) struct SectionInfo {
 /// Most links and backlinks listed in metadata.
 const MAX_LINKS: usize = 500;
 
-/// Fetches by id. `max_bytes` cuts long text (at a character boundary) and sets
-/// `metadata.truncated`.
-pub(crate) fn fetch(
-    index: &VaultIndex,
-    searcher: &Searcher,
-    requested: &str,
-    max_bytes: Option<usize>,
-) -> Result<Fetched> {
+/// Fetches by id: the whole text. Cutting it to a length is the caller's, after redaction, so
+/// that a cut never leaves the start of a secret too short to be recognised.
+pub(crate) fn fetch(index: &VaultIndex, searcher: &Searcher, requested: &str) -> Result<Fetched> {
     let (doc, section_name) = resolve(index, searcher, requested)?;
     let mut text = doc.body.clone();
     let mut section = None;
@@ -143,18 +149,7 @@ pub(crate) fn fetch(
         text = doc.body.get(start..end).unwrap_or("").to_string();
         section = Some((heading.anchor.clone(), heading.text.clone(), heading.line));
     }
-    let mut truncated = false;
-    if let Some(max) = max_bytes
-        && text.len() > max
-    {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        truncated = true;
-    }
-    let metadata = metadata(index, searcher, &doc, section.as_ref(), truncated)?;
+    let metadata = metadata(index, searcher, &doc, section.as_ref())?;
     Ok(Fetched {
         id: doc.meta.id.clone(),
         title: doc.meta.title.clone(),
@@ -313,7 +308,6 @@ fn metadata(
     searcher: &Searcher,
     doc: &NoteDoc,
     section: Option<&(String, String, u32)>,
-    truncated: bool,
 ) -> Result<FetchMetadata> {
     let meta = &doc.meta;
     let mut links = Vec::new();
@@ -348,7 +342,7 @@ fn metadata(
             anchor: anchor.clone(),
             line: *line,
         }),
-        truncated,
+        truncated: false,
     })
 }
 

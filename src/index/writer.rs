@@ -25,13 +25,12 @@ use super::{
     FileFacts, FileState, Manifest, OpenOutcome, VaultIndex, WriterLock, lock_for_writing,
     note_document, stored_document,
 };
-use crate::config::Privacy;
 use crate::error::{Error, Result};
 use crate::vault::Vault;
 use crate::vault::cancel::Cancel;
 use crate::vault::contain::{Refused, RootState};
-use crate::vault::note::{Note, is_markdown_name, tag_keys};
-use crate::vault::parse::parse_note;
+use crate::vault::ingest::{Ingest, Intake};
+use crate::vault::note::is_markdown_name;
 use crate::vault::rules::{NotANote, Rules, is_rules_file};
 use crate::vault::walk::{FileEntry, created_ns, mtime_ns, walk};
 
@@ -61,7 +60,8 @@ pub enum CommitTrigger {
 /// Settings for indexing.
 #[derive(Clone, Debug)]
 pub struct IndexerSettings {
-    pub(crate) privacy: Privacy,
+    /// How notes are read: privacy and redaction.
+    pub(crate) ingest: Ingest,
     pub(crate) max_file_bytes: u64,
     /// Total memory budget of the tantivy writer.
     pub(crate) memory_budget: usize,
@@ -79,7 +79,7 @@ impl Default for IndexerSettings {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         IndexerSettings {
-            privacy: Privacy::default(),
+            ingest: Ingest::default(),
             max_file_bytes: 64 * 1024 * 1024,
             memory_budget: 96 * 1024 * 1024,
             queue_budget: 24 * 1024 * 1024,
@@ -214,6 +214,8 @@ pub struct Indexer {
     uncommitted: bool,
     /// Whether a full reconcile has completed on this index (stamped on each commit).
     complete: bool,
+    /// [`Ingest::stamp`], stamped on each commit.
+    ingest_stamp: String,
     /// Called after each commit with the number of notes, e.g. to update a status page.
     on_commit: Option<Box<dyn Fn(usize) + Send + Sync>>,
     /// Called for every file read: a sign of life for a status page.
@@ -231,7 +233,9 @@ impl Indexer {
         settings: IndexerSettings,
     ) -> Result<(Indexer, OpenOutcome)> {
         let lock = lock_for_writing(index_dir)?;
-        let (index, outcome) = VaultIndex::open_for_writing(index_dir, vault.root(), &lock)?;
+        let ingest_stamp = settings.ingest.stamp();
+        let (index, outcome) =
+            VaultIndex::open_for_writing(index_dir, vault.root(), &ingest_stamp, &lock)?;
         let writer = index
             .index()
             .writer_with_num_threads::<QueuedDoc>(
@@ -255,6 +259,7 @@ impl Indexer {
                 rules,
                 index,
                 complete,
+                ingest_stamp,
                 writer,
                 queue: QueueBudget::new(settings.queue_budget),
                 manifest: Manifest::new(),
@@ -673,8 +678,20 @@ impl Indexer {
         }
         // The parser is pure and should never panic; if it does on some input, that one note is
         // skipped with its path and indexing goes on.
-        let note = match std::panic::catch_unwind(|| parse_note(&file.id, &bytes)) {
-            Ok(note) => note,
+        // (The reader's only state is a counter and the regex engines' scratch space, which a
+        // panic leaves usable.)
+        let ingest = &self.settings.ingest;
+        let intake = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ingest.read(&file.id, &bytes)
+        }));
+        let note = match intake {
+            Ok(Intake::Note(note)) => *note,
+            Ok(Intake::Private) => {
+                if was_indexed {
+                    self.writer.delete_term(id_term.clone());
+                }
+                return Outcome::Private { was_indexed };
+            }
             Err(_) => {
                 return Outcome::Skipped {
                     kind: SkipKind::Unreadable,
@@ -683,12 +700,6 @@ impl Indexer {
                 };
             }
         };
-        if is_private(&note, &self.settings.privacy) {
-            if was_indexed {
-                self.writer.delete_term(id_term.clone());
-            }
-            return Outcome::Private { was_indexed };
-        }
         let warning = (!note.warnings.is_empty()).then(|| note.warnings.join("; "));
         let doc = note_document(fields, &note, facts);
         let doc = QueuedDoc::new(doc, &self.queue);
@@ -774,7 +785,11 @@ impl Indexer {
             .writer
             .prepare_commit()
             .map_err(|e| Error::tantivy(&dir, e))?;
-        prepared.set_payload(&VaultIndex::payload(self.vault.root(), self.complete));
+        prepared.set_payload(&VaultIndex::payload(
+            self.vault.root(),
+            self.complete,
+            &self.ingest_stamp,
+        ));
         prepared.commit().map_err(|e| Error::tantivy(&dir, e))?;
         self.uncommitted = false;
         self.last_commit = Instant::now();
@@ -801,28 +816,6 @@ impl Indexer {
             .wait_merging_threads()
             .map_err(|e| Error::tantivy(&dir, e))
     }
-}
-
-/// True when the note must stay out of the index: frontmatter `<key>: <value>` or a private tag.
-pub(crate) fn is_private(note: &Note, privacy: &Privacy) -> bool {
-    let marked = note
-        .frontmatter
-        .get(&privacy.key)
-        .is_some_and(|value| match value {
-            serde_json::Value::String(s) => s.trim().eq_ignore_ascii_case(&privacy.value),
-            serde_json::Value::Bool(b) => privacy.value.eq_ignore_ascii_case(&b.to_string()),
-            serde_json::Value::Array(items) => items.iter().any(|v| {
-                v.as_str()
-                    .is_some_and(|s| s.trim().eq_ignore_ascii_case(&privacy.value))
-            }),
-            _ => false,
-        });
-    marked
-        || note
-            .tags
-            .iter()
-            .flat_map(|t| tag_keys(t))
-            .any(|key| privacy.tags.contains(&key))
 }
 
 #[cfg(test)]

@@ -159,7 +159,8 @@ fn fall_back_to_polling(status: &Status, config: &WatchConfig, error: &str) {
         "cannot watch the vault for changes ({error}); polling every {} ms instead\n\nhint: raise fs.inotify.max_user_watches, or pass --poll",
         config.poll_interval.as_millis()
     );
-    status.set_watcher(&format!("polling (native events failed: {error})"));
+    // The reason may name paths: it is in the log, not in `/readyz`.
+    status.set_watcher("polling (native file events failed; the server log says why)");
 }
 
 /// The first reconcile; returns the folders it walked, or `None` when a shutdown cancelled it
@@ -184,16 +185,14 @@ fn startup(indexer: &mut Indexer, status: &Status) -> Option<Vec<PathBuf>> {
                 status.set_no_notes(Some(message));
             }
             if let Err(err) = indexer.commit(CommitTrigger::Startup) {
-                tracing::error!("cannot commit the index: {err}");
-                status.set_error(Some(err.to_string()));
+                status.fail("committing the index", &err);
             }
             log_report("start-up reconcile", &report, started.elapsed());
             status.set_counts(report.skipped.len() + report.private, report.warnings.len());
             report.folders
         }
         Err(err) => {
-            tracing::error!("start-up reconcile failed: {err}");
-            status.set_error(Some(err.to_string()));
+            status.fail("the start-up reconcile", &err);
             Vec::new()
         }
     };
@@ -461,8 +460,7 @@ impl SyncLoop {
                 self.reconcile(trigger);
             }
             Err(err) => {
-                tracing::error!("updating the index failed: {err}; rescanning");
-                self.status.set_error(Some(err.to_string()));
+                self.status.fail("updating the index (rescanning)", &err);
                 self.reconcile(CommitTrigger::Rescan);
             }
         }
@@ -477,7 +475,7 @@ impl SyncLoop {
         let started = Instant::now();
         match self.indexer.reconcile(None) {
             Ok(report) => {
-                self.status.set_error(None);
+                self.status.clear_error();
                 if report.root_reopened {
                     // A new folder took the old one's place: the old watches are dead.
                     self.root_lost = Some("the vault folder was replaced".into());
@@ -500,8 +498,7 @@ impl SyncLoop {
             }
             Err(Error::VaultChanged { reason, .. }) => self.lose_root(reason),
             Err(err) => {
-                tracing::error!("reconcile failed: {err}");
-                self.status.set_error(Some(err.to_string()));
+                self.status.fail("a reconcile", &err);
             }
         }
         self.schedule.reconciled(Instant::now());
@@ -520,15 +517,14 @@ impl SyncLoop {
                     "index updated"
                 );
                 self.status.committed(self.indexer.note_count());
-                self.status.set_error(None);
+                self.status.clear_error();
                 if self.indexer.note_count() > 0 {
                     self.status.set_no_notes(None);
                 }
             }
             Ok(false) => {}
             Err(err) => {
-                tracing::error!("commit failed: {err}");
-                self.status.set_error(Some(err.to_string()));
+                self.status.fail("a commit", &err);
             }
         }
     }

@@ -197,8 +197,9 @@ impl Status {
         problems
     }
 
-    pub(crate) fn set_error(&self, error: Option<String>) {
-        self.update(|s| s.last_error = error);
+    /// The last operation succeeded: no error to show.
+    pub(crate) fn clear_error(&self) {
+        self.update(|s| s.last_error = None);
     }
 
     /// Records that the last full walk found no note (`None` once one appears).
@@ -206,8 +207,21 @@ impl Status {
         self.update(|s| s.no_notes = message);
     }
 
-    pub(crate) fn set_rebuilt(&self, reason: &str) {
-        self.update(|s| s.rebuilt = Some(reason.to_string()));
+    /// An operation failed: the detail (which may name paths) goes to the log under an error
+    /// id; `/readyz`, which anyone may read, shows the id.
+    pub(crate) fn fail(&self, context: &str, err: &dyn std::fmt::Display) {
+        let error_id = crate::error::error_id();
+        tracing::error!(%error_id, "{context} failed: {err}");
+        self.update(|s| {
+            s.last_error = Some(format!(
+                "{context} failed (error id {error_id}); the server log has the details"
+            ))
+        });
+    }
+
+    /// The index was rebuilt at start-up; the reason (which may name paths) is in the log.
+    pub(crate) fn set_rebuilt(&self) {
+        self.update(|s| s.rebuilt = Some("at start-up; the server log says why".to_string()));
     }
 
     /// True when the first index is done and nothing makes it untrustworthy: what `/readyz`
@@ -275,9 +289,9 @@ mod tests {
         assert_eq!(status.to_public_json()["ready"], false);
         status.set_watcher("native events");
         assert!(status.is_healthy());
-        status.set_error(Some("reconcile failed".into()));
+        status.fail("a reconcile", &"disk gone");
         assert!(!status.is_healthy());
-        status.set_error(None);
+        status.clear_error();
         // A sync thread that stopped beating.
         status.beat();
         assert!(status.problems_with(Duration::from_secs(60)).is_empty());

@@ -5,6 +5,8 @@
 //! `structuredContent` ([`CallToolResult::structured`]). Failures the model should see (unknown
 //! id, a missing argument) are `isError: true` results with a message that helps; they never
 //! take the server down. Tantivy work runs on the blocking pool, never on the async runtime.
+//! Everything a call returns, results and error messages alike, is [`Redacted`]; an internal
+//! failure reaches the client as a short message with an error id, its detail only the log.
 //! The same handler serves streamable HTTP, the legacy SSE transport and stdio.
 
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use crate::error::Error;
 use crate::live::status::Status;
 use crate::service::audit::{AuditEntry, AuditLog, logged_argument};
 use crate::service::client::ClientId;
+use crate::service::redact::Redacted;
 use crate::service::tools::{FetchResponse, SearchResponse, Tools};
 
 /// Arguments of `search`. Deserialization accepts anything so that a wrong type or a missing
@@ -159,17 +162,17 @@ impl VaultServer {
     }
 }
 
-/// Turns a non-string argument into a helpful tool error.
-fn string_argument(value: Value, name: &str, example: &str) -> Result<String, Box<CallToolResult>> {
+/// A string argument, or the message that says what was wrong with it.
+fn string_argument(value: Value, name: &str, example: &str) -> Result<String, String> {
     match value {
         Value::String(s) => Ok(s),
-        Value::Null => Err(Box::new(tool_error(format!(
+        Value::Null => Err(format!(
             "`{name}` is missing; pass a string, e.g. {{\"{name}\": \"{example}\"}}"
-        )))),
-        other => Err(Box::new(tool_error(format!(
+        )),
+        other => Err(format!(
             "`{name}` must be a string, not {}; e.g. {{\"{name}\": \"{example}\"}}",
             json_type(&other)
-        )))),
+        )),
     }
 }
 
@@ -184,10 +187,6 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-fn tool_error(message: String) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message)])
-}
-
 /// How a tool call ended, for the audit log.
 struct Outcome {
     result: CallToolResult,
@@ -196,9 +195,21 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn error(label: &'static str, message: String) -> Outcome {
+    /// A successful call: the response as `structuredContent` and as one text item.
+    fn ok<T: serde::Serialize>(response: &Redacted<T>, ids: Vec<String>) -> Outcome {
         Outcome {
-            result: tool_error(message),
+            result: CallToolResult::structured(
+                serde_json::to_value(response).expect("responses serialize"),
+            ),
+            label: "ok",
+            ids,
+        }
+    }
+
+    /// An error the model sees (`isError: true`).
+    fn error(label: &'static str, message: Redacted<String>) -> Outcome {
+        Outcome {
+            result: CallToolResult::error(vec![ContentBlock::text(message.to_string())]),
             label,
             ids: Vec::new(),
         }
@@ -237,81 +248,64 @@ impl VaultServer {
         }
     }
 
+    /// An error outcome, its message redacted like any response.
+    fn error(&self, label: &'static str, message: String) -> Outcome {
+        Outcome::error(label, self.tools.redacted(message))
+    }
+
     async fn run_search(&self, query: Value) -> Outcome {
         let query = match string_argument(query, "query", "how do I brew pour-over coffee") {
             Ok(query) => query,
-            Err(result) => {
-                return Outcome {
-                    result: *result,
-                    label: "bad_argument",
-                    ids: Vec::new(),
-                };
-            }
+            Err(message) => return self.error("bad_argument", message),
         };
         if query.trim().is_empty() {
-            return Outcome {
-                result: structured(&SearchResponse::default()),
-                label: "ok",
-                ids: Vec::new(),
-            };
+            return Outcome::ok(&self.tools.redacted(SearchResponse::default()), Vec::new());
         }
         let ready = self.status.wait_ready(self.first_index_wait).await;
         match self.blocking(move |tools| tools.search(&query)).await {
             // An empty answer from a half-built index would read as "nothing matches".
             Ok(Ok(response)) if !ready && response.results.is_empty() => {
-                Outcome::error("still_indexing", self.still_indexing("no note matches yet"))
+                self.error("still_indexing", self.still_indexing("no note matches yet"))
             }
-            Ok(Ok(response)) => Outcome {
-                ids: response.results.iter().map(|hit| hit.id.clone()).collect(),
-                result: structured(&response),
-                label: "ok",
-            },
-            Ok(Err(err)) => Outcome::error("error", internal_error("search", &err)),
-            Err("timeout") => Outcome::error(
+            Ok(Ok(response)) => {
+                let ids = response.results.iter().map(|hit| hit.id.clone()).collect();
+                Outcome::ok(&response, ids)
+            }
+            Ok(Err(err)) => self.error("error", internal_error("search", &err)),
+            Err("timeout") => self.error(
                 "timeout",
                 format!(
                     "search took longer than {} s; try a shorter query",
                     self.timeout.as_secs()
                 ),
             ),
-            Err(label) => {
-                Outcome::error(label, "search failed unexpectedly; please try again".into())
-            }
+            Err(label) => self.error(label, "search failed unexpectedly; please try again".into()),
         }
     }
 
     async fn run_fetch(&self, id: Value) -> Outcome {
         let id = match string_argument(id, "id", "Projects/Plan.md") {
             Ok(id) => id,
-            Err(result) => {
-                return Outcome {
-                    result: *result,
-                    label: "bad_argument",
-                    ids: Vec::new(),
-                };
-            }
+            Err(message) => return self.error("bad_argument", message),
         };
         let ready = self.status.wait_ready(self.first_index_wait).await;
         match self.blocking(move |tools| tools.fetch(&id)).await {
-            Ok(Ok(response)) => Outcome {
-                ids: vec![response.id.clone()],
-                result: structured(&response),
-                label: "ok",
-            },
+            Ok(Ok(response)) => {
+                let ids = vec![response.id.clone()];
+                Outcome::ok(&response, ids)
+            }
             Ok(Err(err @ Error::NoteNotFound { .. })) if !ready => {
-                Outcome::error("still_indexing", self.still_indexing(&err.to_string()))
+                self.error("still_indexing", self.still_indexing(&err.to_string()))
             }
-            Ok(Err(err @ Error::NoteNotFound { .. })) => {
-                Outcome::error("not_found", err.to_string())
-            }
-            Ok(Err(err)) => Outcome::error("error", internal_error("fetch", &err)),
-            Err("timeout") => Outcome::error(
+            // Its suggestions are ids from the index (never of a private note), redacted with
+            // the rest of the message.
+            Ok(Err(err @ Error::NoteNotFound { .. })) => self.error("not_found", err.to_string()),
+            Ok(Err(err)) => self.error("error", internal_error("fetch", &err)),
+            Err("timeout") => self.error(
                 "timeout",
                 format!("fetch took longer than {} s", self.timeout.as_secs()),
             ),
-            Err(label) => {
-                Outcome::error(label, "fetch failed unexpectedly; please try again".into())
-            }
+            Err(label) => self.error(label, "fetch failed unexpectedly; please try again".into()),
         }
     }
 
@@ -335,15 +329,10 @@ impl VaultServer {
     }
 }
 
-/// A tool result with the response as `structuredContent` and as one text item.
-fn structured(response: &impl serde::Serialize) -> CallToolResult {
-    CallToolResult::structured(serde_json::to_value(response).expect("responses serialize"))
-}
-
 /// The message a client gets when a tool fails inside: short, with an id that finds the detail
 /// in the server log. The detail (which may name paths or internal types) stays in the log.
 fn internal_error(tool: &str, err: &Error) -> String {
-    let error_id = crate::service::client::error_id();
+    let error_id = crate::error::error_id();
     tracing::error!(%error_id, "{tool} failed: {err}");
     format!(
         "{tool} failed on the server (error id {error_id}); please try again, and report the id if it persists"

@@ -18,11 +18,12 @@ use crate::index::{OpenOutcome, VaultIndex};
 use crate::live::status::Status;
 use crate::vault::Vault;
 use crate::vault::cancel::Cancel;
+use crate::vault::ingest::Ingest;
 
 /// Settings of the long-running indexer.
-fn serve_settings(config: &Config) -> IndexerSettings {
+fn serve_settings(config: &Config, ingest: &Ingest) -> IndexerSettings {
     IndexerSettings {
-        privacy: config.privacy.clone(),
+        ingest: ingest.clone(),
         max_file_bytes: config.max_file_bytes,
         ..IndexerSettings::default()
     }
@@ -41,13 +42,14 @@ pub(crate) enum Role {
 pub(crate) async fn open_role(
     config: &Config,
     vault: &Vault,
+    ingest: &Ingest,
     status: &Arc<Status>,
 ) -> anyhow::Result<Role> {
     let opened = {
         let (vault, dir, settings) = (
             vault.clone(),
             config.index_dir.clone(),
-            serve_settings(config),
+            serve_settings(config, ingest),
         );
         tokio::task::spawn_blocking(move || Indexer::open(vault, &dir, settings)).await?
     };
@@ -59,7 +61,7 @@ pub(crate) async fn open_role(
                         "rebuilding the index at {}: {reason}",
                         config.index_dir.display()
                     );
-                    status.set_rebuilt(reason);
+                    status.set_rebuilt();
                 }
                 OpenOutcome::Created => {
                     tracing::info!("creating the index at {}", config.index_dir.display())
@@ -73,7 +75,9 @@ pub(crate) async fn open_role(
             // The writer creates a missing index within milliseconds; give it a moment.
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             let index = loop {
-                if let Some(index) = VaultIndex::open_following(&config.index_dir, vault.root())? {
+                if let Some(index) =
+                    VaultIndex::open_following(&config.index_dir, vault.root(), &ingest.stamp())?
+                {
                     break index;
                 }
                 if std::time::Instant::now() > deadline {
@@ -141,6 +145,7 @@ impl SyncSlot {
 pub(crate) fn start_sync(
     writer: Option<Indexer>,
     config: &Config,
+    ingest: &Ingest,
     vault: &Vault,
     status: &Arc<Status>,
     shutdown: &CancellationToken,
@@ -158,8 +163,9 @@ pub(crate) fn start_sync(
         return SyncSlot(slot);
     }
     let slot_task = Arc::clone(&slot);
-    let (config, vault, status, shutdown, cancel) = (
+    let (config, ingest, vault, status, shutdown, cancel) = (
         config.clone(),
+        ingest.clone(),
         vault.clone(),
         Arc::clone(status),
         shutdown.clone(),
@@ -174,7 +180,7 @@ pub(crate) fn start_sync(
             let (vault, dir, settings) = (
                 vault.clone(),
                 config.index_dir.clone(),
-                serve_settings(&config),
+                serve_settings(&config, &ingest),
             );
             let opened =
                 tokio::task::spawn_blocking(move || Indexer::open(vault, &dir, settings)).await;

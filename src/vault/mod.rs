@@ -3,6 +3,10 @@
 //!
 //! - [`note`]: the note model.
 //! - [`parse`]: bytes → [`note::Note`], pure.
+//! - [`ingest`]: a note as the index keeps it: privacy decided on the text as written, secrets
+//!   redacted before anything is derived from it.
+//! - `privacy`: the private marker and private tags, failing closed.
+//! - [`redact`]: the secret patterns, used when notes are read and again on the way out.
 //! - [`walk`]: the full scan, in parallel, with every exclusion rule applied.
 //! - [`rules`]: the exclusion rules (dot-files, `.gitignore`/`.ignore`, Obsidian's excluded
 //!   files, config globs), usable for one path at a time by the watcher.
@@ -17,8 +21,11 @@
 
 pub(crate) mod cancel;
 pub(crate) mod contain;
+pub mod ingest;
 pub mod note;
 pub mod parse;
+pub(crate) mod privacy;
+pub mod redact;
 pub(crate) mod rules;
 pub(crate) mod walk;
 

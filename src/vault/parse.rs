@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Range;
 
 use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd, TextMergeWithOffset};
 use serde_json::{Map, Value};
@@ -17,8 +18,31 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Parses a note. `id` is the vault-relative path with `/` separators; it is used for the
 /// fallback title and to resolve relative Markdown links. Never fails: problems become
-/// [`Note::warnings`].
+/// [`Note::warnings`]. Nothing is redacted here: the index reads notes through
+/// [`crate::vault::ingest`], which decides privacy and redacts before this parser's steps run.
 pub fn parse_note(id: &str, bytes: &[u8]) -> Note {
+    let (text, mut warnings) = decode(bytes);
+    let split = split_frontmatter(&text);
+    let frontmatter = match split.yaml {
+        Some(yaml) => parse_frontmatter(yaml).unwrap_or_else(|warning| {
+            warnings.push(warning);
+            Map::new()
+        }),
+        None => Map::new(),
+    };
+    build_note(
+        id,
+        frontmatter,
+        &text[split.body_start..],
+        split.body_line,
+        warnings,
+        false,
+    )
+    .0
+}
+
+/// The text of a file: a UTF-8 BOM dropped, invalid UTF-8 replaced (with a warning).
+pub(crate) fn decode(bytes: &[u8]) -> (Cow<'_, str>, Vec<String>) {
     let mut warnings = Vec::new();
     let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     let text: Cow<'_, str> = match std::str::from_utf8(bytes) {
@@ -31,20 +55,70 @@ pub fn parse_note(id: &str, bytes: &[u8]) -> Note {
             String::from_utf8_lossy(bytes)
         }
     };
+    (text, warnings)
+}
 
-    let split = split_frontmatter(&text);
-    let frontmatter = match split.yaml {
-        Some(yaml) => parse_frontmatter(yaml, &mut warnings),
-        None => Map::new(),
-    };
-    let body = &text[split.body_start..];
+/// Where each piece of derived text came from in the body, recorded on request: what lets a
+/// secret that only appears once Markdown is stripped (`gh**p_**…`) be redacted in the body.
+#[derive(Debug, Default)]
+pub(crate) struct Tracking {
+    /// Each piece of plain text: its range in [`Note::plain`] and the body range it came from.
+    pub(crate) pieces: Vec<(Range<usize>, Range<usize>)>,
+    /// The body range of each link of the body, in the order of [`Note::links`].
+    pub(crate) links: Vec<Range<usize>>,
+    /// The body range of each callout's first line, in the order of [`Note::callouts`].
+    pub(crate) callouts: Vec<Range<usize>>,
+}
 
+impl Tracking {
+    /// The body range that produced the plain text `plain`: exact where a piece is the body's
+    /// text unchanged, else the whole pieces it touches.
+    pub(crate) fn body_range(&self, plain: &Range<usize>) -> Option<Range<usize>> {
+        let first = self.pieces.partition_point(|(p, _)| p.end <= plain.start);
+        let touched = self.pieces[first..]
+            .iter()
+            .take_while(|(p, _)| p.start < plain.end);
+        let mut range: Option<Range<usize>> = None;
+        for (piece, body) in touched {
+            let exact = piece.len() == body.len();
+            let start = if exact {
+                body.start + plain.start.saturating_sub(piece.start)
+            } else {
+                body.start
+            };
+            let end = if exact {
+                body.start + (plain.end.min(piece.end) - piece.start)
+            } else {
+                body.end
+            };
+            range = Some(match range {
+                Some(r) => r.start.min(start)..r.end.max(end),
+                None => start..end,
+            });
+        }
+        range.filter(|r| r.start < r.end)
+    }
+}
+
+/// The Markdown pass and everything derived from it and the frontmatter: the note.
+pub(crate) fn build_note(
+    id: &str,
+    frontmatter: Map<String, Value>,
+    body: &str,
+    body_line: u32,
+    warnings: Vec<String>,
+    track: bool,
+) -> (Note, Tracking) {
     let mut note = Note {
         id: id.to_string(),
-        body_line: split.body_line,
+        body_line,
         ..Note::default()
     };
-    MarkdownPass::new(id, body, split.body_line).run(&mut note);
+    let mut pass = MarkdownPass::new(id, body, body_line);
+    if track {
+        pass.tracking = Some(Tracking::default());
+    }
+    let tracking = pass.run(&mut note);
     note.body = body.to_string();
 
     note.title = frontmatter_string(&frontmatter, "title")
@@ -68,18 +142,28 @@ pub fn parse_note(id: &str, bytes: &[u8]) -> Note {
     collect_property_links(&frontmatter, &mut note.links);
     note.frontmatter = frontmatter;
     note.warnings = warnings;
-    note
+    (note, tracking)
 }
 
-struct FrontmatterSplit<'a> {
-    yaml: Option<&'a str>,
-    body_start: usize,
-    body_line: u32,
+/// The `#tags` written in a body (not in code).
+pub(crate) fn inline_tags(id: &str, body: &str, body_line: u32) -> Vec<String> {
+    let mut note = Note::default();
+    MarkdownPass::new(id, body, body_line).run(&mut note);
+    note.tags
+}
+
+pub(crate) struct FrontmatterSplit<'a> {
+    /// The YAML between the `---` lines, if there is a frontmatter block.
+    pub(crate) yaml: Option<&'a str>,
+    /// Where the body starts in the text.
+    pub(crate) body_start: usize,
+    /// 1-based line number of the body's first line in the file.
+    pub(crate) body_line: u32,
 }
 
 /// Finds a YAML frontmatter block: `---` on the first line, closed by `---` or `...` on a line of
 /// its own. Without a closing line there is no frontmatter.
-fn split_frontmatter(text: &str) -> FrontmatterSplit<'_> {
+pub(crate) fn split_frontmatter(text: &str) -> FrontmatterSplit<'_> {
     let no_frontmatter = FrontmatterSplit {
         yaml: None,
         body_start: 0,
@@ -116,24 +200,20 @@ fn split_frontmatter(text: &str) -> FrontmatterSplit<'_> {
     no_frontmatter
 }
 
-fn parse_frontmatter(yaml: &str, warnings: &mut Vec<String>) -> Map<String, Value> {
+/// The frontmatter as a map, or the warning that says why it was ignored (not YAML, not a
+/// mapping). Empty or `null` frontmatter is an empty map.
+pub(crate) fn parse_frontmatter(yaml: &str) -> Result<Map<String, Value>, String> {
     if yaml.trim().is_empty() {
-        return Map::new();
+        return Ok(Map::new());
     }
     match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(yaml) {
-        Ok(serde_yaml_ng::Value::Mapping(mapping)) => mapping
+        Ok(serde_yaml_ng::Value::Mapping(mapping)) => Ok(mapping
             .into_iter()
             .map(|(k, v)| (yaml_key(k), yaml_to_json(v)))
-            .collect(),
-        Ok(serde_yaml_ng::Value::Null) => Map::new(),
-        Ok(_) => {
-            warnings.push("frontmatter is not a mapping of keys to values; ignored".into());
-            Map::new()
-        }
-        Err(err) => {
-            warnings.push(format!("frontmatter is not valid YAML ({err}); ignored"));
-            Map::new()
-        }
+            .collect()),
+        Ok(serde_yaml_ng::Value::Null) => Ok(Map::new()),
+        Ok(_) => Err("frontmatter is not a mapping of keys to values; ignored".into()),
+        Err(err) => Err(format!("frontmatter is not valid YAML ({err}); ignored")),
     }
 }
 
@@ -279,6 +359,8 @@ struct MarkdownPass<'a> {
     code_block_depth: u32,
     /// The `[!type]±` marker of the callout being read, skipped in plain text.
     callout_marker: Option<std::ops::Range<usize>>,
+    /// Where derived text came from, when asked for.
+    tracking: Option<Tracking>,
 }
 
 impl<'a> MarkdownPass<'a> {
@@ -308,6 +390,7 @@ impl<'a> MarkdownPass<'a> {
             heading_text: None,
             code_block_depth: 0,
             callout_marker: None,
+            tracking: None,
         }
     }
 
@@ -318,7 +401,7 @@ impl<'a> MarkdownPass<'a> {
         self.body_line + index.saturating_sub(1) as u32
     }
 
-    fn run(mut self, note: &mut Note) {
+    fn run(mut self, note: &mut Note) -> Tracking {
         let parser = Parser::new_ext(self.body, markdown_options()).into_offset_iter();
         for (event, range) in TextMergeWithOffset::new(parser) {
             self.event(event, range);
@@ -330,11 +413,22 @@ impl<'a> MarkdownPass<'a> {
         note.links = self.links;
         note.callouts = self.callouts;
         note.tags = self.tags;
+        self.tracking.unwrap_or_default()
     }
 
     fn event(&mut self, event: Event<'a>, range: std::ops::Range<usize>) {
+        let plain_before = self.plain.len();
+        let carries_text = matches!(
+            event,
+            Event::Text(_)
+                | Event::Code(_)
+                | Event::InlineMath(_)
+                | Event::DisplayMath(_)
+                | Event::Html(_)
+                | Event::InlineHtml(_)
+        );
         match event {
-            Event::Start(tag) => self.start(tag, range),
+            Event::Start(tag) => self.start(tag, range.clone()),
             Event::End(tag) => self.end(tag),
             Event::Text(text) => {
                 let text = self.without_callout_marker(&text, &range);
@@ -360,6 +454,14 @@ impl<'a> MarkdownPass<'a> {
             Event::HardBreak | Event::Rule => self.push_separator('\n'),
             Event::FootnoteReference(_) | Event::TaskListMarker(_) => {}
         }
+        if let Some(tracking) = &mut self.tracking
+            && carries_text
+            && self.plain.len() > plain_before
+        {
+            tracking
+                .pieces
+                .push((plain_before..self.plain.len(), range));
+        }
     }
 
     fn start(&mut self, tag: Tag<'a>, range: std::ops::Range<usize>) {
@@ -383,12 +485,12 @@ impl<'a> MarkdownPass<'a> {
                 link_type,
                 dest_url,
                 ..
-            } => self.record_link(link_type, &dest_url, range.start, false),
+            } => self.record_link(link_type, &dest_url, range, false),
             Tag::Image {
                 link_type,
                 dest_url,
                 ..
-            } => self.record_link(link_type, &dest_url, range.start, true),
+            } => self.record_link(link_type, &dest_url, range, true),
             Tag::Paragraph | Tag::Item | Tag::Table(_) | Tag::TableRow | Tag::TableHead => {
                 self.push_separator('\n')
             }
@@ -518,6 +620,9 @@ impl<'a> MarkdownPass<'a> {
             fold: callout.fold,
             line: self.line_of(start),
         });
+        if let Some(tracking) = &mut self.tracking {
+            tracking.callouts.push(start..callout.line_end);
+        }
         self.callout_marker = Some(callout.marker);
     }
 
@@ -532,7 +637,23 @@ impl<'a> MarkdownPass<'a> {
         }
     }
 
-    fn record_link(&mut self, link_type: LinkType, dest: &str, offset: usize, is_image: bool) {
+    fn record_link(
+        &mut self,
+        link_type: LinkType,
+        dest: &str,
+        range: std::ops::Range<usize>,
+        is_image: bool,
+    ) {
+        let links = self.links.len();
+        self.push_link(link_type, dest, range.start, is_image);
+        if let Some(tracking) = &mut self.tracking
+            && self.links.len() > links
+        {
+            tracking.links.push(range);
+        }
+    }
+
+    fn push_link(&mut self, link_type: LinkType, dest: &str, offset: usize, is_image: bool) {
         let line = self.line_of(offset);
         match link_type {
             LinkType::WikiLink { .. } => {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rmcp::service::{RoleClient, RunningService};
 use serde_json::{Value, json};
 
-use crate::common::{Server, TestVault, call, tool_json, wait_until};
+use crate::common::{Server, TestVault, call, search_ids, wait_until};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const TOKEN: &str = "hostile-token-0123456789abcdef";
@@ -35,19 +35,6 @@ fn serve(t: &TestVault, env: &[(&str, &str)], extra: &[&str]) -> Server {
     Server::start(command)
 }
 
-async fn ids(client: &RunningService<RoleClient, ()>, query: &str) -> Vec<String> {
-    let result = call(client, "search", json!({ "query": query })).await;
-    if result.is_error == Some(true) {
-        return Vec::new();
-    }
-    tool_json(&result)["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// Waits until `search(query)` returns `id`.
 async fn expect_found(
     server: &Server,
@@ -57,7 +44,7 @@ async fn expect_found(
 ) {
     let mut got = Vec::new();
     let ok = wait_until(TIMEOUT, async || {
-        got = ids(client, query).await;
+        got = search_ids(client, query).await;
         got.iter().any(|g| g == id)
     })
     .await;
@@ -150,9 +137,9 @@ async fn vault_recreated_while_serving() {
     })
     .await;
     assert!(healed, "never healed: {last}\n{}", server.log());
-    assert!(ids(&client, "oldword").await.is_empty());
+    assert!(search_ids(&client, "oldword").await.is_empty());
     assert_eq!(
-        ids(&client, "newword number7")
+        search_ids(&client, "newword number7")
             .await
             .first()
             .map(String::as_str),
@@ -205,7 +192,7 @@ async fn a_vault_folder_swapped_for_a_symlink_is_not_followed() {
     })
     .await;
     assert!(refused, "{last}\n{}", server.log());
-    assert!(ids(&client, "outsideword").await.is_empty());
+    assert!(search_ids(&client, "outsideword").await.is_empty());
     let fetched = call(&client, "fetch", json!({"id": "outside.md"})).await;
     assert_eq!(fetched.is_error, Some(true));
     // Put the real folder back: the watcher heals.
@@ -213,7 +200,7 @@ async fn a_vault_folder_swapped_for_a_symlink_is_not_followed() {
     std::fs::rename(parent.path().join("vault_real"), &vault).unwrap();
     let healed = wait_until(TIMEOUT, async || readyz(&server).await.0 == 200).await;
     assert!(healed, "{}", server.log());
-    assert_eq!(ids(&client, "insideword").await, vec!["inside.md"]);
+    assert_eq!(search_ids(&client, "insideword").await, vec!["inside.md"]);
 }
 
 /// Issue 13 #2: a note swapped thousands of times between a regular file and a symlink to a
@@ -275,7 +262,7 @@ async fn symlink_swap_race_never_serves_an_outside_file() {
     if swaps % 2 == 0 {
         expect_found(&server, &client, &last, "race.md").await;
     }
-    assert!(ids(&client, "outsidesecretword").await.is_empty());
+    assert!(search_ids(&client, "outsidesecretword").await.is_empty());
     let log = server.log();
     assert!(!log.contains("outsidesecretword"));
 }

@@ -14,8 +14,12 @@ mod first_hour;
 mod hostile;
 /// `serve`: MCP over HTTP, legacy SSE and stdio; health, readiness and the Host guard.
 mod mcp;
+/// The built-in OAuth authorization server: the ChatGPT sequence and every negative case.
+mod oauth;
 /// Citations that open: note pages, URL templates, signed links, hostile HTML.
 mod pages;
+/// Nothing secret leaves: secret kinds × places × channels, and private notes, on one server.
+mod secrets;
 /// Security and limits: safe defaults, tokens, OAuth, limits, audit log, bad input.
 mod security;
 /// The live index: every kind of vault change while serving, restarts, polling, the lock.

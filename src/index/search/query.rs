@@ -6,11 +6,11 @@
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ParsedQuery {
     /// The free text, in order (words and phrase contents), for ranking.
-    pub(crate) text: String,
+    pub text: String,
     /// Quoted phrases.
-    pub(crate) phrases: Vec<String>,
+    pub phrases: Vec<String>,
     /// `-word` or `-"phrase"`.
-    pub(crate) excluded: Vec<String>,
+    pub excluded: Vec<String>,
     /// `tag:x` (lowercased, without `#`).
     pub(crate) tags: Vec<String>,
     /// `path:x`.

@@ -10,6 +10,7 @@
 //! | `/`                       | index status and a search box ([`pages`])                    |
 //!
 //! | `/.well-known/oauth-protected-resource[/mcp]` | RFC 9728 metadata when OAuth is on |
+//! | `/.well-known/oauth-authorization-server`, `/register`, `/authorize`, `/token`, `/revoke` | the built-in authorization server ([`oauth`]), with `auth = "builtin"` |
 //!
 //! Every route sits behind the Host/Origin allow-list ([`guard`]), and reads its body whole
 //! within the body limit and the request timeout ([`limit::read_body`]). MCP routes need
@@ -17,7 +18,8 @@
 //! search page and note pages too; pages decide access themselves (signed links). At `/mcp`,
 //! [`jsonrpc`] answers malformed JSON and batches as JSON-RPC says. Every connection is closed
 //! after `idle_timeout_secs` without a byte ([`conn`]), and request headers must arrive within
-//! 10 s.
+//! 10 s. The authorization server's routes are open (they are how a client gets credentials)
+//! and rate-limited like the pages.
 //!
 //! # Layout
 //!
@@ -26,6 +28,7 @@
 //! - [`conn`]: the idle-connection timeout; [`jsonrpc`]: JSON-RPC errors and batches at `/mcp`.
 //! - [`pages`], [`html`]: the web pages; [`sse`]: the legacy SSE transport; [`error`]: one
 //!   error response for every route.
+//! - [`oauth`]: the built-in OAuth 2.1 authorization server (`auth = "builtin"`).
 
 pub(crate) mod auth;
 pub(crate) mod conn;
@@ -34,7 +37,8 @@ pub(crate) mod guard;
 pub mod html;
 pub(crate) mod jsonrpc;
 pub(crate) mod limit;
-pub(crate) mod pages;
+pub(crate) mod oauth;
+pub mod pages;
 pub(crate) mod sse;
 
 use std::sync::Arc;
@@ -69,6 +73,8 @@ pub(crate) struct AppState {
     pub(crate) shutdown: CancellationToken,
     pub(crate) pages: pages::PagesState,
     pub(crate) auth: Arc<auth::Auth>,
+    /// The built-in authorization server, when `auth = "builtin"`.
+    pub(crate) oauth: Option<oauth::AuthServer>,
     pub(crate) limits: Limits,
 }
 
@@ -113,7 +119,9 @@ pub(crate) fn router(state: AppState) -> Router {
     let mcp_routes = Router::new()
         .route("/mcp", axum::routing::any(jsonrpc::front))
         .route("/mcp/", axum::routing::any(jsonrpc::front))
-        .with_state(mcp);
+        .with_state(mcp)
+        // rmcp's own plain-text refusals become short messages with an error id.
+        .layer(axum::middleware::from_fn(error::plain_mcp_errors));
     let protected = Router::new()
         .merge(mcp_routes)
         .merge(legacy)
@@ -129,10 +137,14 @@ pub(crate) fn router(state: AppState) -> Router {
             Arc::clone(&state.auth),
             auth::require,
         ));
-    let web = Router::new()
+    let mut web = Router::new()
         .route("/", get(pages::home))
         .route("/notes/{*path}", get(pages::note))
-        .with_state(state.pages.clone())
+        .with_state(state.pages.clone());
+    if let Some(oauth) = &state.oauth {
+        web = web.merge(oauth.router());
+    }
+    let web = web
         .layer(axum::middleware::from_fn_with_state(
             body_limits,
             limit::read_body,
@@ -247,7 +259,8 @@ async fn healthz() -> impl IntoResponse {
 
 /// `GET /readyz`: 200 when the index has caught up with the vault and can be trusted to follow
 /// it, else 503 with the reasons. With auth on, counts and errors are for authenticated callers
-/// only; anyone else learns whether the server is ready.
+/// only; anyone else learns whether the server is ready. Either body is redacted like a
+/// response, and names no path.
 async fn readyz(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -266,7 +279,7 @@ async fn readyz(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(body))
+    (code, Json(state.pages.tools.redacted(body)))
 }
 
 /// Fast HTTP behaviour, in process: the router driven with `oneshot`, no socket. The behaviour
@@ -327,6 +340,7 @@ mod tests {
             },
             auth,
             limits: config.limits.clone(),
+            oauth: None,
         };
         indexer.close().unwrap();
         (router(state), status, vault_dir, index_dir)

@@ -6,6 +6,11 @@
 //! `token`. A reader with only a signature sees no links to other notes and no backlinks, so
 //! nothing else can be reached or listed. Ids are looked up in the index; they never reach the
 //! file system. Plain HTML and CSS, no JavaScript.
+//!
+//! Pages are rendered from redacted data, never redacted as HTML: a note page from one
+//! [`NoteView`] and the search page from the `search` tool's response, each [`Redacted`] as a
+//! whole (title, body, tags, properties, headings, backlink titles), and the query shown back is
+//! redacted too.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -13,7 +18,8 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::auth::{Auth, Verdict};
 use super::error::AppError;
@@ -22,7 +28,9 @@ use crate::index::fetch::{backlinks, resolve_link, rfc3339};
 use crate::live::status::Status;
 use crate::server::http::html::{RenderContext, escape, properties_table, render_markdown};
 use crate::service::citations::signing::PageSigner;
+use crate::service::redact::Redacted;
 use crate::service::tools::Tools;
+use crate::vault::note::Heading;
 
 /// What the pages need.
 #[derive(Clone)]
@@ -91,8 +99,15 @@ pub(crate) async fn note(
         return denied(&state, "This note");
     }
     let render_state = state.clone();
-    let rendered =
-        tokio::task::spawn_blocking(move || render_note(&render_state, &id, access)).await;
+    let rendered = tokio::task::spawn_blocking(move || {
+        note_html(
+            &render_state.tools,
+            &render_state.vault_name,
+            &id,
+            access == Access::Full,
+        )
+    })
+    .await;
     match rendered {
         Ok(Ok(Some(html))) => Html(html).into_response(),
         Ok(Ok(None)) => not_found(&state),
@@ -101,21 +116,82 @@ pub(crate) async fn note(
     }
 }
 
-fn render_note(state: &PagesState, id: &str, access: Access) -> crate::Result<Option<String>> {
-    let index = &state.tools.index;
+/// What a note page shows, read from the index and redacted as one value before it is rendered.
+#[derive(Debug, Serialize, Deserialize)]
+struct NoteView {
+    id: String,
+    title: String,
+    /// The Markdown without frontmatter.
+    body: String,
+    tags: Vec<String>,
+    frontmatter: Map<String, Value>,
+    headings: Vec<Heading>,
+    body_line: u32,
+    mtime: i64,
+    /// The notes that link here, `(id, title)`: only for a reader who may see them.
+    backlinks: Vec<(String, String)>,
+}
+
+/// The note page of `id` (`None` when there is no such note), as a reader with every page
+/// (`full`) or only a citation link sees it. Public for the fuzz target `secret_boundary`.
+pub fn note_html(
+    tools: &Tools,
+    vault_name: &str,
+    id: &str,
+    full: bool,
+) -> crate::Result<Option<String>> {
+    let index = &tools.index;
     let searcher = index.searcher();
     let Some(doc) = index.load_by_id(&searcher, id)? else {
         return Ok(None);
     };
-    let meta = &doc.meta;
-    let full = access == Access::Full;
-    let resolve = |key: &str| resolve_link(index, &searcher, key).ok().flatten();
-    let body = state.tools.redact(&doc.body);
+    let mut backlinks_seen = Vec::new();
+    if full {
+        for other in backlinks(index, &searcher, &doc.meta.id)
+            .unwrap_or_default()
+            .into_iter()
+            .take(100)
+        {
+            let title = index
+                .load_by_id(&searcher, &other)
+                .ok()
+                .flatten()
+                .map_or_else(|| other.clone(), |d| d.meta.title);
+            backlinks_seen.push((other, title));
+        }
+    }
+    let meta = doc.meta;
+    let view = tools.redacted(NoteView {
+        id: meta.id,
+        title: meta.title,
+        body: doc.body,
+        tags: meta.tags,
+        frontmatter: meta.frontmatter,
+        headings: meta.headings,
+        body_line: meta.body_line,
+        mtime: meta.mtime,
+        backlinks: backlinks_seen,
+    });
+    Ok(Some(note_page(tools, vault_name, &view, full)))
+}
+
+/// The HTML of a note page, from redacted data only.
+fn note_page(tools: &Tools, vault_name: &str, view: &Redacted<NoteView>, full: bool) -> String {
+    let index = &tools.index;
+    let searcher = index.searcher();
+    let redactor = &tools.redactor;
+    // A note whose id holds something secret-like is not linked to: its href would show it.
+    let resolve = |key: &str| {
+        resolve_link(index, &searcher, key)
+            .ok()
+            .flatten()
+            .filter(|id| !redactor.is_match(id))
+    };
     let content = render_markdown(
-        &body,
+        &view.body,
         &RenderContext {
-            id: &meta.id,
-            headings: &meta.headings,
+            id: &view.id,
+            headings: &view.headings,
             resolve: &resolve,
             link_notes: full,
         },
@@ -125,36 +201,30 @@ fn render_note(state: &PagesState, id: &str, access: Access) -> crate::Result<Op
     if full {
         html.push_str("<a href=\"/\">Search</a> · ");
     }
-    let _ = write!(html, "<span>{}</span></nav>", escape(&meta.id));
+    let _ = write!(html, "<span>{}</span></nav>", escape(&view.id));
     // A note that opens with its own H1 keeps it as the page heading; otherwise the title is.
-    let opens_with_h1 = meta
+    let opens_with_h1 = view
         .headings
         .first()
-        .is_some_and(|h| h.level == 1 && h.line <= meta.body_line + 2);
+        .is_some_and(|h| h.level == 1 && h.line <= view.body_line + 2);
     let mut header = String::new();
     let _ = write!(
         header,
         "<p class=\"meta\">Modified {}",
-        time_element(meta.mtime)
+        time_element(view.mtime)
     );
-    if !meta.tags.is_empty() {
+    if !view.tags.is_empty() {
         header.push_str(" · ");
-        for tag in &meta.tags {
+        for tag in &view.tags {
             let _ = write!(header, "<span class=\"tag\">#{}</span> ", escape(tag));
         }
     }
     header.push_str("</p>");
-    if !meta.frontmatter.is_empty() {
-        let mut frontmatter = meta.frontmatter.clone();
-        for value in frontmatter.values_mut() {
-            if let serde_json::Value::String(s) = value {
-                *s = state.tools.redact(s).into_owned();
-            }
-        }
+    if !view.frontmatter.is_empty() {
         let _ = write!(
             header,
             "<details class=\"properties\"><summary>Properties</summary>{}</details>",
-            properties_table(&frontmatter)
+            properties_table(&view.frontmatter)
         );
     }
     // Path, heading, then the meta line and properties, whichever heading the page has.
@@ -175,34 +245,26 @@ fn render_note(state: &PagesState, id: &str, access: Access) -> crate::Result<Op
             let _ = write!(
                 html,
                 "<h1 class=\"title\">{}</h1>{header}<article class=\"note\">{content}</article>",
-                escape(&meta.title)
+                escape(&view.title)
             );
         }
     }
-    if full {
-        let linking = backlinks(index, &searcher, &meta.id).unwrap_or_default();
-        if !linking.is_empty() {
-            html.push_str("<section class=\"backlinks\" aria-labelledby=\"backlinks\"><h2 id=\"backlinks\">Backlinks</h2><ul>");
-            for other in linking.iter().take(100) {
-                let title = index
-                    .load_by_id(&searcher, other)
-                    .ok()
-                    .flatten()
-                    .map_or_else(|| other.clone(), |d| d.meta.title);
-                let mut href = String::from("/notes/");
-                crate::config::url_template::push_segments(&mut href, other);
-                let _ = write!(
-                    html,
-                    "<li><a href=\"{}\">{}</a> <span class=\"id\">{}</span></li>",
-                    escape(&href),
-                    escape(&title),
-                    escape(other)
-                );
-            }
-            html.push_str("</ul></section>");
+    if full && !view.backlinks.is_empty() {
+        html.push_str("<section class=\"backlinks\" aria-labelledby=\"backlinks\"><h2 id=\"backlinks\">Backlinks</h2><ul>");
+        for (other, title) in &view.backlinks {
+            let mut href = String::from("/notes/");
+            crate::config::url_template::push_segments(&mut href, other);
+            let _ = write!(
+                html,
+                "<li><a href=\"{}\">{}</a> <span class=\"id\">{}</span></li>",
+                escape(&href),
+                escape(title),
+                escape(other)
+            );
         }
+        html.push_str("</ul></section>");
     }
-    Ok(Some(layout(state, &meta.title, &html)))
+    page_layout(vault_name, &view.title, &html)
 }
 
 /// `GET /`
@@ -221,11 +283,14 @@ pub(crate) async fn home(
     let result = if q.trim().is_empty() {
         None
     } else {
-        tokio::task::spawn_blocking(move || tools.search(&query_for_search).ok())
-            .await
-            .ok()
-            .flatten()
+        match tokio::task::spawn_blocking(move || tools.search(&query_for_search)).await {
+            Ok(Ok(result)) => Some(Ok(result)),
+            Ok(Err(err)) => Some(Err(AppError::internal("searching", err))),
+            Err(join) => Some(Err(AppError::internal("searching", join))),
+        }
     };
+    // The query is shown back as the search tool would log it: redacted.
+    let q = state.tools.redacted(q);
     let status = state.status.to_json();
     let mut html = String::new();
     let _ = write!(
@@ -250,7 +315,7 @@ pub(crate) async fn home(
         "<form role=\"search\" action=\"/\" method=\"get\" class=\"search\"><label for=\"q\">Search the notes</label><div class=\"row\"><input id=\"q\" name=\"q\" type=\"search\" value=\"{}\" placeholder=\"A question or keywords\" autofocus><button type=\"submit\">Search</button></div></form>",
         escape(&q)
     );
-    if let Some(result) = &result {
+    if let Some(Ok(result)) = &result {
         let hits = &result.results;
         let _ = write!(
             html,
@@ -275,8 +340,8 @@ pub(crate) async fn home(
             "<details class=\"raw\"><summary>The <code>search</code> tool's JSON</summary><pre>{}</pre></details></section>",
             escape(&serde_json::to_string_pretty(result).unwrap_or_default())
         );
-    } else if !q.trim().is_empty() {
-        html.push_str("<p>The search failed; see the server log.</p>");
+    } else if let Some(Err(error)) = &result {
+        let _ = write!(html, "<p>{}</p>", escape(error.message()));
     }
     Html(layout(&state, "Search", &html)).into_response()
 }
@@ -334,11 +399,15 @@ fn denied(state: &PagesState, what: &str) -> Response {
 }
 
 fn layout(state: &PagesState, title: &str, body: &str) -> String {
+    page_layout(&state.vault_name, title, body)
+}
+
+fn page_layout(vault_name: &str, title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\"><link rel=\"icon\" href=\"data:,\"><title>{} · {}</title><style>{STYLE}</style></head><body><header class=\"top\"><span class=\"brand\">deepvault</span> <span class=\"vault\">{}</span></header><main>{body}</main></body></html>",
         escape(title),
-        escape(&state.vault_name),
-        escape(&state.vault_name),
+        escape(vault_name),
+        escape(vault_name),
     )
 }
 
