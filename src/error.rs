@@ -175,9 +175,10 @@ impl Error {
 /// A path or word as a POSIX shell reads it, for hints that show a command to run: as is when
 /// it is plain, else in single quotes.
 pub(crate) fn shell_quote(text: &str) -> String {
-    if text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@,=".contains(c))
     {
         text.to_string()
     } else {

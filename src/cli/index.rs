@@ -1,4 +1,7 @@
 //! `deepvault index`: build or update the index once, with a progress bar and a summary.
+//!
+//! Ctrl-C stops it between files: what is indexed is committed (the next run resumes from it)
+//! and it exits with status 130; a second Ctrl-C exits at once.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -12,6 +15,7 @@ use super::output::{Progress, group, human_bytes};
 use crate::config::Config;
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer, IndexerSettings};
 use crate::vault::Vault;
+use crate::vault::cancel::Cancel;
 use crate::vault::ingest::Ingest;
 
 #[derive(Debug, Args)]
@@ -42,15 +46,40 @@ pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
     if let crate::index::OpenOutcome::Rebuilt(reason) = &outcome {
         tracing::warn!("rebuilding the index: {reason}");
     }
+    let cancel = Cancel::new();
+    indexer.set_cancel(cancel.clone());
+    crate::server::shutdown::watch_in_background(cancel);
     let progress = Progress::new(std::io::stderr().is_terminal());
     let report = indexer.reconcile(Some(&|done, total| progress.update(done, total)))?;
     progress.finish();
+    if report.cancelled && indexer.has_uncommitted() {
+        eprintln!("finishing the current commit…");
+    }
     indexer.commit(CommitTrigger::Command)?;
     let notes = indexer.note_count();
     let root = indexer.vault().root().to_path_buf();
-    indexer.close()?;
+    let no_notes =
+        (report.files_seen == 0 && !report.cancelled).then(|| indexer.vault().no_notes_message());
+    if report.cancelled {
+        // Background merges are not waited for: they resume with the next writer.
+        drop(indexer);
+    } else {
+        indexer.close()?;
+    }
     let elapsed = started.elapsed();
     print_summary(&root, &config.index_dir, notes, &report, elapsed);
+    if report.cancelled {
+        eprintln!(
+            "stopped before the end: {} notes are committed; run `deepvault index` again to resume",
+            group(notes)
+        );
+        return Ok(ExitCode::from(130));
+    }
+    if let Some(message) = no_notes {
+        eprintln!(
+            "warning: {message}\n\nhint: pass the folder that holds your notes, e.g. `deepvault index ~/Notes`"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,9 @@
 //! `deepvault search` and `deepvault fetch`: what the tools return, as a table or as the exact
 //! tool JSON (`--json`).
+//!
+//! Without `--vault` (nor `vault` in the environment or a config file) they use the current
+//! folder: they say so, and refuse when it holds no note, rather than leave an empty index of
+//! some random folder in the cache.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,6 +21,8 @@ use crate::index::writer::{CommitTrigger, Indexer};
 use crate::service::citations::Citations;
 use crate::service::tools::Tools;
 use crate::vault::Vault;
+use crate::vault::rules::Rules;
+use crate::vault::walk::has_notes;
 use crate::vault::ingest::Ingest;
 
 #[derive(Debug, Args)]
@@ -103,6 +109,29 @@ fn open_for_query(
     }
 }
 
+/// Opens the configured vault; when it is the current folder by default, checks that it holds
+/// notes (before anything is created) and says which folder it is.
+fn open_vault(config: &Config, command: &str, update: bool) -> anyhow::Result<Vault> {
+    let vault = Vault::open(&config.vault, &config.exclude)?;
+    if !config.vault_is_cwd {
+        return Ok(vault);
+    }
+    let rules = Rules::load(&vault)?;
+    if !has_notes(&vault, &rules) {
+        anyhow::bail!(
+            "{}\n\nhint: `{command}` uses the current folder when no vault is given; pass the vault, e.g. `deepvault {command} ... --vault ~/Notes` (or set DEEPVAULT_VAULT)",
+            vault.no_notes_message()
+        );
+    }
+    eprintln!(
+        "{} {} (the current folder; pass --vault for another), index in {}",
+        if update { "indexing" } else { "searching" },
+        vault.root().display(),
+        config.index_dir.display()
+    );
+    Ok(vault)
+}
+
 fn tools_for(
     config: &Config,
     vault: &Vault,
@@ -120,7 +149,7 @@ fn tools_for(
 
 pub(crate) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.common.overrides(args.vault))?;
-    let vault = Vault::open(&config.vault, &config.exclude)?;
+    let vault = open_vault(&config, "search", !args.no_update)?;
     let ingest = config.ingest()?;
     let index = open_for_query(&config, &vault, &ingest, !args.no_update)?;
     let tools = tools_for(&config, &vault, &ingest, index, args.limit)?;
@@ -150,7 +179,7 @@ pub(crate) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.common.overrides(args.vault))?;
-    let vault = Vault::open(&config.vault, &config.exclude)?;
+    let vault = open_vault(&config, "fetch", !args.no_update)?;
     let ingest = config.ingest()?;
     let index = open_for_query(&config, &vault, &ingest, !args.no_update)?;
     let tools = tools_for(&config, &vault, &ingest, index, None)?;

@@ -4,7 +4,56 @@
 //! These are plain settings: the HTTP layer checks requests against them
 //! (`crate::server::http::auth`), and the config layer builds them, so they live below both.
 
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The `auth` key: which way clients prove who they are. `auto` follows what is configured;
+/// the others are checked against it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AuthMode {
+    /// Static tokens or `oauth_issuer` when configured; otherwise the built-in OAuth server
+    /// when `public_url` is not loopback (unless `insecure_no_auth`); otherwise none.
+    #[default]
+    Auto,
+    /// deepvault's own OAuth 2.1 authorization server, on any public URL (also loopback).
+    Builtin,
+    /// No auth (allowed beyond loopback only with `insecure_no_auth`); configured tokens and
+    /// issuers are ignored.
+    None,
+    /// Static bearer tokens, from `DEEPVAULT_TOKENS` or `tokens_file`.
+    Tokens,
+    /// JWTs from an external OAuth issuer (`oauth_issuer`).
+    #[serde(rename = "oauth")]
+    OAuth,
+}
+
+/// The tokens and OAuth settings that `mode` keeps; an error when the mode lacks what it needs.
+pub(crate) fn apply_mode(
+    mode: AuthMode,
+    tokens: Vec<StaticToken>,
+    oauth: Option<OAuthSettings>,
+) -> Result<(Vec<StaticToken>, Option<OAuthSettings>)> {
+    match mode {
+        AuthMode::Auto | AuthMode::Builtin => Ok((tokens, oauth)),
+        AuthMode::None => {
+            if !tokens.is_empty() || oauth.is_some() {
+                tracing::warn!("auth = none: the configured tokens and OAuth issuer are ignored");
+            }
+            Ok((Vec::new(), None))
+        }
+        AuthMode::Tokens if tokens.is_empty() => Err(Error::Config {
+            message: "auth is `tokens`, but no token is configured\n\nhint: set DEEPVAULT_TOKENS (e.g. DEEPVAULT_TOKENS=$(openssl rand -hex 32)), or pass --tokens-file FILE with one token per line".into(),
+        }),
+        AuthMode::Tokens => Ok((tokens, None)),
+        AuthMode::OAuth if oauth.is_none() => Err(Error::Config {
+            message: "auth is `oauth`, but no issuer is configured\n\nhint: pass --oauth-issuer https://your-issuer.example/ and --public-url https://your-host (or set oauth_issuer and public_url)".into(),
+        }),
+        AuthMode::OAuth => Ok((Vec::new(), oauth)),
+    }
+}
 
 /// One static token: its label and the SHA-256 of its value.
 #[derive(Clone)]

@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub(crate) use auth::AuthMode;
+
 use crate::error::{Error, Result};
 use crate::vault::ingest::Ingest;
 use crate::vault::privacy::Privacy;
@@ -96,7 +98,8 @@ config_keys! {
     page_link_ttl_secs: u64,
     redact_defaults: bool,
     redact_patterns: Vec<String>,
-    /// Who grants access: `auto` or `builtin` (deepvault's own OAuth server).
+    /// Which way clients prove who they are: `auto`, `builtin` (deepvault's own OAuth
+    /// server), `none`, `tokens` or `oauth` (an external issuer).
     auth: AuthMode,
     tokens_file: PathBuf,
     insecure_no_auth: bool,
@@ -237,18 +240,6 @@ impl AuthConfig {
     }
 }
 
-/// The `auth` key: who grants access.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum AuthMode {
-    /// Static tokens or `oauth_issuer` when configured; otherwise the built-in OAuth server
-    /// when `public_url` is not loopback (unless `insecure_no_auth`); otherwise none.
-    #[default]
-    Auto,
-    /// deepvault's own OAuth 2.1 authorization server, on any public URL (also loopback).
-    Builtin,
-}
-
 /// Who may open the note pages that citations link to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -290,6 +281,8 @@ pub(crate) struct WatchConfig {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub(crate) vault: PathBuf,
+    /// No flag, variable or file named the vault: it is the current folder.
+    pub(crate) vault_is_cwd: bool,
     pub(crate) index_dir: PathBuf,
     pub(crate) listen: String,
     /// The URL clients reach, without a trailing `/`; `None` means "derive from `listen`".
@@ -356,13 +349,14 @@ impl Config {
             None => ConfigLayer::default(),
         };
         // The vault decides where `deepvault.toml` is, so find it first.
-        let vault = overrides
+        let named_vault = overrides
             .values
             .vault
             .clone()
             .or_else(|| from_env.vault.clone())
-            .or_else(|| file.vault.clone())
-            .unwrap_or_else(|| PathBuf::from("."));
+            .or_else(|| file.vault.clone());
+        let vault_is_cwd = named_vault.is_none();
+        let vault = named_vault.unwrap_or_else(|| PathBuf::from("."));
         let mut source = explicit_file.clone();
         if explicit_file.is_none() {
             let candidate = vault.join("deepvault.toml");
@@ -373,7 +367,9 @@ impl Config {
         }
         let merged = overrides.values.clone().or(from_env).or(file);
         let env_tokens = env.get("DEEPVAULT_TOKENS").cloned();
-        Config::validate(merged, vault, source, env_tokens)
+        let mut config = Config::validate(merged, vault, source, env_tokens)?;
+        config.vault_is_cwd = vault_is_cwd;
+        Ok(config)
     }
 
     fn validate(
@@ -485,7 +481,9 @@ impl Config {
             }
         };
         let insecure_no_auth = file.insecure_no_auth.unwrap_or(false);
-        let builtin = match file.auth.unwrap_or_default() {
+        let mode = file.auth.unwrap_or_default();
+        let (tokens, oauth) = auth::apply_mode(mode, tokens, oauth)?;
+        let builtin = match mode {
             AuthMode::Builtin if oauth.is_some() => {
                 return Err(Error::Config {
                     message: "auth = \"builtin\" and oauth_issuer both name who grants access\n\nhint: choose one: remove oauth_issuer to let deepvault be its own authorization server, or remove auth = \"builtin\" to use your issuer".into(),
@@ -500,6 +498,7 @@ impl Config {
                         .as_deref()
                         .is_some_and(|url| !auth::is_loopback_url(url))
             }
+            AuthMode::None | AuthMode::Tokens | AuthMode::OAuth => false,
         };
         let auth = AuthConfig {
             tokens,
@@ -525,6 +524,7 @@ impl Config {
         };
         Ok(Config {
             vault,
+            vault_is_cwd: false,
             index_dir,
             listen,
             public_url,
@@ -703,9 +703,13 @@ fn check_keys<'k>(mut keys: impl Iterator<Item = &'k str>, origin: &str) -> Resu
 /// The known key nearest to `unknown` (case and `-`/`_` ignored), when it is near enough to be a
 /// typo of it.
 fn closest_key(unknown: &str) -> Option<&'static str> {
+    closest(unknown, KEYS.iter().map(|(known, _)| *known))
+}
+
+fn closest<'k>(unknown: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
     let unknown = unknown.to_lowercase().replace('-', "_");
-    KEYS.iter()
-        .map(|(known, _)| (*known, strsim::jaro_winkler(known, &unknown)))
+    known
+        .map(|known| (known, strsim::jaro_winkler(known, &unknown)))
         .filter(|(_, similarity)| *similarity >= 0.85)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(known, _)| known)
@@ -720,26 +724,66 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<ConfigLayer> {
             table.insert(key.to_string(), read(&name, raw)?);
         }
     }
-    ConfigLayer::deserialize(toml::Value::Table(table)).map_err(|err| Error::Config {
-        message: format!("invalid value in the environment: {}", err.message().trim()),
+    ConfigLayer::deserialize(toml::Value::Table(table.clone())).map_err(|err| {
+        // Name the variable: find the one that does not deserialize on its own.
+        let culprit = table.iter().find_map(|(key, value)| {
+            let one = toml::Table::from_iter([(key.clone(), value.clone())]);
+            ConfigLayer::deserialize(toml::Value::Table(one))
+                .err()
+                .map(|err| (key.to_uppercase(), err))
+        });
+        match culprit {
+            Some((key, err)) => Error::Config {
+                message: format!(
+                    "DEEPVAULT_{key}=`{}` is not valid: {}",
+                    env.get(&format!("DEEPVAULT_{key}"))
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                    err.message().trim()
+                ),
+            },
+            None => Error::Config {
+                message: format!("invalid value in the environment: {}", err.message().trim()),
+            },
+        }
     })
 }
 
-/// Variables that are read besides the keys.
-const OTHER_ENV_VARS: &[&str] = &["CONFIG", "TOKENS", "LOG", "TEST_CLOCK_FILE"];
+/// Variables that are read besides the keys (`RANKING`: ranking experiments, see the README).
+const OTHER_ENV_VARS: &[&str] = &["config", "tokens", "log", "ranking", "test_clock_file"];
+
+/// The variable `deepvault connect` tells clients (Codex's `bearer_token_env_var`) to read their
+/// token from; the server reads `DEEPVAULT_TOKENS`.
+const CLIENT_TOKEN_VAR: &str = "DEEPVAULT_TOKEN";
+
+/// True for a `DEEPVAULT_*` variable that deepvault reads.
+pub(crate) fn is_read_env_var(name: &str) -> bool {
+    name.strip_prefix("DEEPVAULT_").is_some_and(|key| {
+        OTHER_ENV_VARS
+            .iter()
+            .chain(KEYS.iter().map(|(k, _)| k))
+            .any(|k| k.eq_ignore_ascii_case(key))
+    })
+}
 
 /// Warnings for `DEEPVAULT_*` variables that nothing reads (a typo, say), naming the closest
 /// known one.
 pub(crate) fn unknown_env_vars(env: &BTreeMap<String, String>) -> Vec<String> {
     env.keys()
         .filter_map(|name| {
+            if name == CLIENT_TOKEN_VAR {
+                // A client's token: normal next to the server's DEEPVAULT_TOKENS, a likely typo
+                // without it (the server would then run without the token the user meant).
+                return (!env.contains_key("DEEPVAULT_TOKENS")).then(|| {
+                    format!("{name} is set, but the server reads its tokens from DEEPVAULT_TOKENS (or tokens_file); {name} is what clients read theirs from (see `deepvault connect`)")
+                });
+            }
             let key = name.strip_prefix("DEEPVAULT_")?;
-            let known = OTHER_ENV_VARS.contains(&key)
-                || KEYS.iter().any(|(k, _)| k.eq_ignore_ascii_case(key));
-            if known {
+            if is_read_env_var(name) {
                 return None;
             }
-            let hint = match closest_key(key) {
+            let candidates = KEYS.iter().map(|(k, _)| *k).chain(OTHER_ENV_VARS.iter().copied());
+            let hint = match closest(key, candidates) {
                 Some(near) => format!("; did you mean DEEPVAULT_{}?", near.to_uppercase()),
                 None => String::new(),
             };
@@ -885,6 +929,75 @@ mod tests {
             "{warnings:?}"
         );
         assert!(!warnings[1].contains("did you mean"), "{warnings:?}");
+    }
+
+    #[test]
+    fn variables_that_are_read_are_not_unknown() {
+        let warnings = unknown_env_vars(&env(&[
+            ("DEEPVAULT_RANKING", "{}"),
+            ("DEEPVAULT_LOG", "debug"),
+            ("DEEPVAULT_CONFG", "x"),
+        ]));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("did you mean DEEPVAULT_CONFIG?"),
+            "{warnings:?}"
+        );
+        // A client's token variable next to the server's tokens is normal; alone, it is
+        // probably meant for the server, which does not read it.
+        assert!(
+            unknown_env_vars(&env(&[("DEEPVAULT_TOKEN", "x"), ("DEEPVAULT_TOKENS", "y")]))
+                .is_empty()
+        );
+        let alone = unknown_env_vars(&env(&[("DEEPVAULT_TOKEN", "x")]));
+        assert!(alone[0].contains("DEEPVAULT_TOKENS"), "{alone:?}");
+    }
+
+    #[test]
+    fn auth_mode_is_checked() {
+        let with =
+            |pairs: &[(&str, &str)]| Config::load_with_env(&Overrides::default(), &env(pairs));
+        let err = with(&[("DEEPVAULT_AUTH", "tokens")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no token is configured") && err.contains("--tokens-file"),
+            "{err}"
+        );
+        let err = with(&[("DEEPVAULT_AUTH", "oauth")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no issuer") && err.contains("--oauth-issuer"),
+            "{err}"
+        );
+        let err = with(&[("DEEPVAULT_AUTH", "maybe")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DEEPVAULT_AUTH=`maybe`"), "{err}");
+        let token = ("DEEPVAULT_TOKENS", "a-token-of-sixteen-chars");
+        let config = with(&[token, ("DEEPVAULT_AUTH", "none")]).unwrap();
+        assert!(!config.auth.is_enabled());
+        let config = with(&[token]).unwrap();
+        assert_eq!(config.auth.tokens.len(), 1);
+        let config = with(&[
+            token,
+            ("DEEPVAULT_AUTH", "tokens"),
+            ("DEEPVAULT_OAUTH_ISSUER", "https://issuer.example/"),
+            ("DEEPVAULT_PUBLIC_URL", "https://notes.example.com"),
+        ])
+        .unwrap();
+        assert!(config.auth.oauth.is_none() && config.auth.tokens.len() == 1);
+    }
+
+    #[test]
+    fn the_vault_is_the_current_folder_only_when_nothing_names_it() {
+        let config = Config::load_with_env(&Overrides::default(), &env(&[])).unwrap();
+        assert!(config.vault_is_cwd);
+        let config =
+            Config::load_with_env(&Overrides::default(), &env(&[("DEEPVAULT_VAULT", ".")]))
+                .unwrap();
+        assert!(!config.vault_is_cwd);
     }
 
     /// The README's configuration table is the user's reference: every key must be in it.

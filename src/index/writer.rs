@@ -6,6 +6,10 @@
 //! Files are read and parsed on a two-thread pool that feeds the one writer; tantivy's own
 //! worker threads tokenize and build segments. Nothing is visible to searchers until
 //! [`Indexer::commit`], which stamps the commit with the schema version and reloads the reader.
+//!
+//! A raised [`Cancel`] flag stops a reconcile (its walk, and its parse threads between files);
+//! the work done so far stays pending for the caller's commit, and the next reconcile resumes
+//! from it. Path updates from the watcher are small and always finish.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -23,6 +27,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::vault::Vault;
+use crate::vault::cancel::Cancel;
 use crate::vault::contain::{Refused, RootState};
 use crate::vault::ingest::{Ingest, Intake};
 use crate::vault::rules::{NotANote, Rules, document_kind, is_rules_file};
@@ -142,6 +147,8 @@ pub struct ChangeReport {
     pub(crate) folders: Vec<std::path::PathBuf>,
     /// The vault folder had been replaced by a new one (a reconcile): watches must be renewed.
     pub(crate) root_reopened: bool,
+    /// Stopped by the [`Cancel`] flag before it was done; the rest waits for the next run.
+    pub(crate) cancelled: bool,
 }
 
 impl ChangeReport {
@@ -163,6 +170,7 @@ impl ChangeReport {
         self.files_seen += other.files_seen;
         self.folders.extend(other.folders);
         self.root_reopened |= other.root_reopened;
+        self.cancelled |= other.cancelled;
     }
 }
 
@@ -188,6 +196,8 @@ enum Outcome {
         message: String,
         was_indexed: bool,
     },
+    /// Not started: the work was cancelled.
+    Cancelled,
 }
 
 /// The sole writer of an index.
@@ -212,6 +222,8 @@ pub struct Indexer {
     on_commit: Option<Box<dyn Fn(usize) + Send + Sync>>,
     /// Called for every file read: a sign of life for a status page.
     heartbeat: Option<Box<dyn Fn() + Send + Sync>>,
+    /// Raised to stop a reconcile between files.
+    cancel: Cancel,
     _lock: WriterLock,
 }
 
@@ -260,6 +272,7 @@ impl Indexer {
                 uncommitted: false,
                 on_commit: None,
                 heartbeat: None,
+                cancel: Cancel::new(),
                 _lock: lock,
             },
             outcome,
@@ -296,6 +309,16 @@ impl Indexer {
         self.settings.commit_every = every;
     }
 
+    /// Makes reconciles stop when `cancel` is raised (a shutdown).
+    pub(crate) fn set_cancel(&mut self, cancel: Cancel) {
+        self.cancel = cancel;
+    }
+
+    /// True when changes wait for a commit.
+    pub(crate) fn has_uncommitted(&self) -> bool {
+        self.uncommitted
+    }
+
     /// Registers a function called after every commit with the number of notes.
     pub(crate) fn set_on_commit(&mut self, on_commit: impl Fn(usize) + Send + Sync + 'static) {
         self.on_commit = Some(Box::new(on_commit));
@@ -317,6 +340,8 @@ impl Indexer {
 
     /// Walks the whole vault and brings the index in line with it: new and changed files are
     /// read, deleted or excluded ones removed. Unchanged files (same size and mtime) are not read.
+    /// When cancelled, it returns what it did so far (`cancelled` set); a cancelled walk removes
+    /// nothing, since it has not seen every file.
     pub fn reconcile(&mut self, progress: Option<ProgressFn<'_>>) -> Result<ChangeReport> {
         self.ensure_manifest()?;
         // The folder must still be the vault opened at start: a vault that is gone is not
@@ -336,13 +361,17 @@ impl Indexer {
             }
         }
         self.rules.refresh_ignore_files();
-        let walked = walk(&self.vault, &self.rules);
+        let walked = walk(&self.vault, &self.rules, &self.cancel);
         let mut report = ChangeReport {
             root_reopened: root == RootState::Reopened,
             files_seen: walked.files.len(),
             folders: walked.dirs,
+            cancelled: walked.cancelled,
             ..ChangeReport::default()
         };
+        if walked.cancelled {
+            return Ok(report);
+        }
         for (path, reason) in walked.skipped {
             report
                 .skipped
@@ -368,9 +397,10 @@ impl Indexer {
                 _ => changed.push(file),
             }
         }
-        let upserts = self.upsert(changed, progress)?;
+        let cancel = self.cancel.clone();
+        let upserts = self.upsert(changed, progress, &cancel)?;
         report.absorb(upserts);
-        if !self.complete {
+        if !self.complete && !report.cancelled {
             self.complete = true;
             self.uncommitted = true;
         }
@@ -449,7 +479,7 @@ impl Indexer {
                 }
             }
         }
-        let upserts = self.upsert(candidates, None)?;
+        let upserts = self.upsert(candidates, None, &Cancel::new())?;
         report.absorb(upserts);
         Ok(Some(report))
     }
@@ -477,11 +507,12 @@ impl Indexer {
     }
 
     /// Reads, parses and indexes the given files in parallel, committing along the way when
-    /// `commit_every` says so.
+    /// `commit_every` says so, and stopping between files when `cancel` is raised.
     fn upsert(
         &mut self,
         files: Vec<FileEntry>,
         progress: Option<ProgressFn<'_>>,
+        cancel: &Cancel,
     ) -> Result<ChangeReport> {
         let mut report = ChangeReport::default();
         let total = files.len();
@@ -496,6 +527,10 @@ impl Indexer {
         let mut chunk: Vec<FileEntry> = Vec::new();
         let mut files = files.into_iter().peekable();
         while files.peek().is_some() {
+            if cancel.is_cancelled() {
+                report.cancelled = true;
+                break;
+            }
             chunk.clear();
             let mut chunk_bytes = 0u64;
             while let Some(file) =
@@ -504,7 +539,7 @@ impl Indexer {
                 chunk_bytes += file.size;
                 chunk.push(file);
             }
-            let outcomes = self.process_chunk(&chunk, &done, total, progress);
+            let outcomes = self.process_chunk(&chunk, &done, total, progress, cancel);
             for (file, outcome) in chunk.iter().zip(outcomes) {
                 self.record(file, outcome, &mut report);
             }
@@ -524,6 +559,7 @@ impl Indexer {
         done: &AtomicUsize,
         total: usize,
         progress: Option<ProgressFn<'_>>,
+        cancel: &Cancel,
     ) -> Vec<Outcome> {
         let searcher = self.index.searcher();
         let bytes_read = AtomicU64::new(0);
@@ -531,6 +567,9 @@ impl Indexer {
             chunk
                 .par_iter()
                 .map(|file| {
+                    if cancel.is_cancelled() {
+                        return Outcome::Cancelled;
+                    }
                     let outcome = self.process_file(file, &searcher, &bytes_read);
                     if let Some(heartbeat) = &self.heartbeat {
                         heartbeat();
@@ -673,7 +712,12 @@ impl Indexer {
         let warning = (!note.warnings.is_empty()).then(|| note.warnings.join("; "));
         let doc = note_document(fields, &note, facts);
         let doc = QueuedDoc::new(doc, &self.queue);
-        self.writer.delete_term(id_term);
+        // The manifest is the committed index plus what this process added since: an id it does
+        // not hold has no document to replace. A delete is not free: tantivy looks each one up
+        // in every segment at the next commit (a resumed first index queued 100k of them).
+        if was_indexed {
+            self.writer.delete_term(id_term);
+        }
         match self.writer.add_document(doc) {
             Ok(_) => Outcome::Indexed {
                 state,
@@ -715,6 +759,7 @@ impl Indexer {
                 self.uncommitted = true;
             }
             Outcome::Unchanged => report.unchanged += 1,
+            Outcome::Cancelled => report.cancelled = true,
             Outcome::Private { was_indexed } => {
                 report.private += 1;
                 if was_indexed {
@@ -779,5 +824,50 @@ impl Indexer {
         self.writer
             .wait_merging_threads()
             .map_err(|e| Error::tantivy(&dir, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cancelled reconcile has not seen every file: it must remove nothing and leave the index
+    /// marked incomplete; the next one catches up.
+    #[test]
+    fn a_cancelled_reconcile_removes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let index_dir = tempfile::tempdir().unwrap();
+        for name in ["a.md", "b.md", "c.md"] {
+            std::fs::write(dir.path().join(name), format!("# {name}\n")).unwrap();
+        }
+        let vault = Vault::open(dir.path(), &[]).unwrap();
+        let (mut indexer, _) =
+            Indexer::open(vault.clone(), index_dir.path(), IndexerSettings::default()).unwrap();
+        let cancel = Cancel::new();
+        indexer.set_cancel(cancel.clone());
+        cancel.cancel();
+        let report = indexer.reconcile(None).unwrap();
+        assert!(report.cancelled);
+        assert_eq!(report.added, 0);
+        indexer.commit(CommitTrigger::Shutdown).unwrap();
+        drop(indexer);
+        let index = VaultIndex::open_for_reading(index_dir.path(), vault.root())
+            .unwrap()
+            .unwrap();
+        assert!(!index.is_complete());
+
+        let (mut indexer, _) =
+            Indexer::open(vault.clone(), index_dir.path(), IndexerSettings::default()).unwrap();
+        let report = indexer.reconcile(None).unwrap();
+        assert_eq!((report.added, report.cancelled), (3, false));
+        indexer.commit(CommitTrigger::Command).unwrap();
+        std::fs::remove_file(dir.path().join("b.md")).unwrap();
+        let cancel = Cancel::new();
+        indexer.set_cancel(cancel.clone());
+        cancel.cancel();
+        let report = indexer.reconcile(None).unwrap();
+        assert_eq!((report.removed, report.cancelled), (0, true));
+        assert_eq!(indexer.note_count(), 3);
+        assert!(indexer.index().is_complete());
     }
 }

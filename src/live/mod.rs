@@ -18,6 +18,9 @@
 //! reconciled at once. A root that now leads elsewhere (a symlink swapped
 //! in) is never followed. The thread beats ([`Status::beat`]) on every turn and every file it
 //! reads, so `/readyz` can tell a stuck indexer.
+//! Shutdown raises the indexer's [`Cancel`] flag before it asks the thread to stop, so a long
+//! reconcile (the first index above all) stops between files instead of running to its end;
+//! what is done is committed and the next start resumes from it.
 
 mod policy;
 pub(crate) mod status;
@@ -36,6 +39,7 @@ use crate::error::Error;
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer};
 use crate::live::status::Status;
 use crate::live::watch::DirWatcher;
+use crate::vault::cancel::Cancel;
 use crate::vault::contain::RootState;
 use policy::{Due, Schedule};
 
@@ -55,12 +59,14 @@ pub(crate) enum SyncMsg {
 /// The running sync thread.
 pub(crate) struct SyncHandle {
     tx: Sender<SyncMsg>,
+    cancel: Cancel,
     thread: Option<JoinHandle<()>>,
 }
 
 impl SyncHandle {
-    /// Asks the thread to commit and stop, and waits for it.
+    /// Stops the work in progress, asks the thread to commit and stop, and waits for it.
     pub(crate) fn shutdown(mut self) {
+        self.cancel.cancel();
         let _ = self.tx.send(SyncMsg::Shutdown);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -69,8 +75,15 @@ impl SyncHandle {
 }
 
 /// Starts watching and the sync thread. The start-up reconcile runs on that thread; `status`
-/// turns ready when it has committed.
-pub(crate) fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Status>) -> SyncHandle {
+/// turns ready when it has committed. Raising `cancel` (a shutdown) stops indexing between
+/// files.
+pub(crate) fn start(
+    mut indexer: Indexer,
+    config: WatchConfig,
+    status: Arc<Status>,
+    cancel: Cancel,
+) -> SyncHandle {
+    indexer.set_cancel(cancel.clone());
     let (tx, rx) = crossbeam_channel::unbounded();
     // Watching starts before the first walk (the root and `.obsidian/`), so no change made
     // during it is lost; the folders the walk finds are watched right after it.
@@ -104,7 +117,9 @@ pub(crate) fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Statu
         .spawn(move || {
             // Intermediate commits let searches see a long first index grow.
             indexer.set_commit_every(Some(config.progress_commit));
-            let folders = startup(&mut indexer, &thread_status);
+            let Some(folders) = startup(&mut indexer, &thread_status) else {
+                return; // shut down during the first index; what was done is committed
+            };
             indexer.set_commit_every(None);
             let periodic = periodic_interval(&config, watcher.is_some());
             let mut sync = SyncLoop {
@@ -134,6 +149,7 @@ pub(crate) fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Statu
         .expect("spawn the sync thread");
     SyncHandle {
         tx,
+        cancel,
         thread: Some(thread),
     }
 }
@@ -147,14 +163,27 @@ fn fall_back_to_polling(status: &Status, config: &WatchConfig, error: &str) {
     status.set_watcher("polling (native file events failed; the server log says why)");
 }
 
-/// The first reconcile; returns the folders it walked.
-fn startup(indexer: &mut Indexer, status: &Status) -> Vec<PathBuf> {
+/// The first reconcile; returns the folders it walked, or `None` when a shutdown cancelled it
+/// (what it did is committed then).
+fn startup(indexer: &mut Indexer, status: &Status) -> Option<Vec<PathBuf>> {
     status.set_phase("indexing");
     status.set_notes(indexer.note_count());
     let started = Instant::now();
     let progress = |done: usize, total: usize| status.set_progress(done, total);
     let folders = match indexer.reconcile(Some(&progress)) {
+        Ok(report) if report.cancelled => {
+            commit_on_shutdown(indexer);
+            log_report("start-up reconcile (stopped)", &report, started.elapsed());
+            return None;
+        }
         Ok(report) => {
+            if report.files_seen == 0 {
+                let message = indexer.vault().no_notes_message();
+                tracing::warn!(
+                    "{message}\n\nhint: pass the folder that holds your notes, e.g. `deepvault serve ~/Notes`"
+                );
+                status.set_no_notes(Some(indexer.vault().no_notes_message_without_path()));
+            }
             if let Err(err) = indexer.commit(CommitTrigger::Startup) {
                 status.fail("committing the index", &err);
             }
@@ -169,7 +198,24 @@ fn startup(indexer: &mut Indexer, status: &Status) -> Vec<PathBuf> {
     };
     status.committed(indexer.note_count());
     status.reconciled();
-    folders
+    Some(folders)
+}
+
+/// The last commit before the process exits; says so when there is something to wait for.
+fn commit_on_shutdown(indexer: &mut Indexer) {
+    if !indexer.has_uncommitted() {
+        return;
+    }
+    eprintln!("finishing the current commit…");
+    let started = Instant::now();
+    match indexer.commit(CommitTrigger::Shutdown) {
+        Ok(_) => tracing::info!(
+            notes = indexer.note_count(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "committed; the next start resumes from here"
+        ),
+        Err(err) => tracing::error!("cannot commit the index: {err}"),
+    }
 }
 
 /// The reason the vault folder cannot be followed, when the first reconcile found that.
@@ -251,7 +297,20 @@ impl SyncLoop {
                     self.mark_pending();
                 }
                 Ok(SyncMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    // The paths the watcher reported are indexed (a few files); a pending
+                    // rescan is left to the next start, whose reconcile does the same.
+                    self.rescan = None;
+                    if self.indexer.has_uncommitted() || !self.dirty.is_empty() {
+                        eprintln!("finishing the current commit…");
+                    }
                     self.flush(CommitTrigger::Shutdown);
+                    if self.indexer.has_uncommitted() {
+                        self.commit(
+                            CommitTrigger::Shutdown,
+                            &ChangeReport::default(),
+                            Instant::now(),
+                        );
+                    }
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => self.on_timeout(),
@@ -459,6 +518,9 @@ impl SyncLoop {
                 );
                 self.status.committed(self.indexer.note_count());
                 self.status.clear_error();
+                if self.indexer.note_count() > 0 {
+                    self.status.set_no_notes(None);
+                }
             }
             Ok(false) => {}
             Err(err) => {

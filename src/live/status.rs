@@ -46,6 +46,8 @@ struct Inner {
     watcher_lost: Option<String>,
     last_error: Option<String>,
     rebuilt: Option<String>,
+    /// Set when the vault holds no note: says which folder and which files are indexed.
+    no_notes: Option<String>,
 }
 
 impl Default for Status {
@@ -200,6 +202,11 @@ impl Status {
         self.update(|s| s.last_error = None);
     }
 
+    /// Records that the last full walk found no note (`None` once one appears).
+    pub(crate) fn set_no_notes(&self, message: Option<String>) {
+        self.update(|s| s.no_notes = message);
+    }
+
     /// An operation failed: the detail (which may name paths) goes to the log under an error
     /// id; `/readyz`, which anyone may read, shows the id.
     pub(crate) fn fail(&self, context: &str, err: &dyn std::fmt::Display) {
@@ -257,6 +264,7 @@ impl Status {
             "watcher": inner.watcher,
             "last_error": inner.last_error,
             "rebuilt": inner.rebuilt,
+            "no_notes": inner.no_notes,
         })
     }
 }

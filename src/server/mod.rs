@@ -5,9 +5,24 @@
 //! `tools/list` at once, while the start-up reconcile runs on the sync thread. Until it has
 //! committed, `search` answers from the last commit and `/readyz` says 503.
 //!
-//! One signal (SIGINT or SIGTERM) cancels a root token: HTTP stops accepting, open streams end,
-//! the sync thread commits what is pending and releases the index.
-
+//! The port is bound before anything is created: a `serve` that cannot listen (the port is in
+//! use) leaves no index folder behind.
+//!
+//! One signal (SIGINT or SIGTERM) cancels a root token and raises the indexer's stop flag: HTTP
+//! stops accepting, open streams end, a first index in progress stops between files, and the sync
+//! thread commits what is done and releases the index. A second signal exits at once
+//! ([`shutdown`]).
+//!
+//! # stdio mode serves no HTTP unless asked
+//!
+//! `serve --stdio` is started by clients (Codex, Claude Desktop), often several times, and the
+//! user never sees it. It binds no port unless `--listen` is given on its command line (not from
+//! the environment or the config file, which the user's own `serve` shares): taking the default
+//! port behind the user's back made their own `deepvault serve` fail with "port in use", and let
+//! a stale HTTP client entry keep working against a process it did not start. Citations must
+//! still open something, so without pages they point at the note itself: `obsidian://` for an
+//! Obsidian vault (a `.obsidian/` folder), `file://` otherwise. An explicit `url_template`, or a
+//! `--public-url` whose pages another `serve` provides, is used as given.
 //!
 //! # Layout
 //!
@@ -16,12 +31,14 @@
 //! - `builtin_auth`: the built-in OAuth server's start-up check and wiring.
 //! - [`mcp`]: the rmcp handler with the two tools.
 //! - `stdio`: MCP over stdin/stdout.
+//! - [`shutdown`]: signals; the first stops gracefully, the second at once.
 //! - [`http`]: the axum router: `/mcp`, legacy SSE, pages, health.
 
 mod builtin_auth;
 pub mod http;
 pub(crate) mod mcp;
 mod roles;
+pub(crate) mod shutdown;
 mod stdio;
 
 use std::process::ExitCode;
@@ -36,6 +53,7 @@ use crate::service::audit::AuditLog;
 use crate::service::citations::Citations;
 use crate::service::tools::Tools;
 use crate::vault::Vault;
+use crate::vault::cancel::Cancel;
 use http::auth::Auth;
 use http::pages::PagesState;
 use http::{AppState, guard::HostAllowList, router};
@@ -43,24 +61,56 @@ use mcp::VaultServer;
 use roles::{Role, open_role, start_sync};
 use stdio::serve_stdio;
 
-/// `deepvault serve`: opens the vault, then serves it over HTTP, or over stdio when `stdio`.
-pub(crate) fn run(config: Config, stdio: bool) -> anyhow::Result<ExitCode> {
+/// How `serve` talks to its clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// MCP over HTTP at `listen`, with the note pages.
+    Http,
+    /// MCP over stdin/stdout; the note pages over HTTP only when `pages` (`--listen` given).
+    Stdio { pages: bool },
+}
+
+impl Transport {
+    fn binds(self) -> bool {
+        matches!(self, Transport::Http | Transport::Stdio { pages: true })
+    }
+}
+
+/// `deepvault serve`: opens the vault, then serves it over HTTP or stdio.
+pub(crate) fn run(config: Config, transport: Transport) -> anyhow::Result<ExitCode> {
     let vault = Vault::open(&config.vault, &config.exclude)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("deepvault-rt")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, vault, stdio))
+    let result = runtime.block_on(serve(config, vault, transport));
+    // Over stdio, tokio's stdin reader may still wait in a blocking read: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    result
 }
 
-async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<ExitCode> {
-    if !stdio {
+async fn serve(config: Config, vault: Vault, transport: Transport) -> anyhow::Result<ExitCode> {
+    let stdio = matches!(transport, Transport::Stdio { .. });
+    if transport.binds() {
         refuse_to_publish_without_auth(&config)?;
         builtin_auth::refuse_without_passphrase(&config)?;
     }
     // One redactor for both ends: notes as they are read, and every response.
     let ingest = config.ingest()?;
+    // The port first: a server that cannot listen creates nothing (no index folder, no log).
+    let listener = match transport {
+        Transport::Http => Some(bind(&config.listen).await?),
+        // A client started this process: without its pages it still serves MCP.
+        Transport::Stdio { pages: true } => match bind(&config.listen).await {
+            Ok(listener) => Some(listener),
+            Err(err) => {
+                tracing::warn!("note pages are not served: {err:#}");
+                None
+            }
+        },
+        Transport::Stdio { pages: false } => None,
+    };
     let audit = match &config.audit_log {
         Some(path) => AuditLog::open(path, Arc::clone(ingest.redactor()))
             .with_context(|| format!("cannot open the audit log {}", path.display()))?,
@@ -69,20 +119,10 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
     let status = Arc::new(Status::new());
     let role = open_role(&config, &vault, &ingest, &status).await?;
     let shutdown = CancellationToken::new();
+    let cancel = Cancel::new();
+    shutdown::spawn_on_signals(shutdown.clone(), cancel.clone());
     remind_when_open(&config, shutdown.clone());
 
-    // Over stdio, HTTP still serves the note pages that citations link to, if the port is free.
-    let listener = if stdio {
-        match bind(&config.listen).await {
-            Ok(listener) => Some(listener),
-            Err(err) => {
-                tracing::warn!("note pages are not served: {err:#}");
-                None
-            }
-        }
-    } else {
-        Some(bind(&config.listen).await?)
-    };
     let address = listener.as_ref().and_then(|l| l.local_addr().ok());
     let base_url = match (&config.public_url, address) {
         (Some(url), _) => url.clone(),
@@ -94,12 +134,15 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
         Role::Follower(index) => (*index, None),
     };
     let oauth = builtin_auth::open(&config, &base_url, &audit)?;
-    let citations = Citations::with_base(&config, vault.name(), base_url)?;
+    let citations = match address {
+        Some(_) => Citations::with_base(&config, vault.name(), base_url)?,
+        None => Citations::without_pages(&config, &vault)?,
+    };
     let tools = Tools::new(&config, index, citations)?.with_redactor(Arc::clone(ingest.redactor()));
     let server = VaultServer::new(tools.clone(), Arc::clone(&status), vault.name())
         .with_timeout(config.limits.request_timeout)
         .with_audit(audit);
-    let sync = start_sync(writer, &config, &ingest, &vault, &status, &shutdown);
+    let sync = start_sync(writer, &config, &ingest, &vault, &status, &shutdown, &cancel);
     let mut auth = Auth::new(config.auth.tokens.clone(), config.auth.oauth.clone());
     if let Some(oauth) = &oauth {
         auth = auth.with_builtin(oauth.clone());
@@ -136,7 +179,17 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
     });
 
     if stdio {
-        tracing::info!(vault = %vault.root().display(), "serving MCP over stdio");
+        tracing::info!(
+            vault = %vault.root().display(),
+            "serving MCP over stdio; {}",
+            match &address {
+                Some(address) => format!("note pages at http://{address}/"),
+                None => format!(
+                    "no HTTP (pass --listen to serve note pages); citations are {}",
+                    tools.citations.scheme()
+                ),
+            }
+        );
         if let Some((listener, app)) = http {
             tokio::spawn(crate::server::http::serve(
                 listener,
@@ -180,12 +233,6 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
     if oauth.is_some() {
         eprintln!("{}", builtin_auth::banner(&config, oauth.as_ref()));
     }
-    let signal_token = shutdown.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        signal_token.cancel();
-    });
     crate::server::http::serve(listener, app, shutdown, idle_timeout(&config)).await;
     tokio::task::spawn_blocking(move || sync.shutdown()).await?;
     Ok(ExitCode::SUCCESS)
@@ -336,28 +383,6 @@ async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
         Err(err) => Err(err).with_context(|| {
             format!("cannot listen on {listen}\n\nhint: pass --listen HOST:PORT with an address of this machine")
         }),
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }
 

@@ -17,6 +17,7 @@ use crate::index::writer::{Indexer, IndexerSettings};
 use crate::index::{OpenOutcome, VaultIndex};
 use crate::live::status::Status;
 use crate::vault::Vault;
+use crate::vault::cancel::Cancel;
 use crate::vault::ingest::Ingest;
 
 /// Settings of the long-running indexer.
@@ -139,7 +140,8 @@ impl SyncSlot {
     }
 }
 
-/// Starts syncing now (writer), or keeps trying to take the writer lock (follower).
+/// Starts syncing now (writer), or keeps trying to take the writer lock (follower). Raising
+/// `cancel` stops the indexing in progress (a shutdown).
 pub(crate) fn start_sync(
     writer: Option<Indexer>,
     config: &Config,
@@ -147,20 +149,27 @@ pub(crate) fn start_sync(
     vault: &Vault,
     status: &Arc<Status>,
     shutdown: &CancellationToken,
+    cancel: &Cancel,
 ) -> SyncSlot {
     let slot = Arc::new(std::sync::Mutex::new(None));
     if let Some(indexer) = writer {
-        let handle = crate::live::start(indexer, config.watch.clone(), Arc::clone(status));
+        let handle = crate::live::start(
+            indexer,
+            config.watch.clone(),
+            Arc::clone(status),
+            cancel.clone(),
+        );
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         return SyncSlot(slot);
     }
     let slot_task = Arc::clone(&slot);
-    let (config, ingest, vault, status, shutdown) = (
+    let (config, ingest, vault, status, shutdown, cancel) = (
         config.clone(),
         ingest.clone(),
         vault.clone(),
         Arc::clone(status),
         shutdown.clone(),
+        cancel.clone(),
     );
     tokio::spawn(async move {
         loop {
@@ -180,8 +189,12 @@ pub(crate) fn start_sync(
                     tracing::info!(
                         "the other deepvault process stopped; this one now keeps the index current"
                     );
-                    let handle =
-                        crate::live::start(indexer, config.watch.clone(), Arc::clone(&status));
+                    let handle = crate::live::start(
+                        indexer,
+                        config.watch.clone(),
+                        Arc::clone(&status),
+                        cancel.clone(),
+                    );
                     *slot_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
                     return;
                 }

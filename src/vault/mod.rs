@@ -12,12 +12,15 @@
 //! - [`rules`]: which file names are documents of which kind, and the exclusion rules
 //!   (dot-files, `.gitignore`/`.ignore`, Obsidian's excluded files, config globs), usable for one
 //!   path at a time by the watcher.
+//! - `cancel`: the stop flag that the walk checks between entries and the indexer between files,
+//!   so a shutdown is prompt (it lives here, in the lowest layer that checks it).
 //! - [`contain`]: the one containment rule: every vault file is read through a handle of the
 //!   root, symlinks followed only inside the vault, only regular files read.
 //!
 //! Ids are vault-relative paths with `/` separators. They are produced from paths the walk found,
 //! never turned back into paths from user input: lookups by id go through the index.
 
+pub(crate) mod cancel;
 pub(crate) mod canvas;
 pub(crate) mod contain;
 pub mod ingest;
@@ -32,6 +35,18 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+
+/// What an empty vault is told: which files are documents, and what is skipped.
+fn no_notes_reason() -> String {
+    let kinds: Vec<String> = note::MARKDOWN_EXTENSIONS
+        .iter()
+        .map(|ext| format!("`{ext}`"))
+        .collect();
+    format!(
+        "deepvault indexes Markdown files ({}) and canvases (`.canvas`) and found none there; dot-folders, .gitignore'd paths and `exclude` globs are skipped",
+        kinds.join(", ")
+    )
+}
 
 /// An opened vault: its canonical root (fixed at start), a handle of it through which every
 /// file is read, and its exclusion rules.
@@ -88,6 +103,25 @@ impl Vault {
     /// The folder's name, used as the Obsidian vault name in `obsidian://` URLs.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// True for an Obsidian vault: the root holds an `.obsidian/` folder.
+    pub(crate) fn is_obsidian(&self) -> bool {
+        self.root.join(".obsidian").is_dir()
+    }
+
+    /// What to tell the user when the vault holds no note: the folder and the kinds of files
+    /// that are indexed.
+    pub(crate) fn no_notes_message(&self) -> String {
+        format!("no notes in {}: {}", self.root.display(), no_notes_reason())
+    }
+
+    /// The same without the folder's path, for `/readyz` (which names no path).
+    pub(crate) fn no_notes_message_without_path(&self) -> String {
+        format!(
+            "no notes in the vault folder (the server log names it): {}",
+            no_notes_reason()
+        )
     }
 
     /// The config's `exclude` globs.

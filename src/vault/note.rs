@@ -187,9 +187,12 @@ pub fn file_stem(id: &str) -> &str {
     strip_markdown_extension(name)
 }
 
+/// The file kinds that are notes (any case).
+pub(crate) const MARKDOWN_EXTENSIONS: [&str; 2] = [".md", ".markdown"];
+
 /// Strips `.md` or `.markdown` (any case) from the end of a name.
 pub fn strip_markdown_extension(name: &str) -> &str {
-    for ext in [".md", ".markdown"] {
+    for ext in MARKDOWN_EXTENSIONS {
         let cut = name.len().wrapping_sub(ext.len());
         if name.len() > ext.len()
             && name.is_char_boundary(cut)

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use ignore::WalkState;
 
 use super::Vault;
+use super::cancel::Cancel;
 use super::rules::{NotANote, Rules, document_kind, walk_builder};
 
 /// A document found by the walk.
@@ -56,6 +57,8 @@ pub(crate) struct WalkReport {
     pub(crate) skipped: Vec<(String, SkipReason)>,
     /// Every folder the walk entered (absolute, the root included): what a watcher watches.
     pub(crate) dirs: Vec<std::path::PathBuf>,
+    /// The walk was stopped before it saw every file: absent files may well exist.
+    pub(crate) cancelled: bool,
 }
 
 enum Found {
@@ -65,8 +68,20 @@ enum Found {
 }
 
 /// Walks the vault with every rule applied. Uses two threads; the order of `files` is sorted by
-/// id so results are deterministic.
-pub(crate) fn walk(vault: &Vault, rules: &Rules) -> WalkReport {
+/// id so results are deterministic. Stops early when `cancel` is raised: the report then says
+/// `cancelled` and lists only part of the vault.
+pub(crate) fn walk(vault: &Vault, rules: &Rules, cancel: &Cancel) -> WalkReport {
+    walk_until(vault, rules, cancel, false)
+}
+
+/// True when the vault holds at least one note (the walk stops at the first one).
+pub(crate) fn has_notes(vault: &Vault, rules: &Rules) -> bool {
+    !walk_until(vault, rules, &Cancel::new(), true)
+        .files
+        .is_empty()
+}
+
+fn walk_until(vault: &Vault, rules: &Rules, cancel: &Cancel, first_only: bool) -> WalkReport {
     let root = vault.root().to_path_buf();
     let rules = Arc::new(rules.clone());
     let (tx, rx) = crossbeam_channel::unbounded::<Found>();
@@ -119,6 +134,9 @@ pub(crate) fn walk(vault: &Vault, rules: &Rules) -> WalkReport {
         let tx = tx.clone();
         let root = root.clone();
         Box::new(move |result| {
+            if cancel.is_cancelled() {
+                return WalkState::Quit;
+            }
             let entry = match result {
                 Ok(entry) => entry,
                 Err(err) => {
@@ -169,6 +187,9 @@ pub(crate) fn walk(vault: &Vault, rules: &Rules) -> WalkReport {
                         size: metadata.len(),
                         mtime: mtime_ns(&metadata),
                     }));
+                    if first_only {
+                        return WalkState::Quit;
+                    }
                 }
                 Err(err) => {
                     let _ = tx.send(Found::Skipped(id, SkipReason::Unreadable(err.to_string())));
@@ -180,7 +201,10 @@ pub(crate) fn walk(vault: &Vault, rules: &Rules) -> WalkReport {
     // The filter holds a sender too: drop the builder so the channel closes.
     drop(builder);
     drop(tx);
-    let mut report = WalkReport::default();
+    let mut report = WalkReport {
+        cancelled: cancel.is_cancelled(),
+        ..WalkReport::default()
+    };
     for found in rx {
         match found {
             Found::File(file) => report.files.push(file),
@@ -281,7 +305,7 @@ mod tests {
 
         let vault = Vault::open(dir.path(), &["Templates/**".to_string()]).unwrap();
         let rules = Rules::load(&vault).unwrap();
-        let report = walk(&vault, &rules);
+        let report = walk(&vault, &rules, &Cancel::new());
         let ids: Vec<_> = report.files.iter().map(|f| f.id.as_str()).collect();
         assert_eq!(
             ids,
@@ -324,5 +348,28 @@ mod tests {
             Err(NotANote::TargetExcluded(target)) if target == "ignored/hidden.md"
         ));
         assert_eq!(rules.check_target("inside.md", false).unwrap(), "a.md");
+    }
+
+    #[test]
+    fn a_cancelled_walk_says_so_and_has_notes_stops_early() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..50 {
+            std::fs::write(dir.path().join(format!("n{i}.md")), "x").unwrap();
+        }
+        let vault = Vault::open(dir.path(), &[]).unwrap();
+        let rules = Rules::load(&vault).unwrap();
+        let cancel = Cancel::new();
+        let full = walk(&vault, &rules, &cancel);
+        assert!(!full.cancelled);
+        assert_eq!(full.files.len(), 50);
+        cancel.cancel();
+        let stopped = walk(&vault, &rules, &cancel);
+        assert!(stopped.cancelled);
+        assert!(stopped.files.len() < 50);
+        assert!(has_notes(&vault, &rules));
+        let empty = tempfile::tempdir().unwrap();
+        std::fs::write(empty.path().join("a.txt"), "x").unwrap();
+        let vault = Vault::open(empty.path(), &[]).unwrap();
+        assert!(!has_notes(&vault, &Rules::load(&vault).unwrap()));
     }
 }

@@ -222,7 +222,10 @@ fn unknown_ids_are_errors() {
         assert!(!out.status.success(), "{id} should fail");
         let err = stderr(&out);
         assert!(err.contains("no note with id"), "{id}: {err}");
-        assert!(out.stdout.is_empty());
+        // With --json the error is JSON on stdout too, and nothing else is.
+        let error: Value = serde_json::from_slice(&out.stdout).expect("a JSON error on stdout");
+        let message = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("no note with id"), "{id}: {error}");
     }
     let out = t.run(&["fetch", "sub/a.md", "--vault", &root]);
     assert!(
