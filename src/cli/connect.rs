@@ -85,7 +85,9 @@ pub(crate) enum ClientAuth {
     Tokens,
     /// deepvault's own OAuth server: apps sign in on its consent page with the owner passphrase.
     /// Static tokens may be configured beside it (`tokens`), for clients that cannot sign in.
-    Builtin { tokens: bool },
+    Builtin {
+        tokens: bool,
+    },
     /// JWTs from an external issuer.
     OAuth {
         issuer: String,
@@ -809,7 +811,10 @@ mod tests {
             text.contains("codex mcp login deepvault-http --oauth-client-registration dcr"),
             "{text}"
         );
-        assert!(text.contains("cannot sign in on deepvault's consent page"), "{text}");
+        assert!(
+            text.contains("cannot sign in on deepvault's consent page"),
+            "{text}"
+        );
         let body = responses_body(&text, &[]);
         assert_eq!(body["tools"][0]["server_url"], format!("{TUNNEL}/mcp"));
         assert_eq!(body["tools"][0]["require_approval"], "never");

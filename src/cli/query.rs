@@ -21,9 +21,9 @@ use crate::index::writer::{CommitTrigger, Indexer};
 use crate::service::citations::Citations;
 use crate::service::tools::Tools;
 use crate::vault::Vault;
+use crate::vault::ingest::Ingest;
 use crate::vault::rules::Rules;
 use crate::vault::walk::has_notes;
-use crate::vault::ingest::Ingest;
 
 #[derive(Debug, Args)]
 pub(crate) struct SearchArgs {

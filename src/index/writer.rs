@@ -851,7 +851,8 @@ mod tests {
         assert_eq!(report.added, 0);
         indexer.commit(CommitTrigger::Shutdown).unwrap();
         drop(indexer);
-        let index = VaultIndex::open_for_reading(index_dir.path(), vault.root())
+        let stamp = IndexerSettings::default().ingest.stamp();
+        let index = VaultIndex::open_for_reading(index_dir.path(), vault.root(), &stamp)
             .unwrap()
             .unwrap();
         assert!(!index.is_complete());

@@ -142,7 +142,9 @@ async fn serve(config: Config, vault: Vault, transport: Transport) -> anyhow::Re
     let server = VaultServer::new(tools.clone(), Arc::clone(&status), vault.name())
         .with_timeout(config.limits.request_timeout)
         .with_audit(audit);
-    let sync = start_sync(writer, &config, &ingest, &vault, &status, &shutdown, &cancel);
+    let sync = start_sync(
+        writer, &config, &ingest, &vault, &status, &shutdown, &cancel,
+    );
     let mut auth = Auth::new(config.auth.tokens.clone(), config.auth.oauth.clone());
     if let Some(oauth) = &oauth {
         auth = auth.with_builtin(oauth.clone());

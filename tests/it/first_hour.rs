@@ -39,7 +39,8 @@ fn group(n: u64) -> String {
 /// Notes committed in an index.
 fn committed_notes(index_dir: &std::path::Path, vault: &std::path::Path) -> u64 {
     let vault = std::fs::canonicalize(vault).unwrap();
-    deepvault::index::VaultIndex::open_for_reading(index_dir, &vault)
+    let stamp = deepvault::vault::ingest::Ingest::default().stamp();
+    deepvault::index::VaultIndex::open_for_reading(index_dir, &vault, &stamp)
         .unwrap()
         .expect("an index exists")
         .searcher()
