@@ -307,9 +307,13 @@ async fn an_empty_vault_is_named_at_start_and_on_readyz() {
     let root = root.to_str().unwrap();
     let server = t.serve(&[]);
     let status = server.wait_ready().await;
+    // `/readyz` names no path: the log names the folder.
     let notice = status["no_notes"].as_str().unwrap_or_default();
     assert!(
-        notice.contains(root) && notice.contains("`.md`") && notice.contains("`.markdown`"),
+        !notice.contains(root)
+            && notice.contains("`.md`")
+            && notice.contains("`.markdown`")
+            && notice.contains("`.canvas`"),
         "{status}"
     );
     let logged = wait_until(Duration::from_secs(10), async || {
@@ -593,7 +597,9 @@ fn shell(t: &TestVault, line: &str) -> std::process::Command {
 
 /// Item 1: `connect --public-url` with a quick tunnel prints commands that work when pasted:
 /// the tunnel points at the local server, and the `serve` it prints admits the tunnel's Host
-/// (a `serve` without `--public-url` answered 403 to it). Without a public URL, the next step is
+/// (a `serve` without `--public-url` answered 403 to it). With tokens, clients then search
+/// through it; without, the printed passphrase command comes first and the printed `serve`
+/// sends clients to its own OAuth server at the tunnel. Without a public URL, the next step is
 /// a `connect` command that runs as printed, not a placeholder to edit.
 #[tokio::test]
 async fn connect_prints_commands_that_work_when_pasted() {
@@ -602,14 +608,20 @@ async fn connect_prints_commands_that_work_when_pasted() {
     let vault = t.root().to_str().unwrap();
     let tunnel = "https://quiet-fox-1234.trycloudflare.com";
     let listen = format!("127.0.0.1:{}", free_port());
-    let out = t.run(&[
+    const TOKEN: &str = "a-token-of-sixteen-chars";
+    let connect = [
         "connect",
         vault,
         "--listen",
         &listen,
         "--public-url",
         tunnel,
-    ]);
+    ];
+    let out = t
+        .command(&connect)
+        .env("DEEPVAULT_TOKENS", TOKEN)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -638,7 +650,9 @@ async fn connect_prints_commands_that_work_when_pasted() {
             .all(|line| line.contains(&format!("--public-url {tunnel}"))),
         "{serves:?}"
     );
-    let server = crate::common::Server::start(shell(&t, serves[0]));
+    let mut pasted = shell(&t, serves[0]);
+    pasted.env("DEEPVAULT_TOKENS", TOKEN);
+    let server = crate::common::Server::start(pasted);
     assert_eq!(server.addr, listen, "{}", server.log());
     let client = reqwest::Client::new();
     let response = client
@@ -648,7 +662,7 @@ async fn connect_prints_commands_that_work_when_pasted() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "{}", server.log());
-    let found = server.mcp().await;
+    let found = crate::common::mcp_with_token(&server, TOKEN).await;
     let mut result = Value::Null;
     let ok = wait_until(Duration::from_secs(30), async || {
         result = tool_json(&call(&found, "search", json!({"query": "blight"})).await);
@@ -660,6 +674,52 @@ async fn connect_prints_commands_that_work_when_pasted() {
     assert!(
         url.starts_with(&format!("{tunnel}/notes/Garden/Tomatoes.md")),
         "citations name the public URL: {url}"
+    );
+    drop(server);
+
+    // No tokens: deepvault's own OAuth server. The passphrase line, pasted with the passphrase
+    // on stdin, comes before the first `serve`, which then starts and sends clients to sign in
+    // at the tunnel.
+    let out = t.run(&connect);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let passphrase = printed_lines(&text, &format!("{binary} auth passphrase "));
+    assert_eq!(passphrase.len(), 1, "{text}");
+    assert!(
+        text.find(passphrase[0]).unwrap() < text.find(&format!("{binary} serve ")).unwrap(),
+        "{text}"
+    );
+    let mut set = shell(&t, passphrase[0]);
+    set.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = set.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"correct horse battery\n").unwrap();
+    }
+    let set = child.wait_with_output().unwrap();
+    assert!(set.status.success(), "{}", stderr(&set));
+    let serves: Vec<&str> = printed_lines(&text, &format!("{binary} serve "))
+        .into_iter()
+        .filter(|line| !line.contains("--stdio"))
+        .collect();
+    let server = crate::common::Server::start(shell(&t, serves[0]));
+    let response = client
+        .post(server.url("/mcp"))
+        .header("host", "quiet-fox-1234.trycloudflare.com")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401, "{}", server.log());
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(&format!("{tunnel}/.well-known/oauth-protected-resource")),
+        "{challenge}"
     );
     drop(server);
 
