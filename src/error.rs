@@ -80,6 +80,14 @@ pub enum Error {
         suggestions: Vec<String>,
     },
 
+    /// The embedding model cannot be found or loaded; the message names it and says what to do.
+    #[error("{message}")]
+    Model { message: String },
+
+    /// `deepvault models pull` failed; the message names the file and says what to do.
+    #[error("{message}")]
+    ModelDownload { message: String },
+
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

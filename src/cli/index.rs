@@ -10,6 +10,9 @@ use clap::Args;
 use super::CommonArgs;
 use super::output::{Progress, group, human_bytes};
 use crate::config::Config;
+use crate::index::VaultIndex;
+use crate::index::vectors::Semantic;
+use crate::index::vectors::indexer::{EmbedReport, VectorIndexer};
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer, IndexerSettings};
 use crate::vault::Vault;
 
@@ -40,16 +43,109 @@ pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
     if let crate::index::OpenOutcome::Rebuilt(reason) = &outcome {
         tracing::warn!("rebuilding the index: {reason}");
     }
+    let semantic = Semantic::from_config(&config)?;
     let progress = Progress::new(std::io::stderr().is_terminal());
     let report = indexer.reconcile(Some(&|done, total| progress.update(done, total)))?;
     progress.finish();
     indexer.commit(CommitTrigger::Command)?;
     let notes = indexer.note_count();
     let root = indexer.vault().root().to_path_buf();
-    indexer.close()?;
     let elapsed = started.elapsed();
+    // The vectors, behind the lexical index and under the same writer lock.
+    let vectors = match &semantic {
+        Some(semantic) => Some(update_vectors(
+            semantic,
+            indexer.index(),
+            config.semantic.as_ref().map_or(1, |s| s.threads),
+            std::io::stderr().is_terminal(),
+        )?),
+        None => None,
+    };
+    indexer.close()?;
     print_summary(&root, &config.index_dir, notes, &report, elapsed);
+    print_vectors(semantic.as_deref(), vectors.as_ref());
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `update_vectors` did and where the vectors stand.
+pub(crate) struct VectorSummary {
+    pub(crate) report: EmbedReport,
+    pub(crate) embedded: usize,
+    pub(crate) total: usize,
+    pub(crate) threads: usize,
+}
+
+/// Embeds every indexed note that has no vectors yet, with a progress bar; the caller holds the
+/// index's writer lock.
+pub(crate) fn update_vectors(
+    semantic: &std::sync::Arc<Semantic>,
+    index: &VaultIndex,
+    threads: usize,
+    show_progress: bool,
+) -> anyhow::Result<VectorSummary> {
+    let (mut vectors, _) = VectorIndexer::open(
+        std::sync::Arc::clone(semantic),
+        index.clone(),
+        threads,
+        false,
+    )?;
+    vectors.scan()?;
+    let (embedded, total) = vectors.counts();
+    let progress = Progress::doing(show_progress && vectors.has_work(), "embedding");
+    progress.update(embedded, total);
+    while vectors.has_work() {
+        vectors.embed_next()?;
+        let (embedded, total) = vectors.counts();
+        progress.update(embedded, total);
+    }
+    progress.finish();
+    vectors.settle()?;
+    let (embedded, total) = vectors.counts();
+    Ok(VectorSummary {
+        report: vectors.report.clone(),
+        embedded,
+        total,
+        threads: vectors.threads(),
+    })
+}
+
+fn print_vectors(semantic: Option<&Semantic>, summary: Option<&VectorSummary>) {
+    let mut err = std::io::stderr().lock();
+    let (Some(semantic), Some(summary)) = (semantic, summary) else {
+        let _ = writeln!(
+            err,
+            "  semantic search: off (to turn it on: `deepvault models pull`, then --embedding-model all-MiniLM-L6-v2)"
+        );
+        return;
+    };
+    let r = &summary.report;
+    let _ = writeln!(
+        err,
+        "  semantic search: {}: {} of {} notes have vectors",
+        semantic.model().name,
+        group(summary.embedded),
+        group(summary.total)
+    );
+    if r.chunks == 0 && r.notes == 0 {
+        let _ = writeln!(
+            err,
+            "    nothing to embed: every note's text was embedded before"
+        );
+    } else {
+        let seconds = r.seconds.max(1e-9);
+        let _ = writeln!(
+            err,
+            "    embedded {} notes: {} chunks, {} tokens in {:.1} s ({} tokens/s on {} thread{}); {} chunks reused",
+            group(r.notes),
+            group(r.chunks),
+            group(r.tokens),
+            r.seconds,
+            group((r.tokens as f64 / seconds) as usize),
+            summary.threads,
+            if summary.threads == 1 { "" } else { "s" },
+            group(r.reused)
+        );
+    }
 }
 
 fn print_summary(

@@ -7,6 +7,7 @@
 //! - `index`: a one-shot index with a progress bar and a summary.
 //! - `query`: `search` and `fetch`, printing what the tools return.
 //! - [`connect`]: ready-to-paste client configurations.
+//! - `models`: `models pull` and `models list`: embedding models for semantic search.
 //! - `output`: progress bars and number formatting for humans.
 //!
 //! Argument types stay here: lower layers take a [`Config`] and never see clap. Data goes to
@@ -15,6 +16,7 @@
 pub(crate) mod connect;
 mod index;
 mod logging;
+mod models;
 mod output;
 mod query;
 mod serve;
@@ -28,6 +30,7 @@ use crate::config::{ConfigLayer, Overrides};
 
 pub(crate) use connect::ConnectArgs;
 use index::IndexArgs;
+use models::ModelsArgs;
 use query::{FetchArgs, SearchArgs};
 use serve::ServeArgs;
 
@@ -53,6 +56,8 @@ pub(crate) enum Command {
     /// Print ready-to-paste configurations for Codex CLI, the Responses API, Claude Desktop and
     /// ChatGPT
     Connect(ConnectArgs),
+    /// Download and list the embedding models semantic search uses
+    Models(ModelsArgs),
 }
 
 /// Options every command takes.
@@ -73,6 +78,10 @@ pub(crate) struct CommonArgs {
     /// [env: DEEPVAULT_URL_TEMPLATE]
     #[arg(long, value_name = "TEMPLATE", global = true)]
     pub(crate) url_template: Option<String>,
+    /// Embedding model for semantic search: a name (`deepvault models list`) or a model folder;
+    /// semantic search is off without one [env: DEEPVAULT_EMBEDDING_MODEL]
+    #[arg(long, value_name = "NAME|DIR", global = true)]
+    pub(crate) embedding_model: Option<String>,
 }
 
 impl CommonArgs {
@@ -85,6 +94,7 @@ impl CommonArgs {
                 index_dir: self.index_dir.clone(),
                 public_url: self.public_url.clone(),
                 url_template: self.url_template.clone(),
+                embedding_model: self.embedding_model.clone(),
                 ..ConfigLayer::default()
             },
         }
@@ -122,5 +132,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(args) => query::search(args),
         Command::Fetch(args) => query::fetch(args),
         Command::Connect(args) => connect::run(args),
+        Command::Models(args) => models::run(args),
     }
 }

@@ -11,7 +11,11 @@
 //! rescan (stat only, then re-reads only what changed). A light reconcile runs every
 //! `reconcile_interval` to catch whatever the watcher missed, and `--poll` replaces the watcher
 //! by a reconcile every `poll_interval`.
+//!
+//! With semantic search on, each commit also tells the embedding thread ([`embed`]) which notes
+//! changed; it embeds them behind the lexical index, on its own bounded pool.
 
+pub(crate) mod embed;
 mod policy;
 pub(crate) mod status;
 pub(crate) mod watch;
@@ -25,6 +29,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::config::WatchConfig;
+use crate::index::vectors::Semantic;
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer};
 use crate::live::status::Status;
 use crate::live::watch::DirWatcher;
@@ -41,26 +46,44 @@ pub(crate) enum SyncMsg {
     Shutdown,
 }
 
-/// The running sync thread.
+/// The running sync thread (and the embedding thread, with semantic search on).
 pub(crate) struct SyncHandle {
     tx: Sender<SyncMsg>,
     thread: Option<JoinHandle<()>>,
+    embed: Option<embed::EmbedHandle>,
 }
 
 impl SyncHandle {
-    /// Asks the thread to commit and stop, and waits for it.
+    /// Asks the thread to commit and stop, and waits for it; then the embedding thread.
     pub(crate) fn shutdown(mut self) {
         let _ = self.tx.send(SyncMsg::Shutdown);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        if let Some(embed) = self.embed.take() {
+            embed.shutdown();
+        }
     }
 }
 
 /// Starts watching and the sync thread. The start-up reconcile runs on that thread; `status`
-/// turns ready when it has committed.
-pub(crate) fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Status>) -> SyncHandle {
+/// turns ready when it has committed. `semantic` (with its thread count) starts the embedding
+/// thread too.
+pub(crate) fn start(
+    mut indexer: Indexer,
+    config: WatchConfig,
+    status: Arc<Status>,
+    semantic: Option<(Arc<Semantic>, usize)>,
+) -> SyncHandle {
     let (tx, rx) = crossbeam_channel::unbounded();
+    let embed = semantic.map(|(semantic, threads)| {
+        let handle = embed::start(semantic, indexer.index().clone(), threads);
+        let changes = handle.sender();
+        indexer.set_on_changes(move |changed| {
+            let _ = changes.send(embed::EmbedMsg::Changed(changed));
+        });
+        handle
+    });
     // Watching starts before the first walk (the root and `.obsidian/`), so no change made
     // during it is lost; the folders the walk finds are watched right after it.
     let watcher = if config.poll {
@@ -113,6 +136,7 @@ pub(crate) fn start(mut indexer: Indexer, config: WatchConfig, status: Arc<Statu
     SyncHandle {
         tx,
         thread: Some(thread),
+        embed,
     }
 }
 

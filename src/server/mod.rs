@@ -29,6 +29,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::index::vectors::Semantic;
 use crate::live::status::Status;
 use crate::service::audit::AuditLog;
 use crate::service::citations::Citations;
@@ -62,6 +63,9 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
         None => AuditLog::default(),
     };
     let status = Arc::new(Status::new());
+    // A configured model must exist before anything is served (the model itself loads later,
+    // in the background).
+    let semantic = Semantic::from_config(&config)?;
     let role = open_role(&config, &vault, &status).await?;
     let shutdown = CancellationToken::new();
 
@@ -87,12 +91,33 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
         Role::Writer(indexer) => (indexer.index().clone(), Some(*indexer)),
         Role::Follower(index) => (*index, None),
     };
+    if writer.is_none()
+        && let Some(semantic) = &semantic
+    {
+        // A follower reads the vectors the writer makes; it needs the model for queries.
+        let semantic = Arc::clone(semantic);
+        std::thread::Builder::new()
+            .name("deepvault-model".into())
+            .spawn(move || {
+                if let Err(err) = semantic.follow() {
+                    tracing::warn!("semantic search is off: {err}");
+                }
+            })
+            .context("cannot start a thread")?;
+    }
     let citations = Citations::with_base(&config, vault.name(), base_url)?;
-    let tools = Tools::new(&config, index, citations)?;
+    let tools = Tools::new(&config, index, citations)?.with_semantic(semantic.clone());
     let server = VaultServer::new(tools.clone(), Arc::clone(&status), vault.name())
         .with_timeout(config.limits.request_timeout)
         .with_audit(audit);
-    let sync = start_sync(writer, &config, &vault, &status, &shutdown);
+    let sync = start_sync(
+        writer,
+        &config,
+        &vault,
+        &status,
+        &shutdown,
+        semantic.clone(),
+    );
     let auth = Arc::new(Auth::new(
         config.auth.tokens.clone(),
         config.auth.oauth.clone(),
@@ -157,6 +182,7 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
             .unwrap_or_default(),
         if auth.is_enabled() { ", auth on" } else { "" }
     );
+    eprintln!("{}", semantic_line(&config, semantic.as_deref()));
     let signal_token = shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -166,6 +192,21 @@ async fn serve(config: Config, vault: Vault, stdio: bool) -> anyhow::Result<Exit
     crate::server::http::serve(listener, app, shutdown).await;
     tokio::task::spawn_blocking(move || sync.shutdown()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `serve` says about semantic search: which model and mode, or how to turn it on.
+fn semantic_line(config: &Config, semantic: Option<&Semantic>) -> String {
+    match semantic {
+        Some(semantic) => format!(
+            "semantic search on: {} ({}), {} search; notes are embedded in the background on {} thread{}, lexical results meanwhile",
+            semantic.model().name,
+            semantic.model().path.display(),
+            config.search_mode.name(),
+            config.semantic.as_ref().map_or(1, |s| s.threads),
+            if config.semantic.as_ref().is_some_and(|s| s.threads == 1) { "" } else { "s" },
+        ),
+        None => "semantic search off (lexical only); to search by meaning too, run `deepvault models pull` once, then serve with --embedding-model all-MiniLM-L6-v2 (or set embedding_model)".to_string(),
+    }
 }
 
 /// Binding beyond loopback without auth would hand the vault to anyone who can reach the port.

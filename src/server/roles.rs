@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::index::vectors::Semantic;
 use crate::index::writer::{Indexer, IndexerSettings};
 use crate::index::{OpenOutcome, VaultIndex};
 use crate::live::status::Status;
@@ -135,17 +136,25 @@ impl SyncSlot {
     }
 }
 
-/// Starts syncing now (writer), or keeps trying to take the writer lock (follower).
+/// Starts syncing now (writer), or keeps trying to take the writer lock (follower). The writer
+/// also embeds notes when `semantic` is given.
 pub(crate) fn start_sync(
     writer: Option<Indexer>,
     config: &Config,
     vault: &Vault,
     status: &Arc<Status>,
     shutdown: &CancellationToken,
+    semantic: Option<Arc<Semantic>>,
 ) -> SyncSlot {
     let slot = Arc::new(std::sync::Mutex::new(None));
+    let threads = config.semantic.as_ref().map_or(1, |s| s.threads);
     if let Some(indexer) = writer {
-        let handle = crate::live::start(indexer, config.watch.clone(), Arc::clone(status));
+        let handle = crate::live::start(
+            indexer,
+            config.watch.clone(),
+            Arc::clone(status),
+            semantic.map(|s| (s, threads)),
+        );
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         return SyncSlot(slot);
     }
@@ -174,8 +183,12 @@ pub(crate) fn start_sync(
                     tracing::info!(
                         "the other deepvault process stopped; this one now keeps the index current"
                     );
-                    let handle =
-                        crate::live::start(indexer, config.watch.clone(), Arc::clone(&status));
+                    let handle = crate::live::start(
+                        indexer,
+                        config.watch.clone(),
+                        Arc::clone(&status),
+                        semantic.map(|s| (s, threads)),
+                    );
                     *slot_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
                     return;
                 }

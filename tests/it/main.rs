@@ -10,9 +10,14 @@ mod cli;
 mod crash;
 /// `serve`: MCP over HTTP, legacy SSE and stdio; health, readiness and the Host guard.
 mod mcp;
+/// `models pull` from a local stand-in for the Hugging Face hub.
+mod models;
 /// Citations that open: note pages, URL templates, signed links, hostile HTML.
 mod pages;
 /// Security and limits: safe defaults, tokens, OAuth, limits, audit log, bad input.
 mod security;
+/// Semantic search with a tiny random BERT: background embedding, modes, edits, kill -9,
+/// `models pull` from a local stand-in for the hub.
+mod semantic;
 /// The live index: every kind of vault change while serving, restarts, polling, the lock.
 mod watch;

@@ -8,7 +8,12 @@
 //! coordination factor rewards notes whose body (which holds the title and aliases too) has
 //! more of the query's weight. Quoted phrases, `title:` and `-excluded` words are honoured, and
 //! `tag:`/`path:` filter.
+//!
+//! With semantic search on, the chunk vectors nearest to the query (among the notes the filters
+//! allow) are fused with these candidates ([`hybrid`]); a note the vector side found takes its
+//! passage and anchor from its best chunk.
 
+pub(crate) mod hybrid;
 pub mod query;
 pub(crate) mod snippet;
 
@@ -21,10 +26,14 @@ use tantivy::query::{
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, Order, Searcher, Term};
 
+use crate::config::SearchMode;
 use crate::index::analysis::tokenizer::{analyze, is_bigram_script};
+use crate::index::vectors::Semantic;
+use crate::index::vectors::store::ChunkRef;
 use crate::index::{NoteDoc, VaultIndex};
+use hybrid::Fusion;
 use query::{ParsedQuery, is_stop_word, parse_query};
-use snippet::{Passage, best_passage};
+use snippet::{Passage, best_passage, chunk_passage};
 
 use crate::error::{Error, Result};
 
@@ -54,6 +63,14 @@ pub(crate) struct Ranking {
     /// Results whose SimHash is at most this many bits from a better result are collapsed
     /// into it (near-identical copies); `-1` keeps every copy.
     pub(crate) duplicate_bits: i32,
+    /// How hybrid search fuses the lexical and semantic candidates (`"rrf"` or `"linear"`).
+    pub(crate) fusion: Fusion,
+    /// RRF's `k`: larger values flatten the difference between ranks.
+    pub(crate) rrf_k: f32,
+    /// Weight of the lexical side in the fusion.
+    pub(crate) lexical_weight: f32,
+    /// Weight of the semantic side in the fusion.
+    pub(crate) semantic_weight: f32,
 }
 
 impl Ranking {
@@ -88,6 +105,10 @@ impl Default for Ranking {
             fuzzy: 0.6,
             max_terms: 256,
             duplicate_bits: 6,
+            fusion: Fusion::Rrf,
+            rrf_k: 60.0,
+            lexical_weight: 1.0,
+            semantic_weight: 1.0,
         }
     }
 }
@@ -100,6 +121,10 @@ pub(crate) struct SearchOptions {
     /// Longer queries are cut here before analysis.
     pub(crate) max_query_chars: usize,
     pub(crate) ranking: Ranking,
+    /// Lexical, semantic or both (semantic and hybrid need `semantic`).
+    pub(crate) mode: SearchMode,
+    /// The vectors and the model, when semantic search is on.
+    pub(crate) semantic: Option<std::sync::Arc<Semantic>>,
 }
 
 impl Default for SearchOptions {
@@ -109,6 +134,8 @@ impl Default for SearchOptions {
             snippet_chars: 300,
             max_query_chars: 16 * 1024,
             ranking: Ranking::default(),
+            mode: SearchMode::Lexical,
+            semantic: None,
         }
     }
 }
@@ -126,8 +153,7 @@ pub(crate) struct SectionRef {
 pub(crate) struct Hit {
     pub(crate) id: String,
     pub(crate) title: String,
-    /// The ranking score; only tests compare it until fused retrieval reads it.
-    #[cfg_attr(not(test), expect(dead_code))]
+    /// The ranking score (the fused score in a hybrid search).
     pub(crate) score: f32,
     /// The best-matching passage, plain text.
     pub(crate) text: String,
@@ -166,19 +192,44 @@ pub(crate) fn search(
         searcher,
         ranking: &options.ranking,
     };
-    let mut plan = planner.build(&parsed, true)?;
     // Room for near-duplicates to be collapsed away.
     let depth = if options.ranking.duplicate_bits >= 0 {
         options.limit * 5
     } else {
         options.limit
     };
-    let mut top = planner.run(&plan, depth)?;
-    if top.is_empty() && (!parsed.phrases.is_empty() || !parsed.titles.is_empty()) {
+    let semantic = hybrid::query_vector(options, &parsed);
+    let semantic_only = semantic.is_some() && options.mode == SearchMode::Semantic;
+    let mut plan = planner.build(&parsed, true)?;
+    let mut strict = true;
+    let mut top = if semantic_only {
+        Vec::new()
+    } else {
+        planner.run(&plan, depth)?
+    };
+    if !semantic_only && top.is_empty() && (!parsed.phrases.is_empty() || !parsed.titles.is_empty())
+    {
         // Quoted phrases and `title:` narrow the results while something matches them; when
         // nothing does, fall back to ranking on their words.
         plan = planner.build(&parsed, false)?;
         top = planner.run(&plan, depth)?;
+        strict = false;
+    }
+    let mut chunks: rustc_hash::FxHashMap<DocAddress, ChunkRef> = Default::default();
+    if let Some((semantic, vector)) = &semantic {
+        let mut hits = hybrid::vector_side(&planner, semantic, vector, &parsed, strict, depth)?;
+        if semantic_only
+            && hits.is_empty()
+            && (!parsed.phrases.is_empty() || !parsed.titles.is_empty())
+        {
+            hits = hybrid::vector_side(&planner, semantic, vector, &parsed, false, depth)?;
+        }
+        chunks = hits.iter().map(|h| (h.address, h.chunk)).collect();
+        top = if semantic_only {
+            hits.iter().map(|h| (h.score, h.address)).collect()
+        } else {
+            hybrid::fuse(&top, &hits, &options.ranking)
+        };
     }
     if options.ranking.duplicate_bits >= 0 {
         top = planner.collapse_duplicates(top, options.ranking.duplicate_bits as u32)?;
@@ -187,13 +238,35 @@ pub(crate) fn search(
     let mut hits = Vec::with_capacity(top.len());
     for (score, address) in top {
         let doc = index.load_for_hit(searcher, address)?;
-        hits.push(make_hit(doc, score, &plan.analysis, options.snippet_chars));
+        let chunk = chunks.get(&address).copied();
+        hits.push(make_hit(
+            doc,
+            score,
+            &plan.analysis,
+            options.snippet_chars,
+            chunk,
+        ));
     }
     Ok(hits)
 }
 
-fn make_hit(doc: NoteDoc, score: f32, analysis: &Analysis, snippet_chars: usize) -> Hit {
-    let Passage { text, section } = best_passage(&doc, &analysis.weights, snippet_chars);
+fn make_hit(
+    doc: NoteDoc,
+    score: f32,
+    analysis: &Analysis,
+    snippet_chars: usize,
+    chunk: Option<ChunkRef>,
+) -> Hit {
+    let Passage { text, section } = match chunk {
+        Some(chunk) => chunk_passage(
+            &doc,
+            chunk.start as usize..chunk.end as usize,
+            (chunk.section != u32::MAX).then_some(chunk.section as usize),
+            &analysis.weights,
+            snippet_chars,
+        ),
+        None => best_passage(&doc, &analysis.weights, snippet_chars),
+    };
     let section = section.and_then(|index| {
         let section = doc.meta.sections.get(index)?;
         let heading = doc.meta.headings.get(section.heading? as usize)?;
@@ -617,6 +690,50 @@ impl Planner<'_> {
             .filter_map(|field| self.phrase_in(field, text).map(|q| (Occur::Should, q)))
             .collect();
         (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
+    }
+
+    /// The query's filters alone, for the semantic side: `tag:` and `path:` required, `-words`
+    /// excluded, and (when `strict`) quoted phrases and `title:` required. `None` when the query
+    /// has no filter.
+    fn filter_query(&self, parsed: &ParsedQuery, strict: bool) -> Option<Box<dyn Query>> {
+        let fields = self.index.fields();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if strict {
+            for phrase in &parsed.phrases {
+                if let Some(query) = self.phrase_any_field(phrase) {
+                    clauses.push((Occur::Must, query));
+                }
+            }
+            for title in &parsed.titles {
+                if let Some(query) = self.phrase_in(fields.title, title) {
+                    clauses.push((Occur::Must, query));
+                }
+            }
+        }
+        for tag in &parsed.tags {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(fields.tag_key, tag),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        for path in &parsed.paths {
+            clauses.push((Occur::Must, self.path_filter(path)));
+        }
+        for excluded in &parsed.excluded {
+            if let Some(query) = self.phrase_any_field(excluded) {
+                clauses.push((Occur::MustNot, query));
+            }
+        }
+        if clauses.is_empty() {
+            return None;
+        }
+        if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
+            clauses.push((Occur::Must, Box::new(AllQuery)));
+        }
+        Some(Box::new(BooleanQuery::new(clauses)))
     }
 
     /// `path:x`: notes under folder `x/`, or whose path contains the words of `x`.

@@ -5,7 +5,8 @@
 //! | `/mcp`                    | MCP streamable HTTP (rmcp), stateless, SSE response bodies   |
 //! | `/sse`, `/messages`       | the legacy 2024-11-05 HTTP+SSE transport ([`sse`])           |
 //! | `/healthz`                | the process is up                                           |
-//! | `/readyz`                 | 200 once the index has caught up with the vault, else 503   |
+//! | `/readyz`                 | 200 once the index has caught up with the vault, else 503;  |
+//! |                           | `semantic` says how far embedding is (never holds `ready`)  |
 //! | `/notes/{path}`           | a note as HTML: the default citation target ([`pages`])      |
 //! | `/`                       | index status and a search box ([`pages`])                    |
 //!
@@ -207,6 +208,13 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let mut body = state.status.to_json();
     body["redactions"] = state.pages.tools.redactor.count().into();
+    let tools = state.pages.tools.clone();
+    body["semantic"] = tokio::task::spawn_blocking(move || tools.semantic_progress())
+        .await
+        .ok()
+        .flatten()
+        .and_then(|progress| serde_json::to_value(progress).ok())
+        .unwrap_or(serde_json::Value::Null);
     let code = if state.status.is_ready() {
         StatusCode::OK
     } else {
