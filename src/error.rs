@@ -19,6 +19,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The vault folder is gone, or its path now leads elsewhere, while serving.
+    #[error(
+        "the vault folder {} is not the one deepvault started with: {reason}; the index is left as it was\n\nhint: put the folder back; to serve another folder, restart deepvault with its path",
+        path.display()
+    )]
+    VaultChanged { path: PathBuf, reason: String },
+
     /// The vault path names a file.
     #[error(
         "vault {} is a file, not a folder\n\nhint: pass the folder that holds your notes, e.g. `deepvault serve {}`",
@@ -66,6 +73,13 @@ pub enum Error {
         source: tantivy::TantivyError,
     },
 
+    /// A reader found an index made with other redaction or privacy settings.
+    #[error(
+        "the index at {} was made with other redaction or privacy settings than this process uses (by the deepvault process that writes it)\n\nhint: give every deepvault process on this vault the same redact_* and private_* settings (deepvault.toml, DEEPVAULT_* variables), or pass --index-dir to use a separate index",
+        path.display()
+    )]
+    IndexSettings { path: PathBuf },
+
     /// tantivy failed.
     #[error("index error at {}: {source}", path.display())]
     Tantivy {
@@ -87,6 +101,22 @@ pub enum Error {
     /// `deepvault models pull` failed; the message names the file and says what to do.
     #[error("{message}")]
     ModelDownload { message: String },
+    /// The built-in OAuth server's state file cannot be used.
+    #[error(
+        "{} is not a usable OAuth state file: {message}\n\nhint: move it away to start over (every app must then connect again), or use the deepvault that wrote it",
+        path.display()
+    )]
+    OAuthState { path: PathBuf, message: String },
+
+    /// `deepvault auth revoke` named a client that is not registered.
+    #[error(
+        "unknown OAuth client `{id}`\n\nhint: `deepvault auth clients` lists the registered clients"
+    )]
+    UnknownClient { id: String },
+
+    /// The owner's passphrase cannot be set.
+    #[error("{message}")]
+    Passphrase { message: String },
 
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
@@ -126,6 +156,13 @@ fn note_not_found(id: &str, suggestions: &[String]) -> String {
     message
 }
 
+/// A short random id that ties what a client saw (an error, a refusal) to the server log line
+/// with its detail. Clients get the id; the detail, which may name paths or internal types, stays
+/// in the log.
+pub(crate) fn error_id() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
 impl Error {
     pub(crate) fn tantivy(path: &std::path::Path, source: tantivy::TantivyError) -> Error {
         Error::Tantivy {
@@ -139,5 +176,19 @@ impl Error {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// A path or word as a POSIX shell reads it, for hints that show a command to run: as is when
+/// it is plain, else in single quotes.
+pub(crate) fn shell_quote(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@,=".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }

@@ -9,8 +9,8 @@
 //! The modules are layers; each uses only those listed above it.
 //!
 //! - [`error`]: the library's error type, which names the path or id it concerns.
-//! - [`vault`]: which files are notes, the parallel walk, and the pure parser: bytes → note. It
-//!   takes no configuration, only arguments.
+//! - [`vault`]: which files are documents (notes, canvases), the parallel walk, and the pure
+//!   parsers: bytes → note. It takes no configuration, only arguments.
 //! - [`config`]: flags over `DEEPVAULT_*` over `deepvault.toml` over defaults → [`config::Config`];
 //!   the auth settings and the citation URL template it holds.
 //! - [`index`]: the tantivy index: schema, analysis, the one writer, search with passages, fetch;

@@ -1,21 +1,42 @@
 //! The note parser on arbitrary bytes: it must never panic, and what it returns must be
-//! consistent (sections inside the body, plain-text ranges inside the plain text, anchors unique),
-//! and the page renderer must accept the body and never let a script, an event handler or a
-//! `javascript:` link through.
+//! consistent (sections and blocks inside the body, plain-text ranges inside the plain text,
+//! anchors and block ids unique), and the page renderer must accept the body and never let a
+//! script, an event handler or a `javascript:` link through. The first byte picks the document
+//! kind (Markdown, Excalidraw, Canvas) and whether `%%comments%%` are kept, so comments, block
+//! ids, inline fields, drawings and canvases are all covered.
 #![no_main]
 
 use std::collections::HashSet;
 
 use deepvault::server::http::html::{RenderContext, render_markdown};
-use deepvault::vault::parse::parse_note;
+use deepvault::vault::note::DocumentKind;
+use deepvault::vault::parse::{ParseOptions, parse_document};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let note = parse_note("fuzz/note.md", data);
+    let (selector, data) = data.split_first().map_or((0, data), |(s, rest)| (*s, rest));
+    let (kind, id) = match selector % 3 {
+        0 => (DocumentKind::Markdown, "fuzz/note.md"),
+        1 => (DocumentKind::Excalidraw, "fuzz/Drawing.excalidraw.md"),
+        _ => (DocumentKind::Canvas, "fuzz/Board.canvas"),
+    };
+    let options = ParseOptions { keep_comments: selector & 0x80 != 0 };
+    let Ok(note) = parse_document(kind, id, data, &options) else {
+        // Only a canvas may be refused (not JSON), and never with a panic.
+        assert_eq!(kind, DocumentKind::Canvas);
+        return;
+    };
     for section in &note.sections {
         assert!(section.start <= section.end && section.end as usize <= note.body.len());
         assert!(note.body.is_char_boundary(section.start as usize));
         assert!(section.plain_start <= section.plain_end && section.plain_end as usize <= note.plain.len());
+    }
+    let mut ids = HashSet::new();
+    for block in &note.blocks {
+        assert!(ids.insert(block.id.clone()), "duplicate block id {}", block.id);
+        assert!(block.start <= block.end && block.end as usize <= note.body.len());
+        assert!(note.body.is_char_boundary(block.start as usize) && note.body.is_char_boundary(block.end as usize));
+        assert!(block.plain_start <= block.plain_end && block.plain_end as usize <= note.plain.len());
     }
     let mut anchors = HashSet::new();
     for heading in &note.headings {
@@ -25,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let resolve = |_: &str| Some("other.md".to_string());
     let html = render_markdown(
         &note.body,
-        &RenderContext { id: &note.id, headings: &note.headings, resolve: &resolve, link_notes: true },
+        &RenderContext { id: &note.id, headings: &note.headings, resolve: &resolve, link_notes: true, embed: None },
     );
     // Text may mention `javascript:` (it is escaped), and so may inert attributes (an `id` made
     // from a footnote label); markup may not carry scripts, event handlers, or a `javascript:`

@@ -1,4 +1,7 @@
 //! `deepvault index`: build or update the index once, with a progress bar and a summary.
+//!
+//! Ctrl-C stops it between files: what is indexed is committed (the next run resumes from it)
+//! and it exits with status 130; a second Ctrl-C exits at once.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -15,6 +18,8 @@ use crate::index::vectors::Semantic;
 use crate::index::vectors::indexer::{EmbedReport, VectorIndexer};
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer, IndexerSettings};
 use crate::vault::Vault;
+use crate::vault::cancel::Cancel;
+use crate::vault::ingest::Ingest;
 
 #[derive(Debug, Args)]
 pub(crate) struct IndexArgs {
@@ -25,9 +30,9 @@ pub(crate) struct IndexArgs {
 }
 
 /// Settings for a one-shot indexing run.
-pub(crate) fn indexer_settings(config: &Config) -> IndexerSettings {
+pub(crate) fn indexer_settings(config: &Config, ingest: &Ingest) -> IndexerSettings {
     IndexerSettings {
-        privacy: config.privacy.clone(),
+        ingest: ingest.clone(),
         max_file_bytes: config.max_file_bytes,
         commit_every: Some(Duration::from_secs(30)),
         ..IndexerSettings::default()
@@ -38,18 +43,38 @@ pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.common.overrides(args.vault))?;
     let vault = Vault::open(&config.vault, &config.exclude)?;
     let started = Instant::now();
+    let ingest = config.ingest()?;
     let (mut indexer, outcome) =
-        Indexer::open(vault, &config.index_dir, indexer_settings(&config))?;
+        Indexer::open(vault, &config.index_dir, indexer_settings(&config, &ingest))?;
     if let crate::index::OpenOutcome::Rebuilt(reason) = &outcome {
         tracing::warn!("rebuilding the index: {reason}");
     }
     let semantic = Semantic::from_config(&config)?;
+    let cancel = Cancel::new();
+    indexer.set_cancel(cancel.clone());
+    crate::server::shutdown::watch_in_background(cancel);
     let progress = Progress::new(std::io::stderr().is_terminal());
     let report = indexer.reconcile(Some(&|done, total| progress.update(done, total)))?;
     progress.finish();
+    if report.cancelled && indexer.has_uncommitted() {
+        eprintln!("finishing the current commit…");
+    }
     indexer.commit(CommitTrigger::Command)?;
     let notes = indexer.note_count();
     let root = indexer.vault().root().to_path_buf();
+    let no_notes =
+        (report.files_seen == 0 && !report.cancelled).then(|| indexer.vault().no_notes_message());
+    if report.cancelled {
+        // Background merges are not waited for: they resume with the next writer. Nothing is
+        // embedded: the next run embeds what is new.
+        drop(indexer);
+        print_summary(&root, &config.index_dir, notes, &report, started.elapsed());
+        eprintln!(
+            "stopped before the end: {} notes are committed; run `deepvault index` again to resume",
+            group(notes)
+        );
+        return Ok(ExitCode::from(130));
+    }
     let elapsed = started.elapsed();
     // The vectors, behind the lexical index and under the same writer lock.
     let vectors = match &semantic {
@@ -64,6 +89,11 @@ pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
     indexer.close()?;
     print_summary(&root, &config.index_dir, notes, &report, elapsed);
     print_vectors(semantic.as_deref(), vectors.as_ref());
+    if let Some(message) = no_notes {
+        eprintln!(
+            "warning: {message}\n\nhint: pass the folder that holds your notes, e.g. `deepvault index ~/Notes`"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,9 @@
 //! `deepvault search` and `deepvault fetch`: what the tools return, as a table or as the exact
 //! tool JSON (`--json`).
+//!
+//! Without `--vault` (nor `vault` in the environment or a config file) they use the current
+//! folder: they say so, and refuse when it holds no note, rather than leave an empty index of
+//! some random folder in the cache.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,6 +22,9 @@ use crate::index::writer::{CommitTrigger, Indexer};
 use crate::service::citations::Citations;
 use crate::service::tools::Tools;
 use crate::vault::Vault;
+use crate::vault::rules::Rules;
+use crate::vault::walk::has_notes;
+use crate::vault::ingest::Ingest;
 
 #[derive(Debug, Args)]
 pub(crate) struct SearchArgs {
@@ -84,12 +91,17 @@ pub(crate) struct FetchArgs {
 fn open_for_query(
     config: &Config,
     vault: &Vault,
+    ingest: &Ingest,
     update: bool,
     semantic: Option<&std::sync::Arc<Semantic>>,
 ) -> anyhow::Result<VaultIndex> {
     let locked = crate::index::is_locked(&config.index_dir);
     if update && !locked {
-        match Indexer::open(vault.clone(), &config.index_dir, indexer_settings(config)) {
+        match Indexer::open(
+            vault.clone(),
+            &config.index_dir,
+            indexer_settings(config, ingest),
+        ) {
             Ok((mut indexer, _)) => {
                 let report = indexer.reconcile(None)?;
                 indexer.commit(CommitTrigger::Command)?;
@@ -124,7 +136,7 @@ fn open_for_query(
             Err(err) => return Err(err.into()),
         }
     }
-    match VaultIndex::open_for_reading(&config.index_dir, vault.root())? {
+    match VaultIndex::open_for_reading(&config.index_dir, vault.root(), &ingest.stamp())? {
         Some(index) => Ok(index),
         None if locked => anyhow::bail!(
             "the index at {} is still being built by another deepvault process\n\nhint: wait for it to finish (its /readyz answers 200 when ready), then try again",
@@ -138,13 +150,38 @@ fn open_for_query(
     }
 }
 
+/// Opens the configured vault; when it is the current folder by default, checks that it holds
+/// notes (before anything is created) and says which folder it is.
+fn open_vault(config: &Config, command: &str, update: bool) -> anyhow::Result<Vault> {
+    let vault = Vault::open(&config.vault, &config.exclude)?;
+    if !config.vault_is_cwd {
+        return Ok(vault);
+    }
+    let rules = Rules::load(&vault)?;
+    if !has_notes(&vault, &rules) {
+        anyhow::bail!(
+            "{}\n\nhint: `{command}` uses the current folder when no vault is given; pass the vault, e.g. `deepvault {command} ... --vault ~/Notes` (or set DEEPVAULT_VAULT)",
+            vault.no_notes_message()
+        );
+    }
+    eprintln!(
+        "{} {} (the current folder; pass --vault for another), index in {}",
+        if update { "indexing" } else { "searching" },
+        vault.root().display(),
+        config.index_dir.display()
+    );
+    Ok(vault)
+}
+
 fn tools_for(
     config: &Config,
     vault: &Vault,
+    ingest: &Ingest,
     index: VaultIndex,
     limit: Option<usize>,
 ) -> anyhow::Result<Tools> {
-    let mut tools = Tools::new(config, index, Citations::from_config(config, vault.name())?)?;
+    let mut tools = Tools::new(config, index, Citations::from_config(config, vault.name())?)?
+        .with_redactor(std::sync::Arc::clone(ingest.redactor()));
     if let Some(limit) = limit {
         tools.search.limit = limit;
     }
@@ -155,14 +192,15 @@ pub(crate) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let mut overrides = args.common.overrides(args.vault);
     overrides.values.search_mode = args.mode.map(SearchMode::from);
     let config = Config::load(&overrides)?;
-    let vault = Vault::open(&config.vault, &config.exclude)?;
+    let vault = open_vault(&config, "search", !args.no_update)?;
+    let ingest = config.ingest()?;
     let semantic = Semantic::from_config(&config)?;
-    let index = open_for_query(&config, &vault, !args.no_update, semantic.as_ref())?;
+    let index = open_for_query(&config, &vault, &ingest, !args.no_update, semantic.as_ref())?;
     if let Some(semantic) = &semantic {
         // Reads the vectors (written just now, or by the process that writes the index).
         semantic.follow()?;
     }
-    let tools = tools_for(&config, &vault, index, args.limit)?.with_semantic(semantic);
+    let tools = tools_for(&config, &vault, &ingest, index, args.limit)?.with_semantic(semantic);
     let result = tools.search(&args.query)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -189,9 +227,10 @@ pub(crate) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.common.overrides(args.vault))?;
-    let vault = Vault::open(&config.vault, &config.exclude)?;
-    let index = open_for_query(&config, &vault, !args.no_update, None)?;
-    let tools = tools_for(&config, &vault, index, None)?;
+    let vault = open_vault(&config, "fetch", !args.no_update)?;
+    let ingest = config.ingest()?;
+    let index = open_for_query(&config, &vault, &ingest, !args.no_update, None)?;
+    let tools = tools_for(&config, &vault, &ingest, index, None)?;
     let result = tools.fetch(&args.id).with_context(|| {
         format!(
             "cannot fetch `{}`",

@@ -21,7 +21,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub(crate) use auth::AuthMode;
+
 use crate::error::{Error, Result};
+use crate::vault::ingest::Ingest;
+use crate::vault::privacy::Privacy;
+use crate::vault::redact::Redactor;
 
 /// The default listen address: loopback only.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
@@ -78,6 +83,8 @@ config_keys! {
     snippet_chars: usize,
     /// Larger files are skipped.
     max_file_bytes: u64,
+    /// Keep Obsidian `%%comments%%` in what is indexed and served.
+    keep_comments: bool,
     /// Poll instead of file events.
     poll: bool,
     poll_interval_ms: u64,
@@ -91,6 +98,9 @@ config_keys! {
     page_link_ttl_secs: u64,
     redact_defaults: bool,
     redact_patterns: Vec<String>,
+    /// Which way clients prove who they are: `auto`, `builtin` (deepvault's own OAuth
+    /// server), `none`, `tokens` or `oauth` (an external issuer).
+    auth: AuthMode,
     tokens_file: PathBuf,
     insecure_no_auth: bool,
     allowed_hosts: Vec<String>,
@@ -102,6 +112,8 @@ config_keys! {
     max_body_bytes: usize,
     rate_limit_per_minute: u32,
     request_timeout_secs: u64,
+    /// A connection with no byte in either direction for this long is closed.
+    idle_timeout_secs: u64,
     max_query_chars: usize,
     max_fetch_bytes: usize,
     audit_log: PathBuf,
@@ -135,7 +147,7 @@ macro_rules! text_from_env {
         }
     )*};
 }
-text_from_env!(String, PathBuf, PagesMode, SemanticSwitch, SearchMode);
+text_from_env!(String, PathBuf, PagesMode, AuthMode, SemanticSwitch, SearchMode);
 
 macro_rules! int_from_env {
     ($($ty:ty),*) => {$(
@@ -206,8 +218,12 @@ pub(crate) struct Limits {
     pub(crate) max_body_bytes: usize,
     /// Requests per minute per client; 0 disables the limit.
     pub(crate) rate_limit_per_minute: u32,
-    /// A tool call or page that takes longer fails with a timeout.
+    /// A tool call or page that takes longer fails with a timeout; a request body must arrive
+    /// within it too.
     pub(crate) request_timeout: Duration,
+    /// A connection silent in both directions this long is closed (never less than
+    /// `request_timeout`, so a slow answer is not cut).
+    pub(crate) idle_timeout: Duration,
     /// Longer queries are cut to this many characters (and still answered).
     pub(crate) max_query_chars: usize,
     /// Fetched text longer than this is cut, with `metadata.truncated: true`.
@@ -219,14 +235,18 @@ pub(crate) struct Limits {
 pub(crate) struct AuthConfig {
     /// Static bearer tokens (from `DEEPVAULT_TOKENS` and `tokens_file`).
     pub(crate) tokens: Vec<auth::StaticToken>,
+    /// An external issuer's JWTs.
     pub(crate) oauth: Option<auth::OAuthSettings>,
+    /// deepvault is its own OAuth authorization server (`auth = "builtin"`, or the default for a
+    /// non-loopback public URL without other auth).
+    pub(crate) builtin: bool,
     /// Serve a non-loopback address without auth, knowingly.
     pub(crate) insecure_no_auth: bool,
 }
 
 impl AuthConfig {
     pub(crate) fn is_enabled(&self) -> bool {
-        !self.tokens.is_empty() || self.oauth.is_some()
+        !self.tokens.is_empty() || self.oauth.is_some() || self.builtin
     }
 }
 
@@ -286,27 +306,6 @@ pub(crate) struct SemanticConfig {
 /// The model `semantic = "on"` uses when `embedding_model` is not set.
 pub(crate) const DEFAULT_EMBEDDING_MODEL: &str = "all-MiniLM-L6-v2";
 
-/// Who marks a note private.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Privacy {
-    /// Frontmatter key, `deepvault` by default.
-    pub(crate) key: String,
-    /// Value of that key that makes a note private, `private` by default.
-    pub(crate) value: String,
-    /// Tags that make a note private (lowercase), `private` by default.
-    pub(crate) tags: Vec<String>,
-}
-
-impl Default for Privacy {
-    fn default() -> Self {
-        Privacy {
-            key: "deepvault".into(),
-            value: "private".into(),
-            tags: vec!["private".into()],
-        }
-    }
-}
-
 /// When the indexer commits a batch of changes.
 #[derive(Clone, Debug)]
 pub(crate) struct CommitPolicy {
@@ -335,6 +334,8 @@ pub(crate) struct WatchConfig {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub(crate) vault: PathBuf,
+    /// No flag, variable or file named the vault: it is the current folder.
+    pub(crate) vault_is_cwd: bool,
     pub(crate) index_dir: PathBuf,
     pub(crate) listen: String,
     /// The URL clients reach, without a trailing `/`; `None` means "derive from `listen`".
@@ -345,6 +346,8 @@ pub struct Config {
     pub(crate) max_results: usize,
     pub(crate) snippet_chars: usize,
     pub(crate) max_file_bytes: u64,
+    /// Keep Obsidian `%%comments%%` (hidden from readers by default, as Obsidian does).
+    pub(crate) keep_comments: bool,
     pub(crate) watch: WatchConfig,
     pub(crate) pages: PagesMode,
     /// Signed page links expire after this long; `None` means never.
@@ -370,6 +373,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// How notes are read for the index: these privacy settings, redaction patterns and parse
+    /// options.
+    pub fn ingest(&self) -> Result<Ingest> {
+        Ok(Ingest::new(
+            self.privacy.clone(),
+            std::sync::Arc::new(Redactor::new(self.redact_defaults, &self.redact_patterns)?),
+        )
+        .with_parse(crate::vault::parse::ParseOptions {
+            keep_comments: self.keep_comments,
+        }))
+    }
+
     /// Loads the configuration from defaults, the file, the process environment and `overrides`.
     pub fn load(overrides: &Overrides) -> Result<Config> {
         let env: BTreeMap<String, String> = std::env::vars()
@@ -393,13 +408,14 @@ impl Config {
             None => ConfigLayer::default(),
         };
         // The vault decides where `deepvault.toml` is, so find it first.
-        let vault = overrides
+        let named_vault = overrides
             .values
             .vault
             .clone()
             .or_else(|| from_env.vault.clone())
-            .or_else(|| file.vault.clone())
-            .unwrap_or_else(|| PathBuf::from("."));
+            .or_else(|| file.vault.clone());
+        let vault_is_cwd = named_vault.is_none();
+        let vault = named_vault.unwrap_or_else(|| PathBuf::from("."));
         let mut source = explicit_file.clone();
         if explicit_file.is_none() {
             let candidate = vault.join("deepvault.toml");
@@ -410,7 +426,9 @@ impl Config {
         }
         let merged = overrides.values.clone().or(from_env).or(file);
         let env_tokens = env.get("DEEPVAULT_TOKENS").cloned();
-        Config::validate(merged, vault, source, env_tokens)
+        let mut config = Config::validate(merged, vault, source, env_tokens)?;
+        config.vault_is_cwd = vault_is_cwd;
+        Ok(config)
     }
 
     fn validate(
@@ -456,6 +474,10 @@ impl Config {
             request_timeout: Duration::from_secs(positive(
                 file.request_timeout_secs.unwrap_or(30) as usize,
                 "request_timeout_secs",
+            )? as u64),
+            idle_timeout: Duration::from_secs(positive(
+                file.idle_timeout_secs.unwrap_or(60) as usize,
+                "idle_timeout_secs",
             )? as u64),
             max_query_chars: positive(
                 file.max_query_chars.unwrap_or(16 * 1024),
@@ -517,10 +539,31 @@ impl Config {
                 })
             }
         };
+        let insecure_no_auth = file.insecure_no_auth.unwrap_or(false);
+        let mode = file.auth.unwrap_or_default();
+        let (tokens, oauth) = auth::apply_mode(mode, tokens, oauth)?;
+        let builtin = match mode {
+            AuthMode::Builtin if oauth.is_some() => {
+                return Err(Error::Config {
+                    message: "auth = \"builtin\" and oauth_issuer both name who grants access\n\nhint: choose one: remove oauth_issuer to let deepvault be its own authorization server, or remove auth = \"builtin\" to use your issuer".into(),
+                });
+            }
+            AuthMode::Builtin => true,
+            AuthMode::Auto => {
+                tokens.is_empty()
+                    && oauth.is_none()
+                    && !insecure_no_auth
+                    && public_url
+                        .as_deref()
+                        .is_some_and(|url| !auth::is_loopback_url(url))
+            }
+            AuthMode::None | AuthMode::Tokens | AuthMode::OAuth => false,
+        };
         let auth = AuthConfig {
             tokens,
             oauth,
-            insecure_no_auth: file.insecure_no_auth.unwrap_or(false),
+            builtin,
+            insecure_no_auth,
         };
         let snippet_chars = positive(file.snippet_chars.unwrap_or(300), "snippet_chars")?;
         let commit = CommitPolicy {
@@ -568,6 +611,7 @@ impl Config {
         let models_dir = file.models_dir.clone().unwrap_or_else(default_models_dir);
         Ok(Config {
             vault,
+            vault_is_cwd: false,
             index_dir,
             listen,
             public_url,
@@ -577,6 +621,7 @@ impl Config {
             max_results,
             snippet_chars,
             max_file_bytes: file.max_file_bytes.unwrap_or(64 * 1024 * 1024),
+            keep_comments: file.keep_comments.unwrap_or(false),
             watch,
             pages: file.pages.unwrap_or(if auth.is_enabled() {
                 PagesMode::Signed
@@ -598,6 +643,12 @@ impl Config {
             models_dir,
             source,
         })
+    }
+
+    /// The state folder beside the index (`tantivy/`): what must survive a rebuild of the index,
+    /// like the built-in OAuth server's clients and grants. Never in the vault.
+    pub(crate) fn state_dir(&self) -> PathBuf {
+        self.index_dir.join("state")
     }
 
     /// The base URL of this server as clients see it: `--public-url`, else from `listen`.
@@ -742,9 +793,13 @@ fn check_keys<'k>(mut keys: impl Iterator<Item = &'k str>, origin: &str) -> Resu
 /// The known key nearest to `unknown` (case and `-`/`_` ignored), when it is near enough to be a
 /// typo of it.
 fn closest_key(unknown: &str) -> Option<&'static str> {
+    closest(unknown, KEYS.iter().map(|(known, _)| *known))
+}
+
+fn closest<'k>(unknown: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
     let unknown = unknown.to_lowercase().replace('-', "_");
-    KEYS.iter()
-        .map(|(known, _)| (*known, strsim::jaro_winkler(known, &unknown)))
+    known
+        .map(|known| (known, strsim::jaro_winkler(known, &unknown)))
         .filter(|(_, similarity)| *similarity >= 0.85)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(known, _)| known)
@@ -759,26 +814,66 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<ConfigLayer> {
             table.insert(key.to_string(), read(&name, raw)?);
         }
     }
-    ConfigLayer::deserialize(toml::Value::Table(table)).map_err(|err| Error::Config {
-        message: format!("invalid value in the environment: {}", err.message().trim()),
+    ConfigLayer::deserialize(toml::Value::Table(table.clone())).map_err(|err| {
+        // Name the variable: find the one that does not deserialize on its own.
+        let culprit = table.iter().find_map(|(key, value)| {
+            let one = toml::Table::from_iter([(key.clone(), value.clone())]);
+            ConfigLayer::deserialize(toml::Value::Table(one))
+                .err()
+                .map(|err| (key.to_uppercase(), err))
+        });
+        match culprit {
+            Some((key, err)) => Error::Config {
+                message: format!(
+                    "DEEPVAULT_{key}=`{}` is not valid: {}",
+                    env.get(&format!("DEEPVAULT_{key}"))
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                    err.message().trim()
+                ),
+            },
+            None => Error::Config {
+                message: format!("invalid value in the environment: {}", err.message().trim()),
+            },
+        }
     })
 }
 
-/// Variables that are read besides the keys.
-const OTHER_ENV_VARS: &[&str] = &["CONFIG", "TOKENS", "LOG"];
+/// Variables that are read besides the keys (`RANKING`: ranking experiments, see the README).
+const OTHER_ENV_VARS: &[&str] = &["config", "tokens", "log", "ranking", "test_clock_file"];
+
+/// The variable `deepvault connect` tells clients (Codex's `bearer_token_env_var`) to read their
+/// token from; the server reads `DEEPVAULT_TOKENS`.
+const CLIENT_TOKEN_VAR: &str = "DEEPVAULT_TOKEN";
+
+/// True for a `DEEPVAULT_*` variable that deepvault reads.
+pub(crate) fn is_read_env_var(name: &str) -> bool {
+    name.strip_prefix("DEEPVAULT_").is_some_and(|key| {
+        OTHER_ENV_VARS
+            .iter()
+            .chain(KEYS.iter().map(|(k, _)| k))
+            .any(|k| k.eq_ignore_ascii_case(key))
+    })
+}
 
 /// Warnings for `DEEPVAULT_*` variables that nothing reads (a typo, say), naming the closest
 /// known one.
 pub(crate) fn unknown_env_vars(env: &BTreeMap<String, String>) -> Vec<String> {
     env.keys()
         .filter_map(|name| {
+            if name == CLIENT_TOKEN_VAR {
+                // A client's token: normal next to the server's DEEPVAULT_TOKENS, a likely typo
+                // without it (the server would then run without the token the user meant).
+                return (!env.contains_key("DEEPVAULT_TOKENS")).then(|| {
+                    format!("{name} is set, but the server reads its tokens from DEEPVAULT_TOKENS (or tokens_file); {name} is what clients read theirs from (see `deepvault connect`)")
+                });
+            }
             let key = name.strip_prefix("DEEPVAULT_")?;
-            let known = OTHER_ENV_VARS.contains(&key)
-                || KEYS.iter().any(|(k, _)| k.eq_ignore_ascii_case(key));
-            if known {
+            if is_read_env_var(name) {
                 return None;
             }
-            let hint = match closest_key(key) {
+            let candidates = KEYS.iter().map(|(k, _)| *k).chain(OTHER_ENV_VARS.iter().copied());
+            let hint = match closest(key, candidates) {
                 Some(near) => format!("; did you mean DEEPVAULT_{}?", near.to_uppercase()),
                 None => String::new(),
             };
@@ -932,6 +1027,75 @@ mod tests {
             "{warnings:?}"
         );
         assert!(!warnings[1].contains("did you mean"), "{warnings:?}");
+    }
+
+    #[test]
+    fn variables_that_are_read_are_not_unknown() {
+        let warnings = unknown_env_vars(&env(&[
+            ("DEEPVAULT_RANKING", "{}"),
+            ("DEEPVAULT_LOG", "debug"),
+            ("DEEPVAULT_CONFG", "x"),
+        ]));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("did you mean DEEPVAULT_CONFIG?"),
+            "{warnings:?}"
+        );
+        // A client's token variable next to the server's tokens is normal; alone, it is
+        // probably meant for the server, which does not read it.
+        assert!(
+            unknown_env_vars(&env(&[("DEEPVAULT_TOKEN", "x"), ("DEEPVAULT_TOKENS", "y")]))
+                .is_empty()
+        );
+        let alone = unknown_env_vars(&env(&[("DEEPVAULT_TOKEN", "x")]));
+        assert!(alone[0].contains("DEEPVAULT_TOKENS"), "{alone:?}");
+    }
+
+    #[test]
+    fn auth_mode_is_checked() {
+        let with =
+            |pairs: &[(&str, &str)]| Config::load_with_env(&Overrides::default(), &env(pairs));
+        let err = with(&[("DEEPVAULT_AUTH", "tokens")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no token is configured") && err.contains("--tokens-file"),
+            "{err}"
+        );
+        let err = with(&[("DEEPVAULT_AUTH", "oauth")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no issuer") && err.contains("--oauth-issuer"),
+            "{err}"
+        );
+        let err = with(&[("DEEPVAULT_AUTH", "maybe")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DEEPVAULT_AUTH=`maybe`"), "{err}");
+        let token = ("DEEPVAULT_TOKENS", "a-token-of-sixteen-chars");
+        let config = with(&[token, ("DEEPVAULT_AUTH", "none")]).unwrap();
+        assert!(!config.auth.is_enabled());
+        let config = with(&[token]).unwrap();
+        assert_eq!(config.auth.tokens.len(), 1);
+        let config = with(&[
+            token,
+            ("DEEPVAULT_AUTH", "tokens"),
+            ("DEEPVAULT_OAUTH_ISSUER", "https://issuer.example/"),
+            ("DEEPVAULT_PUBLIC_URL", "https://notes.example.com"),
+        ])
+        .unwrap();
+        assert!(config.auth.oauth.is_none() && config.auth.tokens.len() == 1);
+    }
+
+    #[test]
+    fn the_vault_is_the_current_folder_only_when_nothing_names_it() {
+        let config = Config::load_with_env(&Overrides::default(), &env(&[])).unwrap();
+        assert!(config.vault_is_cwd);
+        let config =
+            Config::load_with_env(&Overrides::default(), &env(&[("DEEPVAULT_VAULT", ".")]))
+                .unwrap();
+        assert!(!config.vault_is_cwd);
     }
 
     /// The README's configuration table is the user's reference: every key must be in it.

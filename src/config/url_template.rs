@@ -11,8 +11,9 @@
 //! | `{path_noext}`   | `Travel/Kyoto%202025/Kyoto%20temples`                                  |
 //! | `{slug}`         | `Travel/Kyoto-2025/Kyoto-temples` (Quartz-style page slug)             |
 //! | `{vault}`        | the vault folder's name, encoded for a query string                    |
-//! | `{anchor}`       | `kinkaku-ji`, the best section's heading anchor, or empty              |
-//! | `{#anchor}`      | `#kinkaku-ji`, or nothing when there is no section                     |
+//! | `{root}`         | the vault folder's absolute path, each segment encoded (`file://` URLs) |
+//! | `{anchor}`       | `kinkaku-ji`, the best section's heading anchor (`^id` for a block), or empty |
+//! | `{#anchor}`      | `#kinkaku-ji` (`#^id` for a block), or nothing when there is no section |
 //! | `{heading}`      | `Kinkaku-ji`, the heading text encoded for a query string, or empty    |
 //! | `{line}`         | the section's line number in the file (1 without a section)            |
 //!
@@ -20,10 +21,19 @@
 //! Obsidian `obsidian://open?vault={vault}&file={path_encoded}`, a Quartz or Publish site
 //! `https://notes.example.com/{slug}{#anchor}`, a Git forge
 //! `https://github.com/me/notes/blob/main/{path}#L{line}`.
+//!
+//! A stdio server that serves no pages defaults to [`OBSIDIAN_TEMPLATE`] for an Obsidian vault and
+//! [`FILE_TEMPLATE`] otherwise (see `crate::server`). `{root}` names a folder of this machine:
+//! meant for local clients, not for a server that remote clients reach.
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use crate::error::{Error, Result};
+
+/// Citations that open the note in the Obsidian app.
+pub(crate) const OBSIDIAN_TEMPLATE: &str = "obsidian://open?vault={vault}&file={path_encoded}";
+/// Citations that open the note's file.
+pub(crate) const FILE_TEMPLATE: &str = "file://{root}/{path}";
 
 /// Characters encoded inside one path segment: everything but unreserved characters and a few
 /// sub-delimiters that are safe in paths.
@@ -44,6 +54,10 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'\\')
     .add(b'/');
+
+/// Characters encoded in a `#fragment`: as in a segment, but `^` stays, so a block anchor reads
+/// `#^id` as Obsidian writes it.
+const FRAGMENT: &AsciiSet = &SEGMENT.remove(b'^');
 
 /// Characters encoded in a query-string component: everything but unreserved characters.
 const COMPONENT: &AsciiSet = &SEGMENT
@@ -71,6 +85,7 @@ enum Part {
     PathNoExt,
     Slug,
     Vault,
+    Root,
     Anchor,
     HashAnchor,
     Heading,
@@ -117,6 +132,7 @@ impl UrlTemplate {
                 "path_noext" => Part::PathNoExt,
                 "slug" => Part::Slug,
                 "vault" => Part::Vault,
+                "root" => Part::Root,
                 "anchor" => Part::Anchor,
                 "#anchor" => Part::HashAnchor,
                 "heading" => Part::Heading,
@@ -124,7 +140,7 @@ impl UrlTemplate {
                 other => {
                     return Err(Error::Config {
                         message: format!(
-                            "url_template `{template}` has an unknown placeholder `{{{other}}}`\n\nhint: known placeholders are {{public_url}}, {{path}}, {{path_raw}}, {{path_encoded}}, {{path_noext}}, {{slug}}, {{vault}}, {{anchor}}, {{#anchor}}, {{heading}}, {{line}}"
+                            "url_template `{template}` has an unknown placeholder `{{{other}}}`\n\nhint: known placeholders are {{public_url}}, {{path}}, {{path_raw}}, {{path_encoded}}, {{path_noext}}, {{slug}}, {{vault}}, {{root}}, {{anchor}}, {{#anchor}}, {{heading}}, {{line}}"
                         ),
                     });
                 }
@@ -148,8 +164,14 @@ impl UrlTemplate {
             && matches!(self.parts.get(1), Some(Part::Literal(l)) if l.starts_with("/notes/"))
     }
 
-    /// Renders the URL for a note.
-    pub(crate) fn render(&self, public_url: &str, vault: &str, target: Target<'_>) -> String {
+    /// Renders the URL for a note. `root` is the vault folder's absolute path (`/`-separated).
+    pub(crate) fn render(
+        &self,
+        public_url: &str,
+        vault: &str,
+        root: &str,
+        target: Target<'_>,
+    ) -> String {
         let mut out = String::with_capacity(64 + target.id.len() * 2);
         for part in &self.parts {
             match part {
@@ -164,6 +186,7 @@ impl UrlTemplate {
                 ),
                 Part::Slug => out.push_str(&page_slug(target.id)),
                 Part::Vault => out.extend(utf8_percent_encode(vault, COMPONENT)),
+                Part::Root => push_segments(&mut out, root.trim_end_matches('/')),
                 Part::Anchor => {
                     if let Some(anchor) = target.anchor {
                         out.extend(utf8_percent_encode(anchor, SEGMENT));
@@ -172,7 +195,7 @@ impl UrlTemplate {
                 Part::HashAnchor => {
                     if let Some(anchor) = target.anchor.filter(|a| !a.is_empty()) {
                         out.push('#');
-                        out.extend(utf8_percent_encode(anchor, SEGMENT));
+                        out.extend(utf8_percent_encode(anchor, FRAGMENT));
                     }
                 }
                 Part::Heading => {
@@ -224,9 +247,26 @@ mod tests {
     use super::*;
 
     fn render(template: &str, target: Target<'_>) -> String {
-        UrlTemplate::parse(template)
-            .unwrap()
-            .render("https://host", "My Vault", target)
+        UrlTemplate::parse(template).unwrap().render(
+            "https://host",
+            "My Vault",
+            "/home/me/My Vault",
+            target,
+        )
+    }
+
+    #[test]
+    fn block_anchors_keep_their_caret() {
+        let t = Target {
+            id: "a b.md",
+            anchor: Some("^883251"),
+            heading: None,
+            line: Some(3),
+        };
+        assert_eq!(
+            render(crate::config::DEFAULT_URL_TEMPLATE, t),
+            "https://host/notes/a%20b.md#^883251"
+        );
     }
 
     #[test]
@@ -279,6 +319,10 @@ mod tests {
         assert_eq!(
             render("obsidian://open?vault={vault}&file={path_encoded}", t),
             "obsidian://open?vault=My%20Vault&file=Coffee%2FQ%26A%20%E2%80%94%20brewing.md"
+        );
+        assert_eq!(
+            render(FILE_TEMPLATE, t),
+            "file:///home/me/My%20Vault/Coffee/Q&A%20%E2%80%94%20brewing.md"
         );
         assert_eq!(
             render("https://notes.example.com/{slug}{#anchor}", t),

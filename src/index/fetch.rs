@@ -1,5 +1,5 @@
-//! Fetch: one note, or one section of it (`Path.md#Heading`), by id, with its links resolved to
-//! note ids and its backlinks found.
+//! Fetch: one note, or one section of it (`Path.md#Heading`) or block (`Path.md#^id`), by id,
+//! with its embeds inlined, its links resolved to note ids and its backlinks found.
 //!
 //! Ids are looked up in the index; they never touch the file system. Links resolve as Obsidian
 //! resolves them: a key (`folder/note`, `note`) matches notes whose path ends with it, and among
@@ -13,7 +13,10 @@ use tantivy::{DocAddress, Searcher, Term};
 
 use super::{NoteDoc, VaultIndex};
 use crate::error::{Error, Result};
-use crate::vault::note::{Callout, Heading, LinkKind, file_stem, link_key, name_keys};
+use crate::vault::note::{
+    Callout, DocumentKind, Heading, LinkKind, file_stem, link_key, name_keys,
+};
+use crate::vault::parse::{markdown_options, split_fragment};
 
 /// A fetched note or section.
 #[derive(Clone, Debug)]
@@ -32,10 +35,17 @@ pub(crate) struct Fetched {
 pub(crate) struct FetchMetadata {
     /// The note's vault-relative path (its id without a `#section`).
     pub(crate) path: String,
+    /// What kind of document it is: `markdown`, `excalidraw` (a drawing's text) or `canvas`
+    /// (a canvas rendered as Markdown).
+    pub(crate) kind: DocumentKind,
     pub(crate) tags: Vec<String>,
     pub(crate) aliases: Vec<String>,
     /// The frontmatter, every scalar and list value kept.
     pub(crate) frontmatter: Map<String, Value>,
+    /// Dataview inline fields (`key:: value`, `[key:: value]`, `(key:: value)`): a string, or a
+    /// list of strings for a key that occurs more than once.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub(crate) fields: Map<String, Value>,
     pub(crate) headings: Vec<Heading>,
     /// Outgoing links, resolved to note ids where possible.
     pub(crate) links: Vec<LinkInfo>,
@@ -49,10 +59,11 @@ pub(crate) struct FetchMetadata {
     pub(crate) modified: String,
     /// Bytes.
     pub(crate) size: u64,
-    /// The section fetched with `Note.md#Heading`.
+    /// The section fetched with `Note.md#Heading`, or the block fetched with `Note.md#^id`
+    /// (its anchor is `^id`, its heading that of the section it lies in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) section: Option<SectionInfo>,
-    /// True when the text was cut at `max_fetch_bytes`.
+    /// True when the text (inlined embeds included) was cut at `max_fetch_bytes`.
     pub(crate) truncated: bool,
 }
 
@@ -66,10 +77,21 @@ pub(crate) struct LinkInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) fragment: Option<String>,
     /// The note it resolves to (null when none does); absent for external links.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub(crate) id: Option<Option<String>>,
     /// 1-based line in the file.
     pub(crate) line: u32,
+}
+
+/// A field that is present, `null` included: `Some(None)` reads back as it was written.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 /// The section a `Note.md#Heading` fetch returned.
@@ -83,8 +105,10 @@ pub(crate) struct SectionInfo {
 /// Most links and backlinks listed in metadata.
 const MAX_LINKS: usize = 500;
 
-/// Fetches by id. `max_bytes` cuts long text (at a character boundary) and sets
-/// `metadata.truncated`.
+/// Fetches by id. Embeds are inlined (see [`Expander`]); `max_bytes` bounds what they add:
+/// inlining stops when the note's own text and what was inlined reach it. Cutting the whole
+/// text to `max_bytes` is the caller's, after redaction, so that a cut never leaves the start of
+/// a secret too short to be recognised.
 pub(crate) fn fetch(
     index: &VaultIndex,
     searcher: &Searcher,
@@ -92,22 +116,18 @@ pub(crate) fn fetch(
     max_bytes: Option<usize>,
 ) -> Result<Fetched> {
     let (doc, section_name) = resolve(index, searcher, requested)?;
-    let mut text = doc.body.clone();
+    let mut text = doc.body.as_str();
     let mut section = None;
     if let Some(name) = &section_name {
-        let wanted = name.trim().to_lowercase();
-        let position = doc.meta.headings.iter().position(|h| {
-            h.anchor == wanted
-                || h.text.to_lowercase() == wanted
-                || h.anchor == crate::vault::parse::slugify(&wanted)
-        });
-        let Some(position) = position else {
+        let Some(part) = find_part(&doc, name) else {
             let available: Vec<String> = doc
                 .meta
                 .headings
                 .iter()
+                .map(|h| h.anchor.clone())
+                .chain(doc.meta.blocks.iter().map(|b| format!("^{}", b.id)))
                 .take(20)
-                .map(|h| format!("`{}#{}`", doc.meta.id, h.anchor))
+                .map(|anchor| format!("{}#{anchor}", doc.meta.id))
                 .collect();
             return Err(Error::NoteNotFound {
                 id: requested.to_string(),
@@ -115,45 +135,18 @@ pub(crate) fn fetch(
                     vec![doc.meta.id.clone()]
                 } else {
                     available
-                        .into_iter()
-                        .map(|s| s.trim_matches('`').to_string())
-                        .collect()
                 },
             });
         };
-        let heading = &doc.meta.headings[position];
-        // The section runs to the next heading of the same or a higher level.
-        let start = doc
-            .meta
-            .sections
-            .iter()
-            .find(|s| s.heading == Some(position as u32))
-            .map_or(0, |s| s.start as usize);
-        let end = doc
-            .meta
-            .sections
-            .iter()
-            .filter(|s| s.start as usize > start)
-            .find(|s| {
-                s.heading
-                    .and_then(|h| doc.meta.headings.get(h as usize))
-                    .is_some_and(|h| h.level <= heading.level)
-            })
-            .map_or(doc.body.len(), |s| s.start as usize);
-        text = doc.body.get(start..end).unwrap_or("").to_string();
-        section = Some((heading.anchor.clone(), heading.text.clone(), heading.line));
+        text = doc.body.get(part.range.clone()).unwrap_or("");
+        section = Some((part.anchor, part.heading, part.line));
     }
-    let mut truncated = false;
-    if let Some(max) = max_bytes
-        && text.len() > max
-    {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        truncated = true;
-    }
+    let fragment = section.as_ref().map(|(anchor, _, _)| anchor.clone());
+    let mut expander = Expander::new(index, searcher, text.len(), max_bytes);
+    expander.chain.push((doc.meta.id.clone(), fragment));
+    expander.write(text, 0)?;
+    let truncated = expander.cut;
+    let text = expander.out;
     let metadata = metadata(index, searcher, &doc, section.as_ref(), truncated)?;
     Ok(Fetched {
         id: doc.meta.id.clone(),
@@ -162,6 +155,296 @@ pub(crate) fn fetch(
         section,
         metadata,
     })
+}
+
+/// A part of a document that a `#fragment` names: a heading's section or a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Part {
+    /// Byte range in the body.
+    pub(crate) range: std::ops::Range<usize>,
+    /// The heading's anchor, or `^id` for a block.
+    pub(crate) anchor: String,
+    /// The heading's text; for a block, the heading of the section it lies in (or empty).
+    pub(crate) heading: String,
+    pub(crate) line: u32,
+}
+
+/// What `name` (a fragment without `#`) names in `doc`: `^id` a block, anything else a heading
+/// by anchor or text. The section of a heading runs to the next heading of the same or a higher
+/// level.
+pub(crate) fn find_part(doc: &NoteDoc, name: &str) -> Option<Part> {
+    let meta = &doc.meta;
+    if let Some(id) = name.trim().strip_prefix('^') {
+        let block = meta
+            .blocks
+            .iter()
+            .find(|b| b.id == id)
+            .or_else(|| meta.blocks.iter().find(|b| b.id.eq_ignore_ascii_case(id)))?;
+        let heading = meta
+            .sections
+            .iter()
+            .rfind(|s| s.start <= block.start)
+            .and_then(|s| s.heading)
+            .and_then(|h| meta.headings.get(h as usize))
+            .map(|h| h.text.clone())
+            .unwrap_or_default();
+        return Some(Part {
+            range: block.start as usize..block.end as usize,
+            anchor: format!("^{}", block.id),
+            heading,
+            line: block.line,
+        });
+    }
+    let wanted = name.trim().to_lowercase();
+    let position = meta.headings.iter().position(|h| {
+        h.anchor == wanted
+            || h.text.to_lowercase() == wanted
+            || h.anchor == crate::vault::parse::slugify(&wanted)
+    })?;
+    let heading = &meta.headings[position];
+    let start = meta
+        .sections
+        .iter()
+        .find(|s| s.heading == Some(position as u32))
+        .map_or(0, |s| s.start as usize);
+    let end = meta
+        .sections
+        .iter()
+        .filter(|s| s.start as usize > start)
+        .find(|s| {
+            s.heading
+                .and_then(|h| meta.headings.get(h as usize))
+                .is_some_and(|h| h.level <= heading.level)
+        })
+        .map_or(doc.body.len(), |s| s.start as usize);
+    Some(Part {
+        range: start..end,
+        anchor: heading.anchor.clone(),
+        heading: heading.text.clone(),
+        line: heading.line,
+    })
+}
+
+/// Embeds nest at most this deep (an embed inside an embed inside an embed).
+pub(crate) const MAX_EMBED_DEPTH: usize = 3;
+
+/// The content an embed shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Embedded {
+    /// The embedded document's id.
+    pub(crate) id: String,
+    /// The part embedded (`heading-anchor` or `^id`), if not the whole document.
+    pub(crate) fragment: Option<String>,
+    /// Its Markdown, as stored (embeds inside are not inlined yet).
+    pub(crate) markdown: String,
+}
+
+impl Embedded {
+    /// The id that fetches exactly this content: `Note.md`, `Note.md#heading` or `Note.md#^id`.
+    pub(crate) fn source(&self) -> String {
+        match &self.fragment {
+            Some(fragment) => format!("{}#{fragment}", self.id),
+            None => self.id.clone(),
+        }
+    }
+}
+
+/// What `![[dest]]` shows: the document it resolves to (by the same rules as links), the whole
+/// of it or the heading's section or block its fragment names. `None` when it resolves to no
+/// indexed document (an attachment; a private, excluded or missing note), to a kind that is not
+/// inlined, or to a fragment the document does not have: the embed then stays a link.
+pub(crate) fn embedded(
+    index: &VaultIndex,
+    searcher: &Searcher,
+    dest: &str,
+) -> Result<Option<Embedded>> {
+    let (target, fragment) = split_fragment(dest);
+    let target = target.trim();
+    if target.is_empty() || target.len() > 4096 {
+        return Ok(None);
+    }
+    let Some(id) = resolve_link(index, searcher, &link_key(target))? else {
+        return Ok(None);
+    };
+    let Some(doc) = index.load_by_id(searcher, &id)? else {
+        return Ok(None);
+    };
+    if !doc.meta.kind.inlines() {
+        return Ok(None);
+    }
+    let (markdown, fragment) = match fragment {
+        None => (doc.body, None),
+        Some(name) => match find_part(&doc, &name) {
+            Some(part) => (
+                doc.body.get(part.range).unwrap_or("").to_string(),
+                Some(part.anchor),
+            ),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(Embedded {
+        id: doc.meta.id,
+        fragment,
+        markdown,
+    }))
+}
+
+/// The embeds (`![[…]]`, not inside code) of a Markdown text: byte range and target as written.
+pub(crate) fn find_embeds(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
+    if !text.contains("![[") {
+        return Vec::new();
+    }
+    pulldown_cmark::Parser::new_ext(text, markdown_options())
+        .into_offset_iter()
+        .filter_map(|(event, range)| match event {
+            pulldown_cmark::Event::Start(pulldown_cmark::Tag::Image {
+                link_type: pulldown_cmark::LinkType::WikiLink { .. },
+                dest_url,
+                ..
+            }) => Some((range, dest_url.into_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Inlines embeds into fetched text: each `![[…]]` that shows a document becomes a quote that
+/// names its source id, the embedded text inside (its own embeds inlined in turn, up to
+/// [`MAX_EMBED_DEPTH`]). An embed that would repeat a document already being inlined (an embed
+/// of itself, a cycle) stays a link. Inlined text counts against `max_fetch_bytes`: it may use
+/// what the note's own text leaves, and the embed that crosses the limit is cut.
+pub(crate) struct Expander<'a> {
+    index: &'a VaultIndex,
+    searcher: &'a Searcher,
+    pub(crate) out: String,
+    /// (id, fragment) of what is being inlined, outermost first.
+    pub(crate) chain: Vec<(String, Option<String>)>,
+    /// Bytes inlined so far, and at most.
+    inlined: usize,
+    budget: usize,
+    /// True when an embed was cut (or left out) for the budget.
+    pub(crate) cut: bool,
+    at_line_start: bool,
+}
+
+impl<'a> Expander<'a> {
+    /// An expander for text of `own` bytes, with `max_bytes` for everything.
+    pub(crate) fn new(
+        index: &'a VaultIndex,
+        searcher: &'a Searcher,
+        own: usize,
+        max_bytes: Option<usize>,
+    ) -> Expander<'a> {
+        Expander {
+            index,
+            searcher,
+            out: String::with_capacity(own),
+            chain: Vec::new(),
+            inlined: 0,
+            budget: max_bytes.map_or(usize::MAX, |max| max.saturating_sub(own)),
+            cut: false,
+            at_line_start: true,
+        }
+    }
+
+    /// Writes `text` at quote depth `depth`, inlining its embeds.
+    pub(crate) fn write(&mut self, text: &str, depth: usize) -> Result<()> {
+        let embeds = if depth < MAX_EMBED_DEPTH {
+            find_embeds(text)
+        } else {
+            Vec::new()
+        };
+        let mut position = 0;
+        for (range, dest) in embeds {
+            if range.start < position {
+                continue;
+            }
+            self.push(&text[position..range.start], depth);
+            position = range.end;
+            let written = &text[range.clone()];
+            if self.inlined >= self.budget {
+                self.cut = true;
+                self.push(written, depth);
+                continue;
+            }
+            let embedded = match embedded(self.index, self.searcher, &dest)? {
+                Some(e) if !self.chain.contains(&(e.id.clone(), e.fragment.clone())) => e,
+                _ => {
+                    self.push(written, depth);
+                    continue;
+                }
+            };
+            if !self.at_line_start {
+                self.push("\n", depth);
+            }
+            self.push(
+                &format!("Embedded from `{}`:\n\n", embedded.source()),
+                depth + 1,
+            );
+            self.chain
+                .push((embedded.id.clone(), embedded.fragment.clone()));
+            self.write(embedded.markdown.trim_end(), depth + 1)?;
+            self.chain.pop();
+            self.push("\n", depth + 1);
+            // The quote ended its line: the embed's own line break is not repeated, and what
+            // follows on the same line starts a paragraph of its own.
+            let rest = &text[position..];
+            if let Some(after) = rest
+                .strip_prefix("\r\n")
+                .or_else(|| rest.strip_prefix('\n'))
+            {
+                position = text.len() - after.len();
+            } else if !rest.is_empty() {
+                self.push("\n", depth);
+            }
+        }
+        self.push(&text[position..], depth);
+        Ok(())
+    }
+
+    /// Appends text with `> ` quote markers at each line start; inlined text (depth > 0) stops
+    /// at the budget.
+    fn push(&mut self, text: &str, depth: usize) {
+        if depth == 0 {
+            self.out.push_str(text);
+            if let Some(last) = text.chars().next_back() {
+                self.at_line_start = last == '\n';
+            }
+            return;
+        }
+        for line in text.split_inclusive('\n') {
+            let prefix_len = if self.at_line_start { 2 * depth } else { 0 };
+            let remaining = self.budget.saturating_sub(self.inlined);
+            if prefix_len + line.len() > remaining {
+                // Cut here: what fits of this line, then nothing more is inlined.
+                let mut fits = remaining.saturating_sub(prefix_len);
+                while !line.is_char_boundary(fits) {
+                    fits -= 1;
+                }
+                // Cut between words: no token (a secret among them) is left in part.
+                fits = line[..fits].rfind(char::is_whitespace).unwrap_or(0);
+                if self.at_line_start {
+                    self.out.push_str(&"> ".repeat(depth));
+                }
+                self.out.push_str(&line[..fits]);
+                self.out.push_str("…\n");
+                self.inlined = self.budget;
+                self.at_line_start = true;
+                self.cut = true;
+                return;
+            }
+            if self.at_line_start {
+                let prefix = "> ".repeat(depth);
+                if line.trim().is_empty() {
+                    self.out.push_str(prefix.trim_end());
+                } else {
+                    self.out.push_str(&prefix);
+                }
+            }
+            self.out.push_str(line);
+            self.inlined += prefix_len + line.len();
+            self.at_line_start = line.ends_with('\n');
+        }
+    }
 }
 
 /// Finds the note for a requested id: exact, then `id#section`, then without the extension.
@@ -333,9 +616,11 @@ fn metadata(
     }
     Ok(FetchMetadata {
         path: meta.id.clone(),
+        kind: meta.kind,
         tags: meta.tags.clone(),
         aliases: meta.aliases.clone(),
         frontmatter: meta.frontmatter.clone(),
+        fields: meta.fields.clone(),
         headings: meta.headings.clone(),
         links,
         backlinks: backlinks(index, searcher, &meta.id)?,
@@ -370,6 +655,185 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000_123_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(rfc3339(951_782_400 * 1_000_000_000), "2000-02-29T00:00:00Z");
+    }
+
+    use crate::index::writer::{CommitTrigger, Indexer, IndexerSettings};
+    use crate::vault::Vault;
+
+    /// An index of these notes (kept alive with its folders), with `exclude` globs.
+    fn indexed(
+        notes: &[(&str, &str)],
+        exclude: &[&str],
+    ) -> (tempfile::TempDir, tempfile::TempDir, Indexer) {
+        let vault_dir = tempfile::tempdir().unwrap();
+        let index_dir = tempfile::tempdir().unwrap();
+        for (id, text) in notes {
+            let path = vault_dir.path().join(id);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let exclude: Vec<String> = exclude.iter().map(|s| s.to_string()).collect();
+        let vault = Vault::open(vault_dir.path(), &exclude).unwrap();
+        let (mut indexer, _) =
+            Indexer::open(vault, index_dir.path(), IndexerSettings::default()).unwrap();
+        indexer.reconcile(None).unwrap();
+        indexer.commit(CommitTrigger::Command).unwrap();
+        (vault_dir, index_dir, indexer)
+    }
+
+    fn fetched(indexer: &Indexer, id: &str, max: Option<usize>) -> Fetched {
+        let index = indexer.index();
+        fetch(index, &index.searcher(), id, max).unwrap()
+    }
+
+    #[test]
+    fn embeds_are_inlined_as_quotes_naming_their_source() {
+        let (_v, _i, indexer) = indexed(
+            &[
+                (
+                    "A.md",
+                    "# A\nBefore.\n\n![[B#^def]]\n\nMiddle ![[B#Second]] after.\n\n![[B|shown as]]\n",
+                ),
+                (
+                    "Sub/B.md",
+                    "# B\nThe definition of zebracorn. ^def\n\n## Second\nsecond part\n\n## Third\nthird part\n",
+                ),
+            ],
+            &[],
+        );
+        let a = fetched(&indexer, "A.md", None);
+        assert!(
+            a.text.contains(
+                "Before.\n\n> Embedded from `Sub/B.md#^def`:\n>\n> The definition of zebracorn. ^def\n"
+            ),
+            "{}",
+            a.text
+        );
+        assert!(
+            a.text.contains(
+                "Middle \n> Embedded from `Sub/B.md#second`:\n>\n> ## Second\n> second part\n\n after."
+            ),
+            "{}",
+            a.text
+        );
+        assert!(!a.text.contains("Middle ![[B#Second]]"), "{}", a.text);
+        assert!(
+            a.text.contains("> Embedded from `Sub/B.md`:\n>\n> # B\n"),
+            "{}",
+            a.text
+        );
+        assert!(a.text.contains("> third part"), "{}", a.text);
+        assert!(!a.metadata.truncated);
+        // The block alone is fetchable too, and so is a block of a missing id not.
+        let block = fetched(&indexer, "Sub/B.md#^def", None);
+        assert_eq!(block.text, "The definition of zebracorn. ^def\n");
+        assert_eq!(block.section, Some(("^def".into(), "B".into(), 2)));
+        let index = indexer.index();
+        let err = fetch(index, &index.searcher(), "Sub/B.md#^nope", None).unwrap_err();
+        assert!(err.to_string().contains("Sub/B.md#^def"), "{err}");
+    }
+
+    #[test]
+    fn embeds_of_itself_and_cycles_stay_links_and_depth_stops_at_three() {
+        let (_v, _i, indexer) = indexed(
+            &[
+                (
+                    "Self.md",
+                    "self text ![[Self]] and ![[Self#Part]]\n\n# Part\npart text\n",
+                ),
+                ("One.md", "one ![[Two]]\n"),
+                ("Two.md", "two ![[Three]]\n"),
+                ("Three.md", "three ![[One]]\n"),
+                ("D1.md", "d1 ![[D2]]\n"),
+                ("D2.md", "d2 ![[D3]]\n"),
+                ("D3.md", "d3 ![[D4]]\n"),
+                ("D4.md", "d4 ![[D5]]\n"),
+                ("D5.md", "d5\n"),
+            ],
+            &[],
+        );
+        let own = fetched(&indexer, "Self.md", None);
+        assert!(
+            own.text
+                .starts_with("self text ![[Self]] and \n> Embedded from `Self.md#part`:"),
+            "{}",
+            own.text
+        );
+        // The part holds no embed of itself, so it is shown once.
+        assert_eq!(own.text.matches("part text").count(), 2, "{}", own.text);
+
+        let one = fetched(&indexer, "One.md", None);
+        assert!(
+            one.text.contains("> Embedded from `Two.md`"),
+            "{}",
+            one.text
+        );
+        assert!(
+            one.text.contains("> > Embedded from `Three.md`"),
+            "{}",
+            one.text
+        );
+        assert!(one.text.contains("> > three ![[One]]"), "{}", one.text);
+        assert_eq!(one.text.matches("Embedded from").count(), 2, "{}", one.text);
+
+        let d1 = fetched(&indexer, "D1.md", None);
+        assert!(d1.text.contains("> > > d4 ![[D5]]"), "{}", d1.text);
+        assert!(!d1.text.contains("d5"), "{}", d1.text);
+    }
+
+    #[test]
+    fn private_excluded_and_attachment_embeds_are_never_inlined() {
+        let (_v, _i, indexer) = indexed(
+            &[
+                (
+                    "Host.md",
+                    "![[Diary]] ![[Secret/Plan]] ![[photo.png]] ![[Missing]]\n",
+                ),
+                (
+                    "Diary.md",
+                    "---\ndeepvault: private\n---\nprivate zebracorn\n",
+                ),
+                ("Secret/Plan.md", "excluded zebracorn\n"),
+                ("photo.png", "not really a png"),
+            ],
+            &["Secret/**"],
+        );
+        let host = fetched(&indexer, "Host.md", None);
+        assert_eq!(
+            host.text,
+            "![[Diary]] ![[Secret/Plan]] ![[photo.png]] ![[Missing]]\n"
+        );
+        assert!(!host.text.contains("zebracorn"));
+    }
+
+    #[test]
+    fn inlined_text_counts_against_max_fetch_bytes() {
+        let long = "lorem ipsum dolor sit amet ".repeat(200);
+        let (_v, _i, indexer) = indexed(
+            &[
+                (
+                    "Host.md",
+                    "short host\n\n![[Long]]\n\n![[Other]]\nend of host\n",
+                ),
+                ("Long.md", long.as_str()),
+                ("Other.md", "other words\n"),
+            ],
+            &[],
+        );
+        let host = fetched(&indexer, "Host.md", Some(1000));
+        assert!(host.text.len() <= 1000, "{}", host.text.len());
+        assert!(host.metadata.truncated);
+        // The note's own text is all there; the long embed is cut, the next stays a link.
+        assert!(host.text.starts_with("short host\n"), "{}", host.text);
+        assert!(host.text.contains("…\n"), "{}", host.text);
+        assert!(
+            host.text.contains("![[Other]]\nend of host"),
+            "{}",
+            host.text
+        );
+        let full = fetched(&indexer, "Host.md", None);
+        assert!(!full.metadata.truncated);
+        assert!(full.text.contains("> other words"), "{}", full.text);
     }
 
     #[test]

@@ -30,12 +30,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tantivy::directory::MmapDirectory;
-use tantivy::schema::{IndexRecordOption, Schema};
+use tantivy::schema::{FieldType, IndexRecordOption, Schema};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::error::{Error, Result};
-use crate::vault::note::{Callout, Heading, Link, Note, Section};
+use crate::vault::note::{Block, Callout, DocumentKind, Heading, Link, Note, Section};
 use analysis::tokenizer::{ANALYZER, VaultTokenizer};
 use schema::{Fields, SCHEMA_VERSION, build_schema};
 
@@ -44,6 +44,8 @@ use schema::{Fields, SCHEMA_VERSION, build_schema};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct StoredNote {
     pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) kind: DocumentKind,
     pub(crate) title: String,
     #[serde(default)]
     pub(crate) aliases: Vec<String>,
@@ -59,6 +61,11 @@ pub(crate) struct StoredNote {
     pub(crate) links: Vec<Link>,
     #[serde(default)]
     pub(crate) callouts: Vec<Callout>,
+    #[serde(default)]
+    pub(crate) blocks: Vec<Block>,
+    /// Dataview inline fields.
+    #[serde(default)]
+    pub(crate) fields: Map<String, Value>,
     pub(crate) body_line: u32,
     pub(crate) size: u64,
     /// Nanoseconds since the epoch.
@@ -113,6 +120,11 @@ struct Payload {
     #[serde(default)]
     analyzer: String,
     vault: PathBuf,
+    /// [`crate::vault::ingest::Ingest::stamp`]: notes read with other redaction patterns or
+    /// privacy settings may hold what these would keep out; with other parse options (comments
+    /// kept or not), they must be read again.
+    #[serde(default)]
+    ingest: String,
     /// False from creation until the first full reconcile is committed: a follower (another
     /// process serving the same index) is not ready before that, or it would answer from a
     /// half-built index. Indexes stamped before this field existed were complete.
@@ -130,6 +142,9 @@ enum OpenError {
     /// It must be rebuilt: another schema, analyzer or vault, or verified corrupt. The reason is
     /// for the log.
     Rebuild(String),
+    /// It was made with other redaction or privacy settings: a writer rebuilds it; a reader
+    /// refuses it rather than serve what its own settings would keep out.
+    OtherSettings(String),
     /// It could not be read just now (too many open files, a passing I/O error). It may be
     /// perfectly good, so it is kept.
     Unavailable(tantivy::TantivyError),
@@ -258,10 +273,13 @@ impl VaultIndex {
     pub(crate) fn open_for_writing(
         index_dir: &Path,
         vault_root: &Path,
+        ingest: &str,
         _lock: &WriterLock,
     ) -> Result<(VaultIndex, OpenOutcome)> {
         let dir = tantivy_dir(index_dir);
-        Self::open_or_rebuild(&dir, vault_root, || Self::try_open(&dir, vault_root))
+        Self::open_or_rebuild(&dir, vault_root, ingest, || {
+            Self::try_open(&dir, vault_root, ingest)
+        })
     }
 
     /// The decision behind [`VaultIndex::open_for_writing`], with the opening attempt given so
@@ -270,6 +288,7 @@ impl VaultIndex {
     fn open_or_rebuild(
         dir: &Path,
         vault_root: &Path,
+        ingest: &str,
         open: impl Fn() -> std::result::Result<VaultIndex, OpenError>,
     ) -> Result<(VaultIndex, OpenOutcome)> {
         if !dir.join("meta.json").exists() {
@@ -277,15 +296,15 @@ impl VaultIndex {
                 // A folder without meta.json holds no commit: nothing to keep.
                 std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             }
-            return Ok((Self::create(dir, vault_root)?, OpenOutcome::Created));
+            return Ok((Self::create(dir, vault_root, ingest)?, OpenOutcome::Created));
         }
         let mut attempt = 1;
         loop {
             match open() {
                 Ok(index) => return Ok((index, OpenOutcome::Opened)),
-                Err(OpenError::Rebuild(reason)) => {
+                Err(OpenError::Rebuild(reason) | OpenError::OtherSettings(reason)) => {
                     std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-                    let index = Self::create(dir, vault_root)?;
+                    let index = Self::create(dir, vault_root, ingest)?;
                     return Ok((index, OpenOutcome::Rebuilt(reason)));
                 }
                 Err(OpenError::Unavailable(source)) if attempt >= OPEN_ATTEMPTS => {
@@ -307,15 +326,23 @@ impl VaultIndex {
     }
 
     /// Opens an existing index read-only (no lock, never rebuilt). `Ok(None)` when there is none
-    /// or it is not usable by this version.
-    pub fn open_for_reading(index_dir: &Path, vault_root: &Path) -> Result<Option<VaultIndex>> {
+    /// or it is not usable by this version; an error when it was made with other redaction or
+    /// privacy settings (`ingest`, see [`crate::vault::ingest::Ingest::stamp`]).
+    pub fn open_for_reading(
+        index_dir: &Path,
+        vault_root: &Path,
+        ingest: &str,
+    ) -> Result<Option<VaultIndex>> {
         let dir = tantivy_dir(index_dir);
         if !dir.join("meta.json").exists() {
             return Ok(None);
         }
-        match Self::try_open(&dir, vault_root) {
+        match Self::try_open(&dir, vault_root, ingest) {
             Ok(index) => Ok(Some(index)),
             Err(OpenError::Rebuild(_)) => Ok(None),
+            Err(OpenError::OtherSettings(_)) => Err(Error::IndexSettings {
+                path: index_dir.to_path_buf(),
+            }),
             Err(OpenError::Unavailable(source)) => {
                 Err(Error::IndexUnavailable { path: dir, source })
             }
@@ -327,8 +354,9 @@ impl VaultIndex {
     pub(crate) fn open_following(
         index_dir: &Path,
         vault_root: &Path,
+        ingest: &str,
     ) -> Result<Option<VaultIndex>> {
-        let Some(mut index) = Self::open_for_reading(index_dir, vault_root)? else {
+        let Some(mut index) = Self::open_for_reading(index_dir, vault_root, ingest)? else {
             return Ok(None);
         };
         index.reader = index
@@ -341,7 +369,11 @@ impl VaultIndex {
     }
 
     /// Opens and checks an index.
-    fn try_open(dir: &Path, vault_root: &Path) -> std::result::Result<VaultIndex, OpenError> {
+    fn try_open(
+        dir: &Path,
+        vault_root: &Path,
+        ingest: &str,
+    ) -> std::result::Result<VaultIndex, OpenError> {
         let index = Index::open_in_dir(dir)
             .map_err(|e| OpenError::classify("the index cannot be opened", e))?;
         let metas = index
@@ -371,6 +403,11 @@ impl VaultIndex {
                 payload.vault.display()
             )));
         }
+        if payload.ingest != ingest {
+            return Err(OpenError::OtherSettings(
+                "the index was made with other redaction patterns or privacy settings".into(),
+            ));
+        }
         let (expected, fields) = build_schema();
         if !same_schema(&index.schema(), &expected) {
             return Err(OpenError::Rebuild(
@@ -398,7 +435,7 @@ impl VaultIndex {
         Ok(index)
     }
 
-    fn create(dir: &Path, vault_root: &Path) -> Result<VaultIndex> {
+    fn create(dir: &Path, vault_root: &Path, ingest: &str) -> Result<VaultIndex> {
         std::fs::create_dir_all(dir).map_err(|source| Error::IndexDir {
             path: dir.to_path_buf(),
             source,
@@ -418,7 +455,7 @@ impl VaultIndex {
         let mut prepared = writer
             .prepare_commit()
             .map_err(|e| Error::tantivy(dir, e))?;
-        prepared.set_payload(&payload_json(vault_root, false));
+        prepared.set_payload(&payload_json(vault_root, false, ingest));
         prepared.commit().map_err(|e| Error::tantivy(dir, e))?;
         writer
             .wait_merging_threads()
@@ -458,6 +495,35 @@ impl VaultIndex {
         self.reader.searcher()
     }
 
+    /// Everything the index holds as text, for checks that nothing secret went in (the fuzz
+    /// target `secret_boundary`): every live document's stored fields as JSON, then every term
+    /// of every indexed text field (deleted documents' terms included until a merge drops them).
+    pub fn every_text(&self) -> Result<Vec<String>> {
+        let searcher = self.searcher();
+        let schema = self.index.schema();
+        let tantivy = |e| Error::tantivy(&self.dir, e);
+        let mut out = Vec::new();
+        for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
+            for doc in segment.doc_ids_alive() {
+                let stored: TantivyDocument = searcher
+                    .doc(DocAddress::new(ordinal as u32, doc))
+                    .map_err(tantivy)?;
+                out.push(tantivy::Document::to_json(&stored, &schema));
+            }
+            for (field, entry) in schema.fields() {
+                if !entry.is_indexed() || !matches!(entry.field_type(), FieldType::Str(_)) {
+                    continue;
+                }
+                let inverted = segment.inverted_index(field).map_err(tantivy)?;
+                let mut terms = inverted.terms().stream().map_err(|e| tantivy(e.into()))?;
+                while terms.advance() {
+                    out.push(String::from_utf8_lossy(terms.key()).into_owned());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Makes the last commit visible to new searchers.
     pub(crate) fn reload(&self) -> Result<()> {
         self.reader
@@ -466,8 +532,8 @@ impl VaultIndex {
     }
 
     /// The payload to stamp commits with.
-    pub(crate) fn payload(vault_root: &Path, complete: bool) -> String {
-        payload_json(vault_root, complete)
+    pub(crate) fn payload(vault_root: &Path, complete: bool, ingest: &str) -> String {
+        payload_json(vault_root, complete, ingest)
     }
 
     /// Whether the last commit says the first full index is done (see `Payload::complete`).
@@ -591,6 +657,8 @@ impl VaultIndex {
             headings: Vec<Heading>,
             #[serde(default)]
             sections: Vec<Section>,
+            #[serde(default)]
+            blocks: Vec<Block>,
         }
 
         let (doc, meta) = self.read_stored::<HitMeta>(searcher, address)?;
@@ -600,6 +668,7 @@ impl VaultIndex {
                 title: meta.title,
                 headings: meta.headings,
                 sections: meta.sections,
+                blocks: meta.blocks,
                 ..StoredNote::default()
             },
             body: String::new(),
@@ -625,11 +694,12 @@ fn stored_text(doc: &TantivyDocument, field: tantivy::schema::Field) -> String {
         .to_string()
 }
 
-fn payload_json(vault_root: &Path, complete: bool) -> String {
+fn payload_json(vault_root: &Path, complete: bool, ingest: &str) -> String {
     serde_json::to_string(&Payload {
         schema: SCHEMA_VERSION,
         analyzer: analysis::ANALYZER_VERSION.to_string(),
         vault: vault_root.to_path_buf(),
+        ingest: ingest.to_string(),
         complete,
     })
     .expect("payload serializes")
@@ -723,10 +793,77 @@ fn add_property_text(doc: &mut TantivyDocument, field: tantivy::schema::Field, v
     }
 }
 
+/// The most property terms one note adds, and the longest whole value that gets its own term
+/// (the words of longer values still do).
+const MAX_PROPERTY_TERMS: usize = 4096;
+const MAX_PROPERTY_VALUE: usize = 256;
+
+/// A property key as `key:value` filters match it: lowercase, whitespace runs as `-` (as
+/// Dataview writes keys), no control characters.
+pub(crate) fn property_key(key: &str) -> String {
+    key.split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-")
+        .chars()
+        .filter(|c| !c.is_control())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The words of a property value as filters match them: runs of letters and digits, lowercase.
+pub(crate) fn property_words(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.len() <= 64)
+        .map(str::to_lowercase)
+}
+
+/// The terms of one property (see [`schema::Fields::property`]) for scalar values and the
+/// scalars in a list; nested maps are not filterable.
+fn property_terms(key: &str, value: &Value, terms: &mut Vec<String>) {
+    let key = property_key(key);
+    if key.is_empty() || key.len() > 64 {
+        return;
+    }
+    let mut add = |text: &str| {
+        let text = text.trim();
+        if text.is_empty() || terms.len() >= MAX_PROPERTY_TERMS {
+            return;
+        }
+        let sep = schema::PROPERTY_SEPARATOR;
+        if text.len() <= MAX_PROPERTY_VALUE {
+            terms.push(format!("{key}{sep}{}", text.to_lowercase()));
+        }
+        for word in property_words(text).take(64) {
+            terms.push(format!("{key}{sep}{word}"));
+        }
+    };
+    match value {
+        Value::String(s) => add(s),
+        Value::Number(n) => add(&n.to_string()),
+        Value::Bool(b) => add(&b.to_string()),
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::String(s) => add(s),
+                    Value::Number(n) => add(&n.to_string()),
+                    Value::Bool(b) => add(&b.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    if terms.len() < MAX_PROPERTY_TERMS {
+        terms.push(key);
+    }
+}
+
 /// Builds the tantivy document of a parsed note.
 pub(crate) fn note_document(fields: &Fields, note: &Note, facts: FileFacts) -> TantivyDocument {
     let stored = StoredNote {
         id: note.id.clone(),
+        kind: note.kind,
         title: note.title.clone(),
         aliases: note.aliases.clone(),
         tags: note.tags.clone(),
@@ -735,6 +872,8 @@ pub(crate) fn note_document(fields: &Fields, note: &Note, facts: FileFacts) -> T
         sections: note.sections.clone(),
         links: note.links.clone(),
         callouts: note.callouts.clone(),
+        blocks: note.blocks.clone(),
+        fields: note.fields.clone(),
         body_line: note.body_line,
         size: facts.size,
         mtime: facts.mtime,
@@ -803,6 +942,16 @@ pub(crate) fn stored_document(
     for key in name_keys(&stored.id) {
         doc.add_text(fields.name_key, key);
     }
+    doc.add_text(fields.kind, stored.kind.as_str());
+    let mut properties = Vec::new();
+    for (key, value) in stored.frontmatter.iter().chain(&stored.fields) {
+        property_terms(key, value, &mut properties);
+    }
+    properties.sort_unstable();
+    properties.dedup();
+    for term in properties {
+        doc.add_text(fields.property, term);
+    }
     doc.add_i64(fields.mtime, stored.mtime);
     doc.add_u64(fields.size, stored.size);
     doc.add_u64(fields.hash, stored.hash);
@@ -820,6 +969,8 @@ pub(crate) fn stored_document(
 mod tests {
     use super::*;
 
+    const STAMP: &str = "ingest stamp";
+
     fn emfile() -> tantivy::TantivyError {
         tantivy::TantivyError::IoError(std::sync::Arc::new(std::io::Error::from_raw_os_error(
             24, // EMFILE: too many open files
@@ -829,7 +980,7 @@ mod tests {
     /// Builds an index with one commit in `index_dir`, for `vault`.
     fn committed_index(index_dir: &Path, vault: &Path) -> PathBuf {
         let lock = lock_for_writing(index_dir).unwrap();
-        let (_, outcome) = VaultIndex::open_for_writing(index_dir, vault, &lock).unwrap();
+        let (_, outcome) = VaultIndex::open_for_writing(index_dir, vault, STAMP, &lock).unwrap();
         assert_eq!(outcome, OpenOutcome::Created);
         tantivy_dir(index_dir)
     }
@@ -847,7 +998,7 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         let attempts = std::cell::Cell::new(0);
-        let err = VaultIndex::open_or_rebuild(&dir, vault.path(), || {
+        let err = VaultIndex::open_or_rebuild(&dir, vault.path(), STAMP, || {
             attempts.set(attempts.get() + 1);
             Err(OpenError::Unavailable(emfile()))
         })
@@ -865,12 +1016,12 @@ mod tests {
 
         // The same failure once, then success: opened, not rebuilt.
         let attempts = std::cell::Cell::new(0);
-        let (_, outcome) = VaultIndex::open_or_rebuild(&dir, vault.path(), || {
+        let (_, outcome) = VaultIndex::open_or_rebuild(&dir, vault.path(), STAMP, || {
             attempts.set(attempts.get() + 1);
             if attempts.get() == 1 {
                 Err(OpenError::Unavailable(emfile()))
             } else {
-                VaultIndex::try_open(&dir, vault.path())
+                VaultIndex::try_open(&dir, vault.path(), STAMP)
             }
         })
         .unwrap();
@@ -896,7 +1047,7 @@ mod tests {
         std::fs::write(dir.join("meta.json"), "{ not json").unwrap();
         let lock = lock_for_writing(index_dir.path()).unwrap();
         let (_, outcome) =
-            VaultIndex::open_for_writing(index_dir.path(), vault.path(), &lock).unwrap();
+            VaultIndex::open_for_writing(index_dir.path(), vault.path(), STAMP, &lock).unwrap();
         assert!(matches!(outcome, OpenOutcome::Rebuilt(_)), "{outcome:?}");
     }
 
@@ -916,9 +1067,35 @@ mod tests {
         std::fs::write(dir.join("meta.json"), meta.replace(stamp, "0; frostem 0")).unwrap();
         let lock = lock_for_writing(index_dir.path()).unwrap();
         let (_, outcome) =
-            VaultIndex::open_for_writing(index_dir.path(), vault.path(), &lock).unwrap();
+            VaultIndex::open_for_writing(index_dir.path(), vault.path(), STAMP, &lock).unwrap();
         match outcome {
             OpenOutcome::Rebuilt(reason) => assert!(reason.contains("analyzer"), "{reason}"),
+            other => panic!("expected a rebuild, got {other:?}"),
+        }
+    }
+
+    /// Notes read with other redaction patterns or privacy settings may hold what these keep
+    /// out: a writer rebuilds the index, a reader refuses it.
+    #[test]
+    fn other_redaction_or_privacy_settings_rebuild() {
+        let index_dir = tempfile::tempdir().unwrap();
+        let vault = tempfile::tempdir().unwrap();
+        committed_index(index_dir.path(), vault.path());
+        let err = VaultIndex::open_for_reading(index_dir.path(), vault.path(), "other")
+            .err()
+            .expect("a reader refuses an index made with other settings");
+        assert!(matches!(err, Error::IndexSettings { .. }), "{err}");
+        assert!(err.to_string().contains("redact"), "{err}");
+        assert!(
+            VaultIndex::open_for_reading(index_dir.path(), vault.path(), STAMP)
+                .unwrap()
+                .is_some()
+        );
+        let lock = lock_for_writing(index_dir.path()).unwrap();
+        let (_, outcome) =
+            VaultIndex::open_for_writing(index_dir.path(), vault.path(), "other", &lock).unwrap();
+        match outcome {
+            OpenOutcome::Rebuilt(reason) => assert!(reason.contains("redaction"), "{reason}"),
             other => panic!("expected a rebuild, got {other:?}"),
         }
     }

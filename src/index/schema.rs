@@ -34,6 +34,12 @@ pub(crate) struct Fields {
     pub(crate) folder: Field,
     pub(crate) link_key: Field,
     pub(crate) name_key: Field,
+    /// The document's kind (`markdown`, `canvas`, …).
+    pub(crate) kind: Field,
+    /// Frontmatter properties and inline fields, for `key:value` filters: the normalised key
+    /// alone (the note has it), and key + [`PROPERTY_SEPARATOR`] + the whole value or each of
+    /// its words, lowercased.
+    pub(crate) property: Field,
     pub(crate) mtime: Field,
     pub(crate) size: Field,
     pub(crate) hash: Field,
@@ -45,6 +51,9 @@ pub(crate) struct Fields {
     pub(crate) meta: Field,
     pub(crate) body: Field,
 }
+
+/// Separates a key from a value in [`Fields::property`] terms.
+pub(crate) const PROPERTY_SEPARATOR: char = '\u{1f}';
 
 /// Field names, shared with fast-field lookups.
 pub(crate) mod names {
@@ -86,6 +95,8 @@ pub(crate) fn build_schema() -> (Schema, Fields) {
         folder: builder.add_text_field("folder", STRING),
         link_key: builder.add_text_field("link_key", STRING),
         name_key: builder.add_text_field("name_key", STRING),
+        kind: builder.add_text_field("kind", STRING),
+        property: builder.add_text_field("property", STRING),
         mtime: builder.add_i64_field(names::MTIME, FAST),
         size: builder.add_u64_field(names::SIZE, FAST),
         hash: builder.add_u64_field(names::HASH, FAST),

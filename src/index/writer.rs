@@ -6,6 +6,10 @@
 //! Files are read and parsed on a two-thread pool that feeds the one writer; tantivy's own
 //! worker threads tokenize and build segments. Nothing is visible to searchers until
 //! [`Indexer::commit`], which stamps the commit with the schema version and reloads the reader.
+//!
+//! A raised [`Cancel`] flag stops a reconcile (its walk, and its parse threads between files);
+//! the work done so far stays pending for the caller's commit, and the next reconcile resumes
+//! from it. Path updates from the watcher are small and always finish.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -21,12 +25,12 @@ use super::{
     FileFacts, FileState, Manifest, OpenOutcome, VaultIndex, WriterLock, lock_for_writing,
     note_document, stored_document,
 };
-use crate::config::Privacy;
 use crate::error::{Error, Result};
 use crate::vault::Vault;
-use crate::vault::note::{Note, tag_keys};
-use crate::vault::parse::parse_note;
-use crate::vault::rules::{Rules, is_rules_file};
+use crate::vault::cancel::Cancel;
+use crate::vault::contain::{Refused, RootState};
+use crate::vault::ingest::{Ingest, Intake};
+use crate::vault::rules::{NotANote, Rules, document_kind, is_rules_file};
 use crate::vault::walk::{FileEntry, created_ns, mtime_ns, walk};
 
 /// Why a commit happened (logged with it).
@@ -55,7 +59,8 @@ pub enum CommitTrigger {
 /// Settings for indexing.
 #[derive(Clone, Debug)]
 pub struct IndexerSettings {
-    pub(crate) privacy: Privacy,
+    /// How documents are read: privacy, redaction and parse options (comments kept or not).
+    pub(crate) ingest: Ingest,
     pub(crate) max_file_bytes: u64,
     /// Total memory budget of the tantivy writer.
     pub(crate) memory_budget: usize,
@@ -73,7 +78,7 @@ impl Default for IndexerSettings {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         IndexerSettings {
-            privacy: Privacy::default(),
+            ingest: Ingest::default(),
             max_file_bytes: 64 * 1024 * 1024,
             memory_budget: 96 * 1024 * 1024,
             queue_budget: 24 * 1024 * 1024,
@@ -93,8 +98,13 @@ pub(crate) enum SkipKind {
     TooLarge,
     /// Could not be read.
     Unreadable,
+    /// Read, but not a valid document of its kind (a Canvas that is not JSON).
+    Invalid,
     /// Found by the walk but passed over (non-UTF-8 name, symlink out of the vault, …).
     Walk,
+    /// Not a regular file inside the vault (a FIFO, a socket, a device, a symlink out of the
+    /// vault or to an excluded note).
+    Refused,
 }
 
 impl SkipKind {
@@ -103,7 +113,9 @@ impl SkipKind {
             SkipKind::Vanished => "vanished while indexing",
             SkipKind::TooLarge => "larger than max_file_bytes",
             SkipKind::Unreadable => "unreadable",
+            SkipKind::Invalid => "not a valid document",
             SkipKind::Walk => "not a readable note path",
+            SkipKind::Refused => "not a regular note file inside the vault",
         }
     }
 }
@@ -133,6 +145,10 @@ pub struct ChangeReport {
     pub(crate) files_seen: usize,
     /// Folders the walk entered (for a reconcile): what the watcher must watch.
     pub(crate) folders: Vec<std::path::PathBuf>,
+    /// The vault folder had been replaced by a new one (a reconcile): watches must be renewed.
+    pub(crate) root_reopened: bool,
+    /// Stopped by the [`Cancel`] flag before it was done; the rest waits for the next run.
+    pub(crate) cancelled: bool,
 }
 
 impl ChangeReport {
@@ -153,6 +169,8 @@ impl ChangeReport {
         self.bytes_read += other.bytes_read;
         self.files_seen += other.files_seen;
         self.folders.extend(other.folders);
+        self.root_reopened |= other.root_reopened;
+        self.cancelled |= other.cancelled;
     }
 }
 
@@ -190,6 +208,8 @@ enum Outcome {
         message: String,
         was_indexed: bool,
     },
+    /// Not started: the work was cancelled.
+    Cancelled,
 }
 
 /// The sole writer of an index.
@@ -208,12 +228,18 @@ pub struct Indexer {
     uncommitted: bool,
     /// Whether a full reconcile has completed on this index (stamped on each commit).
     complete: bool,
+    /// [`Ingest::stamp`], stamped on each commit.
+    ingest_stamp: String,
     /// Called after each commit with the number of notes, e.g. to update a status page.
     on_commit: Option<Box<dyn Fn(usize) + Send + Sync>>,
     /// Called after each commit with what it changed (when set, changes are collected).
     on_changes: Option<Box<dyn Fn(Changes) + Send + Sync>>,
     changed: Vec<String>,
     changed_overflow: bool,
+    /// Called for every file read: a sign of life for a status page.
+    heartbeat: Option<Box<dyn Fn() + Send + Sync>>,
+    /// Raised to stop a reconcile between files.
+    cancel: Cancel,
     _lock: WriterLock,
 }
 
@@ -225,7 +251,9 @@ impl Indexer {
         settings: IndexerSettings,
     ) -> Result<(Indexer, OpenOutcome)> {
         let lock = lock_for_writing(index_dir)?;
-        let (index, outcome) = VaultIndex::open_for_writing(index_dir, vault.root(), &lock)?;
+        let ingest_stamp = settings.ingest.stamp();
+        let (index, outcome) =
+            VaultIndex::open_for_writing(index_dir, vault.root(), &ingest_stamp, &lock)?;
         let writer = index
             .index()
             .writer_with_num_threads::<QueuedDoc>(
@@ -249,6 +277,7 @@ impl Indexer {
                 rules,
                 index,
                 complete,
+                ingest_stamp,
                 writer,
                 queue: QueueBudget::new(settings.queue_budget),
                 manifest: Manifest::new(),
@@ -261,6 +290,8 @@ impl Indexer {
                 on_changes: None,
                 changed: Vec::new(),
                 changed_overflow: false,
+                heartbeat: None,
+                cancel: Cancel::new(),
                 _lock: lock,
             },
             outcome,
@@ -297,6 +328,16 @@ impl Indexer {
         self.settings.commit_every = every;
     }
 
+    /// Makes reconciles stop when `cancel` is raised (a shutdown).
+    pub(crate) fn set_cancel(&mut self, cancel: Cancel) {
+        self.cancel = cancel;
+    }
+
+    /// True when changes wait for a commit.
+    pub(crate) fn has_uncommitted(&self) -> bool {
+        self.uncommitted
+    }
+
     /// Registers a function called after every commit with the number of notes.
     pub(crate) fn set_on_commit(&mut self, on_commit: impl Fn(usize) + Send + Sync + 'static) {
         self.on_commit = Some(Box::new(on_commit));
@@ -320,6 +361,11 @@ impl Indexer {
         }
     }
 
+    /// Registers a function called for every file read (from the parse threads).
+    pub(crate) fn set_heartbeat(&mut self, heartbeat: impl Fn() + Send + Sync + 'static) {
+        self.heartbeat = Some(Box::new(heartbeat));
+    }
+
     /// Reloads the exclusion rules (after a `.gitignore` or `app.json` change).
     pub(crate) fn reload_rules(&mut self) -> Result<()> {
         self.rules = Rules::load(&self.vault)?;
@@ -331,14 +377,38 @@ impl Indexer {
 
     /// Walks the whole vault and brings the index in line with it: new and changed files are
     /// read, deleted or excluded ones removed. Unchanged files (same size and mtime) are not read.
+    /// When cancelled, it returns what it did so far (`cancelled` set); a cancelled walk removes
+    /// nothing, since it has not seen every file.
     pub fn reconcile(&mut self, progress: Option<ProgressFn<'_>>) -> Result<ChangeReport> {
         self.ensure_manifest()?;
-        let walked = walk(&self.vault, self.rules.extra());
+        // The folder must still be the vault opened at start: a vault that is gone is not
+        // emptied from the index (a drive unmounted for a moment), and one that now leads
+        // elsewhere is never followed.
+        let root = self.vault.dir().check();
+        match &root {
+            RootState::Same => {}
+            RootState::Reopened => {
+                tracing::info!(vault = %self.vault.root().display(), "the vault folder was replaced by a new one; reading it");
+            }
+            RootState::Missing(reason) | RootState::Moved(reason) => {
+                return Err(Error::VaultChanged {
+                    path: self.vault.root().to_path_buf(),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        self.rules.refresh_ignore_files();
+        let walked = walk(&self.vault, &self.rules, &self.cancel);
         let mut report = ChangeReport {
+            root_reopened: root == RootState::Reopened,
             files_seen: walked.files.len(),
             folders: walked.dirs,
+            cancelled: walked.cancelled,
             ..ChangeReport::default()
         };
+        if walked.cancelled {
+            return Ok(report);
+        }
         for (path, reason) in walked.skipped {
             report
                 .skipped
@@ -364,9 +434,10 @@ impl Indexer {
                 _ => changed.push(file),
             }
         }
-        let upserts = self.upsert(changed, progress)?;
+        let cancel = self.cancel.clone();
+        let upserts = self.upsert(changed, progress, &cancel)?;
         report.absorb(upserts);
-        if !self.complete {
+        if !self.complete && !report.cancelled {
             self.complete = true;
             self.uncommitted = true;
         }
@@ -397,8 +468,26 @@ impl Indexer {
                     }
                     report.removed += self.remove_prefix(&id);
                 }
+                Ok(metadata) if !metadata.is_file() => {
+                    // A FIFO, a socket or a device: never opened.
+                    if document_kind(&id).is_some() && !self.rules.is_excluded(&id, false) {
+                        let kind = crate::vault::contain::kind_name(&metadata.file_type());
+                        tracing::warn!(note = %id, "skipped: {kind}, not a regular file");
+                        report.skipped.push((
+                            id.clone(),
+                            SkipKind::Refused,
+                            format!("{kind}, not a regular file"),
+                        ));
+                    }
+                    if self.manifest.contains_key(&id) {
+                        self.remove(&id);
+                        report.removed += 1;
+                    }
+                }
                 Ok(metadata) => {
-                    if self.rules.is_note_path(&id, path) {
+                    // The symlink part of the rule (target inside, not excluded) is applied
+                    // when the file is read, for the walk's files and these alike.
+                    if document_kind(&id).is_some() && !self.rules.is_excluded(&id, false) {
                         let unchanged = self.manifest.get(&id).is_some_and(|s| {
                             s.size == metadata.len() && s.mtime == mtime_ns(&metadata)
                         });
@@ -427,7 +516,7 @@ impl Indexer {
                 }
             }
         }
-        let upserts = self.upsert(candidates, None)?;
+        let upserts = self.upsert(candidates, None, &Cancel::new())?;
         report.absorb(upserts);
         Ok(Some(report))
     }
@@ -456,11 +545,12 @@ impl Indexer {
     }
 
     /// Reads, parses and indexes the given files in parallel, committing along the way when
-    /// `commit_every` says so.
+    /// `commit_every` says so, and stopping between files when `cancel` is raised.
     fn upsert(
         &mut self,
         files: Vec<FileEntry>,
         progress: Option<ProgressFn<'_>>,
+        cancel: &Cancel,
     ) -> Result<ChangeReport> {
         let mut report = ChangeReport::default();
         let total = files.len();
@@ -475,6 +565,10 @@ impl Indexer {
         let mut chunk: Vec<FileEntry> = Vec::new();
         let mut files = files.into_iter().peekable();
         while files.peek().is_some() {
+            if cancel.is_cancelled() {
+                report.cancelled = true;
+                break;
+            }
             chunk.clear();
             let mut chunk_bytes = 0u64;
             while let Some(file) =
@@ -483,7 +577,7 @@ impl Indexer {
                 chunk_bytes += file.size;
                 chunk.push(file);
             }
-            let outcomes = self.process_chunk(&chunk, &done, total, progress);
+            let outcomes = self.process_chunk(&chunk, &done, total, progress, cancel);
             for (file, outcome) in chunk.iter().zip(outcomes) {
                 self.record(file, outcome, &mut report);
             }
@@ -503,6 +597,7 @@ impl Indexer {
         done: &AtomicUsize,
         total: usize,
         progress: Option<ProgressFn<'_>>,
+        cancel: &Cancel,
     ) -> Vec<Outcome> {
         let searcher = self.index.searcher();
         let bytes_read = AtomicU64::new(0);
@@ -510,7 +605,13 @@ impl Indexer {
             chunk
                 .par_iter()
                 .map(|file| {
+                    if cancel.is_cancelled() {
+                        return Outcome::Cancelled;
+                    }
                     let outcome = self.process_file(file, &searcher, &bytes_read);
+                    if let Some(heartbeat) = &self.heartbeat {
+                        heartbeat();
+                    }
                     let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if let Some(progress) = progress
                         && (finished.is_multiple_of(256) || finished == total)
@@ -532,7 +633,6 @@ impl Indexer {
     ) -> Outcome {
         let previous = self.manifest.get(&file.id).copied();
         let was_indexed = previous.is_some();
-        let path = self.vault.path_of(&file.id);
         if file.size > self.settings.max_file_bytes {
             return Outcome::Skipped {
                 kind: SkipKind::TooLarge,
@@ -544,17 +644,39 @@ impl Indexer {
                 was_indexed,
             };
         }
-        let (bytes, metadata) = match read_file(&path) {
+        // The one containment rule: through the root handle, symlinks followed inside the vault
+        // only and to a target the rules allow, and only a regular file is read.
+        let read = self.rules.check_target(&file.id, false).and_then(|target| {
+            self.vault
+                .dir()
+                .read(&target, self.settings.max_file_bytes)
+                .map_err(NotANote::Refused)
+        });
+        let (bytes, metadata) = match read {
             Ok(read) => read,
             Err(err) => {
-                let kind = if err.kind() == std::io::ErrorKind::NotFound {
-                    SkipKind::Vanished
-                } else {
-                    SkipKind::Unreadable
+                let (kind, message) = match err {
+                    NotANote::Refused(err) if err.is_not_found() => {
+                        (SkipKind::Vanished, err.to_string())
+                    }
+                    NotANote::Refused(Refused::TooLarge(size)) => (
+                        SkipKind::TooLarge,
+                        format!(
+                            "{} MB is over max_file_bytes ({} MB)",
+                            size / (1024 * 1024),
+                            self.settings.max_file_bytes / (1024 * 1024)
+                        ),
+                    ),
+                    NotANote::Refused(Refused::Io(err)) => (SkipKind::Unreadable, err.to_string()),
+                    NotANote::Refused(err) => (SkipKind::Refused, err.to_string()),
+                    NotANote::TargetExcluded(target) => (
+                        SkipKind::Refused,
+                        format!("symlink to {target}, which the exclusion rules exclude"),
+                    ),
                 };
                 return Outcome::Skipped {
                     kind,
-                    message: err.to_string(),
+                    message,
                     was_indexed,
                 };
             }
@@ -596,8 +718,27 @@ impl Indexer {
         }
         // The parser is pure and should never panic; if it does on some input, that one note is
         // skipped with its path and indexing goes on.
-        let note = match std::panic::catch_unwind(|| parse_note(&file.id, &bytes)) {
-            Ok(note) => note,
+        // (The reader's only state is a counter and the regex engines' scratch space, which a
+        // panic leaves usable.)
+        let ingest = &self.settings.ingest;
+        let intake = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ingest.read(&file.id, &bytes)
+        }));
+        let note = match intake {
+            Ok(Intake::Note(note)) => *note,
+            Ok(Intake::Private) => {
+                if was_indexed {
+                    self.writer.delete_term(id_term.clone());
+                }
+                return Outcome::Private { was_indexed };
+            }
+            Ok(Intake::Invalid(message)) => {
+                return Outcome::Skipped {
+                    kind: SkipKind::Invalid,
+                    message,
+                    was_indexed,
+                };
+            }
             Err(_) => {
                 return Outcome::Skipped {
                     kind: SkipKind::Unreadable,
@@ -606,16 +747,15 @@ impl Indexer {
                 };
             }
         };
-        if is_private(&note, &self.settings.privacy) {
-            if was_indexed {
-                self.writer.delete_term(id_term.clone());
-            }
-            return Outcome::Private { was_indexed };
-        }
         let warning = (!note.warnings.is_empty()).then(|| note.warnings.join("; "));
         let doc = note_document(fields, &note, facts);
         let doc = QueuedDoc::new(doc, &self.queue);
-        self.writer.delete_term(id_term);
+        // The manifest is the committed index plus what this process added since: an id it does
+        // not hold has no document to replace. A delete is not free: tantivy looks each one up
+        // in every segment at the next commit (a resumed first index queued 100k of them).
+        if was_indexed {
+            self.writer.delete_term(id_term);
+        }
         match self.writer.add_document(doc) {
             Ok(_) => Outcome::Indexed {
                 state,
@@ -658,6 +798,7 @@ impl Indexer {
                 self.uncommitted = true;
             }
             Outcome::Unchanged => report.unchanged += 1,
+            Outcome::Cancelled => report.cancelled = true,
             Outcome::Private { was_indexed } => {
                 report.private += 1;
                 if was_indexed {
@@ -693,7 +834,11 @@ impl Indexer {
             .writer
             .prepare_commit()
             .map_err(|e| Error::tantivy(&dir, e))?;
-        prepared.set_payload(&VaultIndex::payload(self.vault.root(), self.complete));
+        prepared.set_payload(&VaultIndex::payload(
+            self.vault.root(),
+            self.complete,
+            &self.ingest_stamp,
+        ));
         prepared.commit().map_err(|e| Error::tantivy(&dir, e))?;
         self.uncommitted = false;
         self.last_commit = Instant::now();
@@ -731,33 +876,47 @@ impl Indexer {
     }
 }
 
-fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let metadata = file.metadata()?;
-    let mut bytes = Vec::with_capacity(metadata.len() as usize + 1);
-    file.read_to_end(&mut bytes)?;
-    Ok((bytes, metadata))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// True when the note must stay out of the index: frontmatter `<key>: <value>` or a private tag.
-pub(crate) fn is_private(note: &Note, privacy: &Privacy) -> bool {
-    let marked = note
-        .frontmatter
-        .get(&privacy.key)
-        .is_some_and(|value| match value {
-            serde_json::Value::String(s) => s.trim().eq_ignore_ascii_case(&privacy.value),
-            serde_json::Value::Bool(b) => privacy.value.eq_ignore_ascii_case(&b.to_string()),
-            serde_json::Value::Array(items) => items.iter().any(|v| {
-                v.as_str()
-                    .is_some_and(|s| s.trim().eq_ignore_ascii_case(&privacy.value))
-            }),
-            _ => false,
-        });
-    marked
-        || note
-            .tags
-            .iter()
-            .flat_map(|t| tag_keys(t))
-            .any(|key| privacy.tags.contains(&key))
+    /// A cancelled reconcile has not seen every file: it must remove nothing and leave the index
+    /// marked incomplete; the next one catches up.
+    #[test]
+    fn a_cancelled_reconcile_removes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let index_dir = tempfile::tempdir().unwrap();
+        for name in ["a.md", "b.md", "c.md"] {
+            std::fs::write(dir.path().join(name), format!("# {name}\n")).unwrap();
+        }
+        let vault = Vault::open(dir.path(), &[]).unwrap();
+        let (mut indexer, _) =
+            Indexer::open(vault.clone(), index_dir.path(), IndexerSettings::default()).unwrap();
+        let cancel = Cancel::new();
+        indexer.set_cancel(cancel.clone());
+        cancel.cancel();
+        let report = indexer.reconcile(None).unwrap();
+        assert!(report.cancelled);
+        assert_eq!(report.added, 0);
+        indexer.commit(CommitTrigger::Shutdown).unwrap();
+        drop(indexer);
+        let index = VaultIndex::open_for_reading(index_dir.path(), vault.root())
+            .unwrap()
+            .unwrap();
+        assert!(!index.is_complete());
+
+        let (mut indexer, _) =
+            Indexer::open(vault.clone(), index_dir.path(), IndexerSettings::default()).unwrap();
+        let report = indexer.reconcile(None).unwrap();
+        assert_eq!((report.added, report.cancelled), (3, false));
+        indexer.commit(CommitTrigger::Command).unwrap();
+        std::fs::remove_file(dir.path().join("b.md")).unwrap();
+        let cancel = Cancel::new();
+        indexer.set_cancel(cancel.clone());
+        cancel.cancel();
+        let report = indexer.reconcile(None).unwrap();
+        assert_eq!((report.removed, report.cancelled), (0, true));
+        assert_eq!(indexer.note_count(), 3);
+        assert!(indexer.index().is_complete());
+    }
 }

@@ -9,7 +9,10 @@
 //!
 //! Events are filtered only for the obvious (reads, and dot-folder paths other than rule files):
 //! the sync thread re-checks every path against the file system and the rules, so a lost or
-//! misleading event costs a stat. An overflow or a watcher error asks for a full rescan.
+//! misleading event costs a stat. An overflow or a watcher error asks for a full rescan. An
+//! event on the root itself (inotify's `IN_DELETE_SELF`, `IN_MOVE_SELF`: the vault folder was
+//! deleted, moved or replaced) asks the sync thread to check the root: its watches are dead then,
+//! and it builds a new watcher once the folder is back.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -37,6 +40,12 @@ impl DirWatcher {
                 }
                 Ok(event) => {
                     if matches!(event.kind, EventKind::Access(_)) {
+                        return;
+                    }
+                    if matches!(event.kind, EventKind::Remove(_) | EventKind::Modify(_))
+                        && event.paths.iter().any(|p| p == &root_for_filter)
+                    {
+                        let _ = tx.send(SyncMsg::CheckRoot);
                         return;
                     }
                     let paths: Vec<PathBuf> = event

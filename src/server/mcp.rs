@@ -5,6 +5,8 @@
 //! `structuredContent` ([`CallToolResult::structured`]). Failures the model should see (unknown
 //! id, a missing argument) are `isError: true` results with a message that helps; they never
 //! take the server down. Tantivy work runs on the blocking pool, never on the async runtime.
+//! Everything a call returns, results and error messages alike, is [`Redacted`]; an internal
+//! failure reaches the client as a short message with an error id, its detail only the log.
 //! The same handler serves streamable HTTP, the legacy SSE transport and stdio.
 
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use crate::error::Error;
 use crate::live::status::Status;
 use crate::service::audit::{AuditEntry, AuditLog, logged_argument};
 use crate::service::client::ClientId;
+use crate::service::redact::Redacted;
 use crate::service::tools::{FetchResponse, SearchResponse, Tools};
 
 /// Arguments of `search`. Deserialization accepts anything so that a wrong type or a missing
@@ -42,9 +45,12 @@ pub(crate) struct FetchArgs {
 }
 
 const QUERY_DESCRIPTION: &str = "What to look for: a natural-language question or keywords. \
-    Optional syntax: \"exact phrase\", -exclude, tag:name, path:folder/, title:word.";
+    Optional syntax: \"exact phrase\", -exclude, tag:name, path:folder/, title:word, and \
+    key:value for a note property or inline field (status:done, author:\"Ada Lovelace\"; \
+    -key:value excludes).";
 const ID_DESCRIPTION: &str = "The id of a note, exactly as returned by `search` (a \
-    vault-relative path such as `Projects/Plan.md`). Append `#Heading` to fetch one section.";
+    vault-relative path such as `Projects/Plan.md`, or a canvas such as `Boards/Plan.canvas`). \
+    Append `#Heading` to fetch one section, or `#^id` to fetch one block.";
 
 fn one_string_argument(name: &str, description: &str) -> schemars::Schema {
     schemars::json_schema!({
@@ -149,27 +155,28 @@ impl VaultServer {
              {limit} notes, best first, each with an `id`, a `title`, a citation `url` and `text`, \
              the passage that matched. Then call `fetch` with an `id` to read the whole note as \
              Markdown, with metadata (tags, aliases, headings, links and backlinks as ids you can \
-             fetch in turn). Use `Note.md#Heading` to fetch one section. Search again with other \
-             words when results are thin: matching is lexical. Optional query syntax: \"exact \
-             phrase\", -exclude, tag:name, path:folder/, title:word. Cite each note you use by \
-             its `url`.",
+             fetch in turn); embedded notes are inlined as quotes naming their source. Use \
+             `Note.md#Heading` to fetch one section, `Note.md#^id` one block. Search again with \
+             other words when results are thin: matching is lexical. Optional query syntax: \
+             \"exact phrase\", -exclude, tag:name, path:folder/, title:word, key:value (a \
+             property or inline field, e.g. status:done). Cite each note you use by its `url`.",
             vault = self.vault_name,
             limit = self.tools.search.limit,
         )
     }
 }
 
-/// Turns a non-string argument into a helpful tool error.
-fn string_argument(value: Value, name: &str, example: &str) -> Result<String, Box<CallToolResult>> {
+/// A string argument, or the message that says what was wrong with it.
+fn string_argument(value: Value, name: &str, example: &str) -> Result<String, String> {
     match value {
         Value::String(s) => Ok(s),
-        Value::Null => Err(Box::new(tool_error(format!(
+        Value::Null => Err(format!(
             "`{name}` is missing; pass a string, e.g. {{\"{name}\": \"{example}\"}}"
-        )))),
-        other => Err(Box::new(tool_error(format!(
+        )),
+        other => Err(format!(
             "`{name}` must be a string, not {}; e.g. {{\"{name}\": \"{example}\"}}",
             json_type(&other)
-        )))),
+        )),
     }
 }
 
@@ -184,10 +191,6 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-fn tool_error(message: String) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message)])
-}
-
 /// How a tool call ended, for the audit log.
 struct Outcome {
     result: CallToolResult,
@@ -196,9 +199,21 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn error(label: &'static str, message: String) -> Outcome {
+    /// A successful call: the response as `structuredContent` and as one text item.
+    fn ok<T: serde::Serialize>(response: &Redacted<T>, ids: Vec<String>) -> Outcome {
         Outcome {
-            result: tool_error(message),
+            result: CallToolResult::structured(
+                serde_json::to_value(response).expect("responses serialize"),
+            ),
+            label: "ok",
+            ids,
+        }
+    }
+
+    /// An error the model sees (`isError: true`).
+    fn error(label: &'static str, message: Redacted<String>) -> Outcome {
+        Outcome {
+            result: CallToolResult::error(vec![ContentBlock::text(message.to_string())]),
             label,
             ids: Vec::new(),
         }
@@ -237,81 +252,64 @@ impl VaultServer {
         }
     }
 
+    /// An error outcome, its message redacted like any response.
+    fn error(&self, label: &'static str, message: String) -> Outcome {
+        Outcome::error(label, self.tools.redacted(message))
+    }
+
     async fn run_search(&self, query: Value) -> Outcome {
         let query = match string_argument(query, "query", "how do I brew pour-over coffee") {
             Ok(query) => query,
-            Err(result) => {
-                return Outcome {
-                    result: *result,
-                    label: "bad_argument",
-                    ids: Vec::new(),
-                };
-            }
+            Err(message) => return self.error("bad_argument", message),
         };
         if query.trim().is_empty() {
-            return Outcome {
-                result: structured(&SearchResponse::default()),
-                label: "ok",
-                ids: Vec::new(),
-            };
+            return Outcome::ok(&self.tools.redacted(SearchResponse::default()), Vec::new());
         }
         let ready = self.status.wait_ready(self.first_index_wait).await;
         match self.blocking(move |tools| tools.search(&query)).await {
             // An empty answer from a half-built index would read as "nothing matches".
             Ok(Ok(response)) if !ready && response.results.is_empty() => {
-                Outcome::error("still_indexing", self.still_indexing("no note matches yet"))
+                self.error("still_indexing", self.still_indexing("no note matches yet"))
             }
-            Ok(Ok(response)) => Outcome {
-                ids: response.results.iter().map(|hit| hit.id.clone()).collect(),
-                result: structured(&response),
-                label: "ok",
-            },
-            Ok(Err(err)) => Outcome::error("error", internal_error("search", &err)),
-            Err("timeout") => Outcome::error(
+            Ok(Ok(response)) => {
+                let ids = response.results.iter().map(|hit| hit.id.clone()).collect();
+                Outcome::ok(&response, ids)
+            }
+            Ok(Err(err)) => self.error("error", internal_error("search", &err)),
+            Err("timeout") => self.error(
                 "timeout",
                 format!(
                     "search took longer than {} s; try a shorter query",
                     self.timeout.as_secs()
                 ),
             ),
-            Err(label) => {
-                Outcome::error(label, "search failed unexpectedly; please try again".into())
-            }
+            Err(label) => self.error(label, "search failed unexpectedly; please try again".into()),
         }
     }
 
     async fn run_fetch(&self, id: Value) -> Outcome {
         let id = match string_argument(id, "id", "Projects/Plan.md") {
             Ok(id) => id,
-            Err(result) => {
-                return Outcome {
-                    result: *result,
-                    label: "bad_argument",
-                    ids: Vec::new(),
-                };
-            }
+            Err(message) => return self.error("bad_argument", message),
         };
         let ready = self.status.wait_ready(self.first_index_wait).await;
         match self.blocking(move |tools| tools.fetch(&id)).await {
-            Ok(Ok(response)) => Outcome {
-                ids: vec![response.id.clone()],
-                result: structured(&response),
-                label: "ok",
-            },
+            Ok(Ok(response)) => {
+                let ids = vec![response.id.clone()];
+                Outcome::ok(&response, ids)
+            }
             Ok(Err(err @ Error::NoteNotFound { .. })) if !ready => {
-                Outcome::error("still_indexing", self.still_indexing(&err.to_string()))
+                self.error("still_indexing", self.still_indexing(&err.to_string()))
             }
-            Ok(Err(err @ Error::NoteNotFound { .. })) => {
-                Outcome::error("not_found", err.to_string())
-            }
-            Ok(Err(err)) => Outcome::error("error", internal_error("fetch", &err)),
-            Err("timeout") => Outcome::error(
+            // Its suggestions are ids from the index (never of a private note), redacted with
+            // the rest of the message.
+            Ok(Err(err @ Error::NoteNotFound { .. })) => self.error("not_found", err.to_string()),
+            Ok(Err(err)) => self.error("error", internal_error("fetch", &err)),
+            Err("timeout") => self.error(
                 "timeout",
                 format!("fetch took longer than {} s", self.timeout.as_secs()),
             ),
-            Err(label) => {
-                Outcome::error(label, "fetch failed unexpectedly; please try again".into())
-            }
+            Err(label) => self.error(label, "fetch failed unexpectedly; please try again".into()),
         }
     }
 
@@ -335,15 +333,10 @@ impl VaultServer {
     }
 }
 
-/// A tool result with the response as `structuredContent` and as one text item.
-fn structured(response: &impl serde::Serialize) -> CallToolResult {
-    CallToolResult::structured(serde_json::to_value(response).expect("responses serialize"))
-}
-
 /// The message a client gets when a tool fails inside: short, with an id that finds the detail
 /// in the server log. The detail (which may name paths or internal types) stays in the log.
 fn internal_error(tool: &str, err: &Error) -> String {
-    let error_id = crate::service::client::error_id();
+    let error_id = crate::error::error_id();
     tracing::error!(%error_id, "{tool} failed: {err}");
     format!(
         "{tool} failed on the server (error id {error_id}); please try again, and report the id if it persists"
@@ -365,7 +358,10 @@ impl VaultServer {
         description = "Search the notes. Takes a natural-language question or keywords; returns \
                        {\"results\": [{\"id\", \"title\", \"url\", \"text\"}]}, best first, where \
                        `text` is the passage that matched and `url` is the citation link. Optional \
-                       syntax: \"exact phrase\", -exclude, tag:name, path:folder/, title:word.",
+                       syntax: \"exact phrase\", -exclude, tag:name, path:folder/, title:word, \
+                       and key:value to filter on a note property (frontmatter) or Dataview \
+                       inline field, e.g. status:done or author:\"Ada\" (-key:value excludes; a \
+                       key no note has is read as words).",
         output_schema = rmcp::handler::server::common::schema_for_output::<SearchResponse>(),
         annotations(
             title = "Search notes",
@@ -392,9 +388,11 @@ impl VaultServer {
         name = "fetch",
         description = "Fetch one note by the `id` that `search` returned. Returns {\"id\", \
                        \"title\", \"text\", \"url\", \"metadata\"}: the full Markdown of the note \
-                       (without frontmatter), its citation url, and metadata with path, tags, \
-                       aliases, frontmatter, headings, links, backlinks, created, modified and \
-                       size. `Note.md#Heading` returns one section.",
+                       (without frontmatter or %%comments%%; a canvas rendered as Markdown), with \
+                       each embedded note inlined as a quote that names its source id, its \
+                       citation url, and metadata with path, kind, tags, aliases, frontmatter, \
+                       inline fields, headings, links, backlinks, created, modified and size. \
+                       `Note.md#Heading` returns one section, `Note.md#^id` one block.",
         output_schema = rmcp::handler::server::common::schema_for_output::<FetchResponse>(),
         annotations(
             title = "Fetch a note",

@@ -18,11 +18,13 @@ use crate::index::writer::{Indexer, IndexerSettings};
 use crate::index::{OpenOutcome, VaultIndex};
 use crate::live::status::Status;
 use crate::vault::Vault;
+use crate::vault::cancel::Cancel;
+use crate::vault::ingest::Ingest;
 
 /// Settings of the long-running indexer.
-fn serve_settings(config: &Config) -> IndexerSettings {
+fn serve_settings(config: &Config, ingest: &Ingest) -> IndexerSettings {
     IndexerSettings {
-        privacy: config.privacy.clone(),
+        ingest: ingest.clone(),
         max_file_bytes: config.max_file_bytes,
         ..IndexerSettings::default()
     }
@@ -41,13 +43,14 @@ pub(crate) enum Role {
 pub(crate) async fn open_role(
     config: &Config,
     vault: &Vault,
+    ingest: &Ingest,
     status: &Arc<Status>,
 ) -> anyhow::Result<Role> {
     let opened = {
         let (vault, dir, settings) = (
             vault.clone(),
             config.index_dir.clone(),
-            serve_settings(config),
+            serve_settings(config, ingest),
         );
         tokio::task::spawn_blocking(move || Indexer::open(vault, &dir, settings)).await?
     };
@@ -59,7 +62,7 @@ pub(crate) async fn open_role(
                         "rebuilding the index at {}: {reason}",
                         config.index_dir.display()
                     );
-                    status.set_rebuilt(reason);
+                    status.set_rebuilt();
                 }
                 OpenOutcome::Created => {
                     tracing::info!("creating the index at {}", config.index_dir.display())
@@ -73,7 +76,9 @@ pub(crate) async fn open_role(
             // The writer creates a missing index within milliseconds; give it a moment.
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             let index = loop {
-                if let Some(index) = VaultIndex::open_following(&config.index_dir, vault.root())? {
+                if let Some(index) =
+                    VaultIndex::open_following(&config.index_dir, vault.root(), &ingest.stamp())?
+                {
                     break index;
                 }
                 if std::time::Instant::now() > deadline {
@@ -136,14 +141,17 @@ impl SyncSlot {
     }
 }
 
-/// Starts syncing now (writer), or keeps trying to take the writer lock (follower). The writer
-/// also embeds notes when `semantic` is given.
+/// Starts syncing now (writer), or keeps trying to take the writer lock (follower). Raising
+/// `cancel` stops the indexing in progress (a shutdown). The writer also embeds notes when
+/// `semantic` is given.
 pub(crate) fn start_sync(
     writer: Option<Indexer>,
     config: &Config,
+    ingest: &Ingest,
     vault: &Vault,
     status: &Arc<Status>,
     shutdown: &CancellationToken,
+    cancel: &Cancel,
     semantic: Option<Arc<Semantic>>,
 ) -> SyncSlot {
     let slot = Arc::new(std::sync::Mutex::new(None));
@@ -153,17 +161,20 @@ pub(crate) fn start_sync(
             indexer,
             config.watch.clone(),
             Arc::clone(status),
+            cancel.clone(),
             semantic.map(|s| (s, threads)),
         );
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         return SyncSlot(slot);
     }
     let slot_task = Arc::clone(&slot);
-    let (config, vault, status, shutdown) = (
+    let (config, ingest, vault, status, shutdown, cancel) = (
         config.clone(),
+        ingest.clone(),
         vault.clone(),
         Arc::clone(status),
         shutdown.clone(),
+        cancel.clone(),
     );
     tokio::spawn(async move {
         loop {
@@ -174,7 +185,7 @@ pub(crate) fn start_sync(
             let (vault, dir, settings) = (
                 vault.clone(),
                 config.index_dir.clone(),
-                serve_settings(&config),
+                serve_settings(&config, &ingest),
             );
             let opened =
                 tokio::task::spawn_blocking(move || Indexer::open(vault, &dir, settings)).await;
@@ -187,6 +198,7 @@ pub(crate) fn start_sync(
                         indexer,
                         config.watch.clone(),
                         Arc::clone(&status),
+                        cancel.clone(),
                         semantic.map(|s| (s, threads)),
                     );
                     *slot_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);

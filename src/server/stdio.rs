@@ -5,8 +5,8 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::mcp::VaultServer;
-use super::shutdown_signal;
 
+/// Serves one session until the client closes stdin or `shutdown` is cancelled (a signal).
 pub(crate) async fn serve_stdio(
     server: VaultServer,
     shutdown: CancellationToken,
@@ -14,11 +14,11 @@ pub(crate) async fn serve_stdio(
     use rmcp::ServiceExt;
     let running = tokio::select! {
         running = server.serve(rmcp::transport::stdio()) => running.context("MCP initialization over stdio failed")?,
-        _ = shutdown_signal() => return Ok(()),
+        _ = shutdown.cancelled() => return Ok(()),
     };
     tokio::select! {
         result = running.waiting() => { result.context("the stdio session failed")?; }
-        _ = shutdown_signal() => { shutdown.cancel(); }
+        _ = shutdown.cancelled() => {}
     }
     Ok(())
 }

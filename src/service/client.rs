@@ -6,8 +6,3 @@
 /// Who made a request: a token's label, a JWT subject, or `anonymous`. Never a secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ClientId(pub String);
-
-/// A short random id that ties an error a client saw to the server log line with its detail.
-pub(crate) fn error_id() -> String {
-    format!("{:08x}", rand::random::<u32>())
-}

@@ -5,13 +5,14 @@
 //! - `search` → [`SearchResponse`]: `{"results":[{"id","title","url","text"}]}`, best first.
 //! - `fetch` → [`FetchResponse`]: `{"id","title","text","url","metadata"}`.
 //!
-//! Every `url` is rendered by the configured citation template and is never empty.
+//! Every `url` is rendered by the configured citation template and is never empty. Both come back
+//! [`Redacted`]: every string of the finished response went through the redaction patterns, and
+//! a fetched text is cut to `max_fetch_bytes` only after that.
 
 use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::config::url_template::Target;
 use crate::config::{Config, SearchMode};
@@ -22,7 +23,8 @@ use crate::index::fetch::fetch;
 use crate::index::search::{SearchOptions, search};
 use crate::index::vectors::{Progress, Semantic};
 use crate::service::citations::Citations;
-use crate::service::redact::Redactor;
+use crate::service::redact::Redacted;
+use crate::vault::redact::Redactor;
 
 /// What `search` returns.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -81,6 +83,7 @@ impl Tools {
                 ranking: crate::index::search::Ranking::from_env()?,
                 mode: config.search_mode,
                 semantic: None,
+                fuzzy: Default::default(),
             },
             max_fetch_bytes: Some(config.limits.max_fetch_bytes),
             redactor: Arc::new(Redactor::new(
@@ -88,6 +91,20 @@ impl Tools {
                 &config.redact_patterns,
             )?),
         })
+    }
+
+    /// Uses this redactor (the one notes were read with, so that `/readyz` counts both ends).
+    pub(crate) fn with_redactor(mut self, redactor: Arc<Redactor>) -> Tools {
+        self.redactor = redactor;
+        self
+    }
+
+    /// `value`, every string of it redacted: what may leave the server.
+    pub(crate) fn redacted<T: Serialize + serde::de::DeserializeOwned>(
+        &self,
+        value: T,
+    ) -> Redacted<T> {
+        Redacted::new(value, &self.redactor)
     }
 
     /// The same tools with semantic search (`None`: lexical only).
@@ -112,18 +129,13 @@ impl Tools {
         Some(semantic.progress(Some(&self.index.searcher())))
     }
 
-    /// Secrets in `text` replaced (see [`Redactor`]).
-    pub(crate) fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
-        self.redactor.redact(text)
-    }
-
     /// `search`: never an error for any query string; an empty query gives no results.
-    pub fn search(&self, query: &str) -> Result<SearchResponse> {
+    pub fn search(&self, query: &str) -> Result<Redacted<SearchResponse>> {
         self.search_options(query, &self.search)
     }
 
     /// `search` in another mode than the configured one (the CLI's `--mode`, the search page).
-    pub fn search_in(&self, query: &str, mode: SearchMode) -> Result<SearchResponse> {
+    pub fn search_in(&self, query: &str, mode: SearchMode) -> Result<Redacted<SearchResponse>> {
         if mode == self.search.mode {
             return self.search(query);
         }
@@ -134,7 +146,11 @@ impl Tools {
         self.search_options(query, &options)
     }
 
-    fn search_options(&self, query: &str, options: &SearchOptions) -> Result<SearchResponse> {
+    fn search_options(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Result<Redacted<SearchResponse>> {
         let searcher = self.index.searcher();
         let hits = search(&self.index, &searcher, query, options)?;
         tracing::debug!(
@@ -153,19 +169,19 @@ impl Tools {
                     line: hit.section.as_ref().map(|s| s.line),
                 });
                 SearchHit {
-                    title: self.redact(&hit.title).into_owned(),
-                    text: self.redact(&hit.text).into_owned(),
+                    title: hit.title,
+                    text: hit.text,
                     id: hit.id,
                     url,
                 }
             })
             .collect();
-        Ok(SearchResponse { results })
+        Ok(self.redacted(SearchResponse { results }))
     }
 
     /// `fetch`: the note (or `Note.md#Heading` section) with this id; an unknown id is
     /// [`crate::Error::NoteNotFound`].
-    pub fn fetch(&self, id: &str) -> Result<FetchResponse> {
+    pub fn fetch(&self, id: &str) -> Result<Redacted<FetchResponse>> {
         let searcher = self.index.searcher();
         let fetched = fetch(&self.index, &searcher, id, self.max_fetch_bytes)?;
         let url = self.citations.url(Target {
@@ -174,30 +190,26 @@ impl Tools {
             heading: fetched.section.as_ref().map(|s| s.1.as_str()),
             line: fetched.section.as_ref().map(|s| s.2),
         });
-        let mut metadata = fetched.metadata;
-        redact_values(metadata.frontmatter.values_mut(), &self.redactor);
-        Ok(FetchResponse {
-            title: self.redact(&fetched.title).into_owned(),
-            text: self.redact(&fetched.text).into_owned(),
+        let response = FetchResponse {
+            title: fetched.title,
+            text: fetched.text,
             id: fetched.id,
             url,
-            metadata,
-        })
-    }
-}
-
-/// Redacts every string inside JSON values.
-fn redact_values<'a>(values: impl Iterator<Item = &'a mut Value>, redactor: &Redactor) {
-    for value in values {
-        match value {
-            Value::String(s) => {
-                if let std::borrow::Cow::Owned(clean) = redactor.redact(s) {
-                    *s = clean;
+            metadata: fetched.metadata,
+        };
+        // Redacted first, then cut: a secret cut in two would be too short to be recognised.
+        let max = self.max_fetch_bytes;
+        Ok(self.redacted(response).cut(|response| {
+            if let Some(max) = max
+                && response.text.len() > max
+            {
+                let mut cut = max;
+                while !response.text.is_char_boundary(cut) {
+                    cut -= 1;
                 }
+                response.text.truncate(cut);
+                response.metadata.truncated = true;
             }
-            Value::Array(items) => redact_values(items.iter_mut(), redactor),
-            Value::Object(map) => redact_values(map.values_mut(), redactor),
-            _ => {}
-        }
+        }))
     }
 }

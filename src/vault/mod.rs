@@ -1,30 +1,61 @@
-//! The vault: a folder of Markdown notes, the rules that say which files are notes, and the
-//! mapping between file paths and note ids.
+//! The vault: a folder of Markdown notes (and other documents: canvases), the rules that say
+//! which files are documents, and the mapping between file paths and note ids.
 //!
-//! - [`note`]: the note model.
-//! - [`parse`]: bytes → [`note::Note`], pure.
+//! - [`note`]: the note model, and the [`note::DocumentKind`]s.
+//! - [`parse`]: bytes → [`note::Note`], pure; Markdown (and Excalidraw drawings) here.
+//! - [`canvas`]: JSON Canvas → the same model, through a Markdown rendering.
+//! - [`ingest`]: a document as the index keeps it: privacy decided on the text as written,
+//!   secrets redacted before anything is derived from it.
+//! - `privacy`: the private marker and private tags, failing closed.
+//! - [`redact`]: the secret patterns, used when notes are read and again on the way out.
 //! - [`walk`]: the full scan, in parallel, with every exclusion rule applied.
-//! - [`rules`]: the exclusion rules (dot-files, `.gitignore`/`.ignore`, Obsidian's excluded
-//!   files, config globs), usable for one path at a time by the watcher.
+//! - [`rules`]: which file names are documents of which kind, and the exclusion rules
+//!   (dot-files, `.gitignore`/`.ignore`, Obsidian's excluded files, config globs), usable for one
+//!   path at a time by the watcher.
+//! - `cancel`: the stop flag that the walk checks between entries and the indexer between files,
+//!   so a shutdown is prompt (it lives here, in the lowest layer that checks it).
+//! - [`contain`]: the one containment rule: every vault file is read through a handle of the
+//!   root, symlinks followed only inside the vault, only regular files read.
 //!
 //! Ids are vault-relative paths with `/` separators. They are produced from paths the walk found,
 //! never turned back into paths from user input: lookups by id go through the index.
 
+pub(crate) mod cancel;
+pub(crate) mod canvas;
+pub(crate) mod contain;
+pub mod ingest;
 pub mod note;
 pub mod parse;
+pub(crate) mod privacy;
+pub mod redact;
 pub(crate) mod rules;
 pub(crate) mod walk;
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
-/// An opened vault: its canonical root and its exclusion rules.
+/// What an empty vault is told: which files are documents, and what is skipped.
+fn no_notes_reason() -> String {
+    let kinds: Vec<String> = note::MARKDOWN_EXTENSIONS
+        .iter()
+        .map(|ext| format!("`{ext}`"))
+        .collect();
+    format!(
+        "deepvault indexes Markdown files ({}) and canvases (`.canvas`) and found none there; dot-folders, .gitignore'd paths and `exclude` globs are skipped",
+        kinds.join(", ")
+    )
+}
+
+/// An opened vault: its canonical root (fixed at start), a handle of it through which every
+/// file is read, and its exclusion rules.
 #[derive(Clone, Debug)]
 pub struct Vault {
     root: PathBuf,
     name: String,
     exclude: Vec<String>,
+    dir: Arc<contain::RootDir>,
 }
 
 impl Vault {
@@ -47,11 +78,21 @@ impl Vault {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "vault".to_string());
+        let dir = contain::RootDir::open(&root, path).map_err(|source| Error::VaultMissing {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(Vault {
             root,
             name,
             exclude: exclude.to_vec(),
+            dir: Arc::new(dir),
         })
+    }
+
+    /// The handle every vault file is read through.
+    pub(crate) fn dir(&self) -> &contain::RootDir {
+        &self.dir
     }
 
     /// The canonical root folder.
@@ -64,6 +105,25 @@ impl Vault {
         &self.name
     }
 
+    /// True for an Obsidian vault: the root holds an `.obsidian/` folder.
+    pub(crate) fn is_obsidian(&self) -> bool {
+        self.root.join(".obsidian").is_dir()
+    }
+
+    /// What to tell the user when the vault holds no note: the folder and the kinds of files
+    /// that are indexed.
+    pub(crate) fn no_notes_message(&self) -> String {
+        format!("no notes in {}: {}", self.root.display(), no_notes_reason())
+    }
+
+    /// The same without the folder's path, for `/readyz` (which names no path).
+    pub(crate) fn no_notes_message_without_path(&self) -> String {
+        format!(
+            "no notes in the vault folder (the server log names it): {}",
+            no_notes_reason()
+        )
+    }
+
     /// The config's `exclude` globs.
     pub(crate) fn exclude_globs(&self) -> &[String] {
         &self.exclude
@@ -74,14 +134,6 @@ impl Vault {
     pub(crate) fn id_for(&self, path: &Path) -> Option<String> {
         let relative = path.strip_prefix(&self.root).ok()?;
         relative_id(relative)
-    }
-
-    /// The absolute path of an id that came from [`Vault::id_for`] or the walk. Never call this
-    /// with an id from a client: those are looked up in the index.
-    pub(crate) fn path_of(&self, id: &str) -> PathBuf {
-        let mut path = self.root.clone();
-        path.extend(id.split('/'));
-        path
     }
 }
 
@@ -115,7 +167,6 @@ mod tests {
             .id_for(&vault.root().join("a").join("b c.md"))
             .unwrap();
         assert_eq!(id, "a/b c.md");
-        assert_eq!(vault.path_of(&id), vault.root().join("a/b c.md"));
         assert_eq!(vault.id_for(Path::new("/elsewhere/x.md")), None);
         assert_eq!(relative_id(Path::new("../x.md")), None);
     }

@@ -1,12 +1,64 @@
-//! The note model: what one Markdown file yields once parsed.
+//! The note model: what one document (a Markdown note, a Canvas, …) yields once parsed.
 //!
-//! A [`Note`] is plain data. It is built by [`crate::vault::parse::parse_note`] from a path and
-//! bytes, stored in the index (as [`crate::index::StoredNote`]) and turned back into tool results.
-//! Nothing here touches the file system.
+//! A [`Note`] is plain data. It is built by [`crate::vault::parse::parse_document`] from a path
+//! and bytes (each [`DocumentKind`] has its parser; all produce this one model: a Markdown body,
+//! its plain text, sections and links), stored in the index (as [`crate::index::StoredNote`]) and
+//! turned back into tool results. Nothing here touches the file system.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// What kind of file a document is. Decided by the file name ([`crate::vault::rules`]); each
+/// kind has its own parser, and all of them produce a [`Note`] whose body is Markdown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DocumentKind {
+    /// `.md`, `.markdown`.
+    #[default]
+    Markdown,
+    /// An Excalidraw drawing (`*.excalidraw.md`, or `excalidraw-plugin` in the frontmatter):
+    /// Markdown whose drawing data is left out.
+    Excalidraw,
+    /// A JSON Canvas (`.canvas`), rendered as Markdown.
+    Canvas,
+}
+
+impl DocumentKind {
+    /// The kind's name, as stored in the index and shown in `fetch` metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::Markdown => "markdown",
+            DocumentKind::Excalidraw => "excalidraw",
+            DocumentKind::Canvas => "canvas",
+        }
+    }
+
+    /// Whether an embed (`![[doc]]`) of this kind is inlined as text. Attachments that are not
+    /// documents stay links; so will kinds whose text is not the point of embedding them.
+    pub fn inlines(self) -> bool {
+        matches!(
+            self,
+            DocumentKind::Markdown | DocumentKind::Excalidraw | DocumentKind::Canvas
+        )
+    }
+}
+
+/// A block with an id (`^id` at the end of a paragraph or list item, or on its own line after
+/// a block): the target of `[[Note#^id]]`, `Note.md#^id` and citations that point at a block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    /// The id, without `^`.
+    pub id: String,
+    /// Byte range of the block in [`Note::body`].
+    pub start: u32,
+    pub end: u32,
+    /// 1-based line number in the file where the block starts.
+    pub line: u32,
+    /// Byte range in [`Note::plain`] holding the block's plain text.
+    pub plain_start: u32,
+    pub plain_end: u32,
+}
 
 /// One heading of a note, in document order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -88,6 +140,7 @@ pub struct Callout {
 pub struct Note {
     /// Vault-relative path with `/` separators: the stable id.
     pub id: String,
+    pub kind: DocumentKind,
     pub title: String,
     pub aliases: Vec<String>,
     /// Tags without `#`, as written (case kept), frontmatter first, deduplicated ignoring case.
@@ -98,7 +151,13 @@ pub struct Note {
     pub sections: Vec<Section>,
     pub links: Vec<Link>,
     pub callouts: Vec<Callout>,
-    /// The Markdown after the frontmatter block (what `fetch` returns).
+    /// Blocks with an id, in document order, each id once.
+    pub blocks: Vec<Block>,
+    /// Dataview inline fields (`key:: value`, `[key:: value]`, `(key:: value)`): the key as
+    /// written, the value as a string, or a list of strings when the key occurs more than once.
+    pub fields: Map<String, Value>,
+    /// The Markdown after the frontmatter block (what `fetch` returns); comments and drawing
+    /// data left out, and for a Canvas, its rendering as Markdown.
     pub body: String,
     /// 1-based line number of the first line of `body` in the file.
     pub body_line: u32,
@@ -128,9 +187,12 @@ pub fn file_stem(id: &str) -> &str {
     strip_markdown_extension(name)
 }
 
+/// The file kinds that are notes (any case).
+pub(crate) const MARKDOWN_EXTENSIONS: [&str; 2] = [".md", ".markdown"];
+
 /// Strips `.md` or `.markdown` (any case) from the end of a name.
 pub fn strip_markdown_extension(name: &str) -> &str {
-    for ext in [".md", ".markdown"] {
+    for ext in MARKDOWN_EXTENSIONS {
         let cut = name.len().wrapping_sub(ext.len());
         if name.len() > ext.len()
             && name.is_char_boundary(cut)

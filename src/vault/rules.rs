@@ -1,23 +1,44 @@
-//! Which files of a vault are notes.
+//! Which files of a vault are documents, and of which kind.
 //!
-//! A file is a note when it ends in `.md` or `.markdown` and nothing excludes it. Excluded are:
+//! A file is a document when its name says so ([`document_kind`]: `.md` and `.markdown` notes,
+//! `*.excalidraw.md` drawings, `.canvas` canvases) and nothing excludes it. Excluded are:
 //! dot-files and dot-folders (`.obsidian/`, `.git/`, `.trash/`), whatever `.gitignore` and
 //! `.ignore` files in the vault say (no git repository needed), Obsidian's own "Excluded files"
 //! (`userIgnoreFilters` in `.obsidian/app.json`), and the config's `exclude` globs. Symlinks are
-//! followed only while they stay inside the vault.
+//! followed only while they stay inside the vault, and a symlink is a note only when its target
+//! is one too: the rules apply to the target's path as well as to the link's.
 //!
 //! The same [`Rules`] drive the full walk ([`super::walk`]) and the one-path-at-a-time checks the
-//! watcher needs, so both always agree.
+//! watcher needs, so both always agree. The rule files themselves are read through the root
+//! handle ([`super::contain`]), like notes: a `.gitignore` that is a FIFO, a device or a link out
+//! of the vault is not applied (and logged), and never blocks a walk.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use ignore::{IncrementalIgnore, WalkBuilder};
+use ignore::WalkBuilder;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use regex::Regex;
 
 use super::Vault;
-use super::note::is_markdown_name;
+use super::note::{DocumentKind, is_markdown_name};
 use crate::error::{Error, Result};
+
+/// The kind of document a file name says it is, or `None` for a file that is not a document
+/// (an attachment, a config file). The one place that decides which files are documents.
+pub(crate) fn document_kind(name: &str) -> Option<DocumentKind> {
+    if is_markdown_name(name) {
+        return Some(if super::parse::is_excalidraw_name(name) {
+            DocumentKind::Excalidraw
+        } else {
+            DocumentKind::Markdown
+        });
+    }
+    let cut = name.len().checked_sub(".canvas".len())?;
+    (cut > 0 && name.get(cut..)?.eq_ignore_ascii_case(".canvas")).then_some(DocumentKind::Canvas)
+}
 
 /// A dot-file or dot-folder, hidden the way Obsidian hides them (`.obsidian`, `.git`,
 /// `.hidden.md`). A note named only by dots (`..md`, the tldr page of the `.` command) is not
@@ -80,14 +101,118 @@ impl ExtraRules {
     }
 }
 
-/// Everything that decides whether a path is a note.
+/// The largest rule file (`.gitignore`, `.ignore`, `app.json`) that is read.
+const MAX_RULES_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The `.gitignore` and `.ignore` files of a vault, read through the root handle, each folder's
+/// on first use. Matching follows the `ignore` crate: the deepest file with a match decides,
+/// and `.ignore` files take precedence over `.gitignore` files.
 #[derive(Debug)]
+pub(crate) struct IgnoreFiles {
+    vault: Vault,
+    levels: Mutex<HashMap<String, Arc<Level>>>,
+}
+
+/// One folder's ignore files.
+#[derive(Debug, Default)]
+struct Level {
+    ignore: Option<Gitignore>,
+    gitignore: Option<Gitignore>,
+}
+
+impl IgnoreFiles {
+    pub(crate) fn new(vault: &Vault) -> IgnoreFiles {
+        IgnoreFiles {
+            vault: vault.clone(),
+            levels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn level(&self, folder: &str) -> Arc<Level> {
+        if let Some(level) = self.lock().get(folder) {
+            return Arc::clone(level);
+        }
+        let level = Arc::new(Level {
+            ignore: self.load(folder, ".ignore"),
+            gitignore: self.load(folder, ".gitignore"),
+        });
+        self.lock()
+            .entry(folder.to_string())
+            .or_insert(level)
+            .clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Level>>> {
+        self.levels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn load(&self, folder: &str, name: &str) -> Option<Gitignore> {
+        let id = if folder.is_empty() {
+            name.to_string()
+        } else {
+            format!("{folder}/{name}")
+        };
+        let bytes = match self.vault.dir().resolve_and_read(&id, MAX_RULES_FILE_BYTES) {
+            Ok((_, bytes, _)) => bytes,
+            Err(err) if err.is_not_found() => return None,
+            Err(err) => {
+                tracing::warn!("{id} is not applied: {err}");
+                return None;
+            }
+        };
+        let mut builder = GitignoreBuilder::new(self.vault.root().join(folder));
+        let text = String::from_utf8_lossy(&bytes);
+        for line in text.trim_start_matches('\u{feff}').lines() {
+            if let Err(err) = builder.add_line(None, line) {
+                tracing::warn!("{id}: {err}");
+            }
+        }
+        builder.build().ok()
+    }
+
+    /// True when the ignore files say `id` is ignored (its ancestors are not looked at).
+    pub(crate) fn is_ignored(&self, id: &str, is_dir: bool) -> bool {
+        let path = self.vault.root().join(id);
+        let mut folders = vec![""];
+        folders.extend(id.match_indices('/').map(|(i, _)| &id[..i]));
+        let levels: Vec<Arc<Level>> = folders.iter().rev().map(|f| self.level(f)).collect();
+        for ignore_file in [
+            (|level: &Level| level.ignore.as_ref()) as fn(&Level) -> Option<&Gitignore>,
+            |level: &Level| level.gitignore.as_ref(),
+        ] {
+            for level in &levels {
+                if let Some(matcher) = ignore_file(level) {
+                    let matched = matcher.matched(&path, is_dir);
+                    if matched.is_ignore() {
+                        return true;
+                    }
+                    if matched.is_whitelist() {
+                        return false;
+                    }
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Everything that decides whether a path is a note.
+#[derive(Clone, Debug)]
 pub(crate) struct Rules {
-    root: PathBuf,
+    vault: Vault,
     extra: ExtraRules,
-    ignore: IncrementalIgnore,
+    ignore: Arc<IgnoreFiles>,
     /// Problems found while loading the rules (a broken `app.json`), for the log.
     pub(crate) warnings: Vec<String>,
+}
+
+/// Why a path is not a note.
+#[derive(Debug)]
+pub(crate) enum NotANote {
+    /// A symlink whose target is excluded: the rules apply to both ends.
+    TargetExcluded(String),
+    /// A symlink that leads out of the vault, or an unreadable link.
+    Refused(super::contain::Refused),
 }
 
 impl Rules {
@@ -95,19 +220,21 @@ impl Rules {
     /// A bad glob is an error (it is the user's config); a broken `app.json` is a warning.
     pub(crate) fn load(vault: &Vault) -> Result<Rules> {
         let mut warnings = Vec::new();
-        let obsidian = load_obsidian_filters(vault.root(), &mut warnings);
+        let obsidian = load_obsidian_filters(vault, &mut warnings);
         let globs = compile_globs(vault.exclude_globs())?;
         let extra = ExtraRules { obsidian, globs };
-        let ignore = walk_builder(vault.root())
-            .build_matchers()
-            .pop()
-            .expect("one root gives one matcher");
         Ok(Rules {
-            root: vault.root().to_path_buf(),
+            vault: vault.clone(),
             extra,
-            ignore,
+            ignore: Arc::new(IgnoreFiles::new(vault)),
             warnings,
         })
+    }
+
+    /// Forgets the ignore files read so far (a walk reads them again, so a change made while
+    /// no watcher saw it, in polling mode say, is applied).
+    pub(crate) fn refresh_ignore_files(&mut self) {
+        self.ignore = Arc::new(IgnoreFiles::new(&self.vault));
     }
 
     /// The rules that a walk applies through `filter_entry`.
@@ -115,62 +242,72 @@ impl Rules {
         &self.extra
     }
 
-    /// True when the file or folder with this vault-relative id is excluded. Markdown extension
-    /// and symlink checks are not part of this; see [`Rules::is_note_path`].
-    pub(crate) fn is_excluded(&mut self, id: &str, is_dir: bool) -> bool {
-        let parts: Vec<&str> = id.split('/').collect();
-        let last = parts.len() - 1;
-        if parts
-            .iter()
-            .enumerate()
-            .any(|(i, part)| is_hidden_name(part, i < last || is_dir))
-        {
-            return true;
-        }
-        if self.ignore.matched(id, is_dir).is_ignore() {
-            return true;
-        }
-        // Every ancestor folder must be allowed as well, as the walk would have pruned it.
-        let mut end = 0;
-        while let Some(slash) = id[end..].find('/') {
-            let folder = &id[..end + slash];
-            if self.extra.excludes(folder, true) {
-                return true;
-            }
-            end += slash + 1;
-        }
-        self.extra.excludes(id, is_dir)
+    /// The ignore files, for a walk.
+    pub(crate) fn ignore_files(&self) -> &Arc<IgnoreFiles> {
+        &self.ignore
     }
 
-    /// True when the file at `path` (absolute, under the root) is a note by every rule: a
-    /// Markdown name, not excluded, and not a symlink that leaves the vault.
-    pub(crate) fn is_note_path(&mut self, id: &str, path: &Path) -> bool {
-        if !is_markdown_name(id) || self.is_excluded(id, false) {
-            return false;
+    /// True when the file or folder with this vault-relative id is excluded, by its own name
+    /// or any of its folders'. Markdown extension and symlink checks are not part of this; see
+    /// [`Rules::check_target`].
+    pub(crate) fn is_excluded(&self, id: &str, is_dir: bool) -> bool {
+        excluded_with_ancestors(&self.ignore, &self.extra, id, is_dir)
+    }
+
+    /// The target id of `id` through its symlinks, if it is inside the vault and not excluded:
+    /// the id to read. The link's own id must pass [`Rules::is_excluded`] too.
+    pub(crate) fn check_target(
+        &self,
+        id: &str,
+        is_dir: bool,
+    ) -> std::result::Result<String, NotANote> {
+        let target = self.vault.dir().resolve(id).map_err(NotANote::Refused)?;
+        if target != id && self.is_excluded(&target, is_dir) {
+            return Err(NotANote::TargetExcluded(target));
         }
-        stays_inside(&self.root, path)
+        Ok(target)
     }
 }
 
-/// True unless `path` is, or passes through, a symlink that resolves outside `root`.
-pub(crate) fn stays_inside(root: &Path, path: &Path) -> bool {
-    match std::fs::canonicalize(path) {
-        Ok(real) => real.starts_with(root),
-        // A file that vanished is handled by the caller's stat; it leaks nothing.
-        Err(_) => true,
+/// Every exclusion rule for one id, its ancestor folders included (as a walk would have pruned
+/// them).
+pub(crate) fn excluded_with_ancestors(
+    ignore: &IgnoreFiles,
+    extra: &ExtraRules,
+    id: &str,
+    is_dir: bool,
+) -> bool {
+    let parts: Vec<&str> = id.split('/').collect();
+    let last = parts.len() - 1;
+    if parts
+        .iter()
+        .enumerate()
+        .any(|(i, part)| is_hidden_name(part, i < last || is_dir))
+    {
+        return true;
     }
+    let mut end = 0;
+    while let Some(slash) = id[end..].find('/') {
+        let folder = &id[..end + slash];
+        if extra.excludes(folder, true) || ignore.is_ignored(folder, true) {
+            return true;
+        }
+        end += slash + 1;
+    }
+    extra.excludes(id, is_dir) || ignore.is_ignored(id, is_dir)
 }
 
-/// The `ignore` walk builder with deepvault's settings: `.gitignore` and
-/// `.ignore` honoured without a git repository, nothing read from above the vault root.
+/// The `ignore` walk builder with deepvault's settings: symlinks followed (the walk's filter
+/// keeps them inside the vault), nothing read from above the vault root, and no ignore file
+/// read by the walker itself: [`IgnoreFiles`] reads them through the root handle.
 pub(crate) fn walk_builder(root: &Path) -> WalkBuilder {
     let mut builder = WalkBuilder::new(root);
     builder
         // Hidden names are filtered by `is_hidden_name`, which keeps notes named `..md`.
         .hidden(false)
         .parents(false)
-        .ignore(true)
-        .git_ignore(true)
+        .ignore(false)
+        .git_ignore(false)
         .git_global(false)
         .git_exclude(false)
         .require_git(false)
@@ -178,11 +315,14 @@ pub(crate) fn walk_builder(root: &Path) -> WalkBuilder {
     builder
 }
 
-fn load_obsidian_filters(root: &Path, warnings: &mut Vec<String>) -> Vec<ObsidianFilter> {
-    let path = root.join(".obsidian").join("app.json");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+fn load_obsidian_filters(vault: &Vault, warnings: &mut Vec<String>) -> Vec<ObsidianFilter> {
+    let path = vault.root().join(".obsidian").join("app.json");
+    let text = match vault
+        .dir()
+        .resolve_and_read(".obsidian/app.json", MAX_RULES_FILE_BYTES)
+    {
+        Ok((_, bytes, _)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(err) if err.is_not_found() => return Vec::new(),
         Err(err) => {
             warnings.push(format!("cannot read {}: {err}", path.display()));
             return Vec::new();
@@ -272,7 +412,7 @@ mod tests {
             ],
             &["Templates/**", "**/*.excalidraw.md"],
         );
-        let mut rules = Rules::load(&vault).unwrap();
+        let rules = Rules::load(&vault).unwrap();
         assert!(rules.warnings.is_empty(), "{:?}", rules.warnings);
         for excluded in [
             ".trash/x.md",
@@ -305,6 +445,21 @@ mod tests {
         }
         assert!(rules.is_excluded("Archive", true));
         assert!(rules.is_excluded("drafts", true));
+    }
+
+    #[test]
+    fn document_kinds_by_name() {
+        assert_eq!(document_kind("a/b.md"), Some(DocumentKind::Markdown));
+        assert_eq!(document_kind("b.MARKDOWN"), Some(DocumentKind::Markdown));
+        assert_eq!(
+            document_kind("Drawing 1.excalidraw.md"),
+            Some(DocumentKind::Excalidraw)
+        );
+        assert_eq!(document_kind("Board.Canvas"), Some(DocumentKind::Canvas));
+        assert_eq!(document_kind(".canvas"), None);
+        assert_eq!(document_kind("photo.png"), None);
+        assert_eq!(document_kind("notes.txt"), None);
+        assert_eq!(document_kind("canvas"), None);
     }
 
     #[test]

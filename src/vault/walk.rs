@@ -8,10 +8,10 @@ use std::time::SystemTime;
 use ignore::WalkState;
 
 use super::Vault;
-use super::note::is_markdown_name;
-use super::rules::{ExtraRules, stays_inside, walk_builder};
+use super::cancel::Cancel;
+use super::rules::{NotANote, Rules, document_kind, walk_builder};
 
-/// A note file found by the walk.
+/// A document found by the walk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct FileEntry {
     pub(crate) id: String,
@@ -27,6 +27,10 @@ pub(crate) enum SkipReason {
     NonUtf8Name,
     /// A symlink that resolves outside the vault.
     SymlinkOutside,
+    /// A symlink whose target the exclusion rules exclude.
+    SymlinkToExcluded(String),
+    /// A FIFO, a socket or a device with a note's name.
+    NotRegular(&'static str),
     /// The walk could not read a folder or a file's metadata.
     Unreadable(String),
 }
@@ -36,6 +40,10 @@ impl std::fmt::Display for SkipReason {
         match self {
             SkipReason::NonUtf8Name => f.write_str("file name is not valid UTF-8"),
             SkipReason::SymlinkOutside => f.write_str("symlink points outside the vault"),
+            SkipReason::SymlinkToExcluded(target) => {
+                write!(f, "symlink to {target}, which the exclusion rules exclude")
+            }
+            SkipReason::NotRegular(kind) => write!(f, "{kind}, not a regular file"),
             SkipReason::Unreadable(err) => write!(f, "unreadable: {err}"),
         }
     }
@@ -49,6 +57,8 @@ pub(crate) struct WalkReport {
     pub(crate) skipped: Vec<(String, SkipReason)>,
     /// Every folder the walk entered (absolute, the root included): what a watcher watches.
     pub(crate) dirs: Vec<std::path::PathBuf>,
+    /// The walk was stopped before it saw every file: absent files may well exist.
+    pub(crate) cancelled: bool,
 }
 
 enum Found {
@@ -58,15 +68,27 @@ enum Found {
 }
 
 /// Walks the vault with every rule applied. Uses two threads; the order of `files` is sorted by
-/// id so results are deterministic.
-pub(crate) fn walk(vault: &Vault, extra: &ExtraRules) -> WalkReport {
+/// id so results are deterministic. Stops early when `cancel` is raised: the report then says
+/// `cancelled` and lists only part of the vault.
+pub(crate) fn walk(vault: &Vault, rules: &Rules, cancel: &Cancel) -> WalkReport {
+    walk_until(vault, rules, cancel, false)
+}
+
+/// True when the vault holds at least one note (the walk stops at the first one).
+pub(crate) fn has_notes(vault: &Vault, rules: &Rules) -> bool {
+    !walk_until(vault, rules, &Cancel::new(), true)
+        .files
+        .is_empty()
+}
+
+fn walk_until(vault: &Vault, rules: &Rules, cancel: &Cancel, first_only: bool) -> WalkReport {
     let root = vault.root().to_path_buf();
-    let extra = Arc::new(extra.clone());
+    let rules = Arc::new(rules.clone());
     let (tx, rx) = crossbeam_channel::unbounded::<Found>();
     let mut builder = walk_builder(&root);
     {
         let root = root.clone();
-        let extra = Arc::clone(&extra);
+        let rules = Arc::clone(&rules);
         let tx = tx.clone();
         builder.filter_entry(move |entry| {
             if entry.depth() == 0 {
@@ -88,11 +110,21 @@ pub(crate) fn walk(vault: &Vault, extra: &ExtraRules) -> WalkReport {
             if super::rules::is_hidden_name(&entry.file_name().to_string_lossy(), is_dir) {
                 return false;
             }
-            if extra.excludes(&id, is_dir) {
+            if rules.extra().excludes(&id, is_dir) || rules.ignore_files().is_ignored(&id, is_dir) {
                 return false;
             }
-            if entry.path_is_symlink() && !stays_inside(&root, entry.path()) {
-                let _ = tx.send(Found::Skipped(id, SkipReason::SymlinkOutside));
+            if entry.path_is_symlink() {
+                // One containment rule for the walk and the watcher: the target must be inside
+                // the vault and not excluded itself.
+                let reason = match rules.check_target(&id, is_dir) {
+                    Ok(_) => return true,
+                    Err(NotANote::TargetExcluded(target)) => SkipReason::SymlinkToExcluded(target),
+                    Err(NotANote::Refused(super::contain::Refused::Outside)) => {
+                        SkipReason::SymlinkOutside
+                    }
+                    Err(NotANote::Refused(err)) => SkipReason::Unreadable(err.to_string()),
+                };
+                let _ = tx.send(Found::Skipped(id, reason));
                 return false;
             }
             true
@@ -102,6 +134,9 @@ pub(crate) fn walk(vault: &Vault, extra: &ExtraRules) -> WalkReport {
         let tx = tx.clone();
         let root = root.clone();
         Box::new(move |result| {
+            if cancel.is_cancelled() {
+                return WalkState::Quit;
+            }
             let entry = match result {
                 Ok(entry) => entry,
                 Err(err) => {
@@ -117,12 +152,25 @@ pub(crate) fn walk(vault: &Vault, extra: &ExtraRules) -> WalkReport {
                 let _ = tx.send(Found::Dir(entry.path().to_path_buf()));
                 return WalkState::Continue;
             }
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
+            let name = entry.file_name().to_string_lossy();
+            if document_kind(&name).is_none() {
                 return WalkState::Continue;
             }
-            let name = entry.file_name().to_string_lossy();
-            if !is_markdown_name(&name) {
-                return WalkState::Continue;
+            match entry.file_type() {
+                Some(kind) if kind.is_file() => {}
+                Some(kind) => {
+                    if let Some(id) = entry
+                        .path()
+                        .strip_prefix(&root)
+                        .ok()
+                        .and_then(super::relative_id)
+                    {
+                        let kind = super::contain::kind_name(&kind);
+                        let _ = tx.send(Found::Skipped(id, SkipReason::NotRegular(kind)));
+                    }
+                    return WalkState::Continue;
+                }
+                None => return WalkState::Continue,
             }
             let Some(id) = entry
                 .path()
@@ -139,6 +187,9 @@ pub(crate) fn walk(vault: &Vault, extra: &ExtraRules) -> WalkReport {
                         size: metadata.len(),
                         mtime: mtime_ns(&metadata),
                     }));
+                    if first_only {
+                        return WalkState::Quit;
+                    }
                 }
                 Err(err) => {
                     let _ = tx.send(Found::Skipped(id, SkipReason::Unreadable(err.to_string())));
@@ -150,7 +201,10 @@ pub(crate) fn walk(vault: &Vault, extra: &ExtraRules) -> WalkReport {
     // The filter holds a sender too: drop the builder so the channel closes.
     drop(builder);
     drop(tx);
-    let mut report = WalkReport::default();
+    let mut report = WalkReport {
+        cancelled: cancel.is_cancelled(),
+        ..WalkReport::default()
+    };
     for found in rx {
         match found {
             Found::File(file) => report.files.push(file),
@@ -217,6 +271,7 @@ mod tests {
             "..md",
             ".hidden.md",
             ".github/t.md",
+            "ignored/hidden.md",
         ];
         for f in files {
             let p = dir.path().join(f);
@@ -228,7 +283,19 @@ mod tests {
             r#"{"userIgnoreFilters":["Archive/"]}"#,
         )
         .unwrap();
-        std::fs::write(dir.path().join(".gitignore"), "drafts/\n").unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "drafts/\nignored/\n").unwrap();
+        // Issue 12 #7: the ignore rules apply to a symlink's target too.
+        std::os::unix::fs::symlink("ignored/hidden.md", dir.path().join("link_to_ignored.md"))
+            .unwrap();
+        std::os::unix::fs::symlink("../ignored", dir.path().join("sub/ignored_dir")).unwrap();
+        // A FIFO is reported, never opened.
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(dir.path().join("fifo.md"))
+                .status()
+                .unwrap()
+                .success()
+        );
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("secret.md"), "secret").unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret.md"), dir.path().join("link.md"))
@@ -238,7 +305,7 @@ mod tests {
 
         let vault = Vault::open(dir.path(), &["Templates/**".to_string()]).unwrap();
         let rules = Rules::load(&vault).unwrap();
-        let report = walk(&vault, rules.extra());
+        let report = walk(&vault, &rules, &Cancel::new());
         let ids: Vec<_> = report.files.iter().map(|f| f.id.as_str()).collect();
         assert_eq!(
             ids,
@@ -261,10 +328,48 @@ mod tests {
         assert_eq!(
             skipped,
             vec![
+                ("fifo.md", &SkipReason::NotRegular("a FIFO (named pipe)")),
                 ("link.md", &SkipReason::SymlinkOutside),
-                ("linkdir", &SkipReason::SymlinkOutside)
+                (
+                    "link_to_ignored.md",
+                    &SkipReason::SymlinkToExcluded("ignored/hidden.md".into())
+                ),
+                ("linkdir", &SkipReason::SymlinkOutside),
+                (
+                    "sub/ignored_dir",
+                    &SkipReason::SymlinkToExcluded("ignored".into())
+                ),
             ]
         );
         assert!(report.files.iter().all(|f| f.size == 1 && f.mtime > 0));
+        // The watcher's one-path check agrees.
+        assert!(matches!(
+            rules.check_target("link_to_ignored.md", false),
+            Err(NotANote::TargetExcluded(target)) if target == "ignored/hidden.md"
+        ));
+        assert_eq!(rules.check_target("inside.md", false).unwrap(), "a.md");
+    }
+
+    #[test]
+    fn a_cancelled_walk_says_so_and_has_notes_stops_early() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..50 {
+            std::fs::write(dir.path().join(format!("n{i}.md")), "x").unwrap();
+        }
+        let vault = Vault::open(dir.path(), &[]).unwrap();
+        let rules = Rules::load(&vault).unwrap();
+        let cancel = Cancel::new();
+        let full = walk(&vault, &rules, &cancel);
+        assert!(!full.cancelled);
+        assert_eq!(full.files.len(), 50);
+        cancel.cancel();
+        let stopped = walk(&vault, &rules, &cancel);
+        assert!(stopped.cancelled);
+        assert!(stopped.files.len() < 50);
+        assert!(has_notes(&vault, &rules));
+        let empty = tempfile::tempdir().unwrap();
+        std::fs::write(empty.path().join("a.txt"), "x").unwrap();
+        let vault = Vault::open(empty.path(), &[]).unwrap();
+        assert!(!has_notes(&vault, &Rules::load(&vault).unwrap()));
     }
 }

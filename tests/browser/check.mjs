@@ -1,13 +1,16 @@
 // The browser check behind tests/browser/run.sh: Debian's Chromium, driven by playwright-core,
 // against a running `deepvault serve corpus.example`.
 //
-// Environment (run.sh sets it): BASE_URL (http://127.0.0.1:PORT), PLAYWRIGHT_DIR (the folder
+// Environment (run.sh sets it): BASE_URL (http://127.0.0.1:PORT), OAUTH_BASE_URL and
+// OAUTH_PASSPHRASE (a second server with built-in OAuth, for the consent page), PLAYWRIGHT_DIR (the folder
 // holding node_modules/playwright-core), CHROMIUM (/usr/bin/chromium), ARTIFACTS (screenshots go
 // here), PROFILE_ROOT (fresh user-data-dirs are made under it).
 //
 // Prints one PASS or FAIL line per check and exits 1 if any check failed. Every wait is bounded;
 // nothing sleeps.
 
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +25,8 @@ const need = (name) => {
   return value;
 };
 const BASE = need('BASE_URL').replace(/\/+$/, '');
+const OAUTH_BASE = need('OAUTH_BASE_URL').replace(/\/+$/, '');
+const OAUTH_PASSPHRASE = need('OAUTH_PASSPHRASE');
 const require = createRequire(join(need('PLAYWRIGHT_DIR'), 'package.json'));
 const { chromium } = require('playwright-core');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -355,6 +360,130 @@ async function phone() {
   }
 }
 
+// --- consent page (built-in OAuth) -------------------------------------------------------------
+
+// A loopback "app": it registers, sends the owner's browser to /authorize, and its redirect_uri is
+// a real listener here that records what arrives.
+async function callbackListener() {
+  const hits = [];
+  const server = createServer((req, res) => {
+    if (req.url.startsWith('/callback')) hits.push(req.url); // not /favicon.ico
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<!doctype html><title>callback</title><p>landed</p>');
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, hits, redirect: `http://127.0.0.1:${server.address().port}/callback` };
+}
+
+async function consent() {
+  const app = await callbackListener();
+  const { context, page } = await openBrowser({ viewport: { width: 1280, height: 800 } });
+  try {
+    let clientId = null;
+    const registered = await check('an app registers (POST /register)', async () => {
+      const answer = await fetch(`${OAUTH_BASE}/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          client_name: 'Browser Test App', redirect_uris: [app.redirect], token_endpoint_auth_method: 'none',
+          grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+        }),
+        signal: AbortSignal.timeout(TIMEOUT),
+      });
+      if (answer.status !== 201) fail(`/register answered ${answer.status}: ${await answer.text()}`);
+      clientId = (await answer.json()).client_id;
+      return clientId;
+    });
+    if (!registered) return;
+    const verifier = randomBytes(32).toString('base64url');
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const state = randomBytes(8).toString('hex');
+    const authorize = `${OAUTH_BASE}/authorize?` + new URLSearchParams({
+      response_type: 'code', client_id: clientId, redirect_uri: app.redirect, state,
+      code_challenge: challenge, code_challenge_method: 'S256', resource: `${OAUTH_BASE}/mcp`,
+    });
+
+    const rendered = await check('consent page renders: names the app, where it returns, read-only, a passphrase field', async () => {
+      const response = await page.goto(authorize, { waitUntil: 'load' });
+      if (response.status() !== 200) fail(`/authorize answered ${response.status()}`);
+      const headers = response.headers();
+      if (headers['x-frame-options'] !== 'DENY') fail(`x-frame-options: ${headers['x-frame-options']}`);
+      if (headers['cache-control'] !== 'no-store') fail(`cache-control: ${headers['cache-control']}`);
+      if (!/frame-ancestors 'none'/.test(headers['content-security-policy'] ?? '')) fail(`csp: ${headers['content-security-policy']}`);
+      const heading = await page.locator('h1').innerText();
+      if (!heading.includes('Browser Test App')) fail(`h1: ${heading}`);
+      const text = await page.locator('main').innerText();
+      const host = new URL(app.redirect).host;
+      if (!text.includes(host)) fail(`the page does not name ${host}`);
+      if (!/read-only/.test(text)) fail('the page does not say read-only');
+      const field = page.getByLabel('Owner passphrase');
+      if (!(await field.isVisible())) fail('no visible field labelled "Owner passphrase"');
+      if ((await field.getAttribute('type')) !== 'password' || (await field.getAttribute('name')) !== 'passphrase') {
+        fail('the passphrase field is not <input type=password name=passphrase>');
+      }
+      await shot(page, 'consent-desktop.png');
+      return heading;
+    });
+    if (!rendered) return;
+
+    const submit = async (passphrase) => {
+      await page.getByLabel('Owner passphrase').fill(passphrase);
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && r.url().startsWith(`${OAUTH_BASE}/authorize`)),
+        page.getByRole('button', { name: 'Allow' }).click(),
+      ]);
+      await page.waitForLoadState('load');
+      return response;
+    };
+
+    const refused = await check('a wrong passphrase is refused: 401, the form again with an alert, no redirect', async () => {
+      const response = await submit('not the passphrase');
+      if (response.status() !== 401) fail(`the POST answered ${response.status()}`);
+      if (!page.url().startsWith(`${OAUTH_BASE}/authorize`)) fail(`the browser left for ${page.url()}`);
+      const alert = await page.getByRole('alert').innerText();
+      if (!/not right/.test(alert)) fail(`alert: ${alert}`);
+      if (app.hits.length) fail(`the app's redirect_uri was reached: ${app.hits}`);
+      await shot(page, 'consent-wrong-passphrase.png');
+      return alert;
+    });
+    if (!refused) return;
+
+    let code = null;
+    const approved = await check("the right passphrase redirects to the app's redirect_uri with a code and the state", async () => {
+      await page.getByLabel('Owner passphrase').fill(OAUTH_PASSPHRASE);
+      await Promise.all([
+        page.waitForURL((url) => url.href.startsWith(app.redirect), { timeout: NAV_TIMEOUT }),
+        page.getByRole('button', { name: 'Allow' }).click(),
+      ]);
+      const landed = new URL(page.url());
+      code = landed.searchParams.get('code');
+      if (!code || !code.startsWith('dv_code_')) fail(`no code in ${landed.href}`);
+      if (landed.searchParams.get('state') !== state) fail(`state ${landed.searchParams.get('state')}, want ${state}`);
+      if (landed.searchParams.get('iss') !== OAUTH_BASE) fail(`iss ${landed.searchParams.get('iss')}`);
+      if (app.hits.length !== 1) fail(`the app's listener saw ${app.hits.length} request(s)`);
+      return `${landed.origin}${landed.pathname}?code=dv_code_…&state=${state}`;
+    });
+    if (!approved) return;
+
+    await check('the code from the browser buys an access token (POST /token with the PKCE verifier)', async () => {
+      const answer = await fetch(`${OAUTH_BASE}/token`, {
+        method: 'POST',
+        body: new URLSearchParams({
+          grant_type: 'authorization_code', code, code_verifier: verifier, client_id: clientId,
+          redirect_uri: app.redirect, resource: `${OAUTH_BASE}/mcp`,
+        }),
+        signal: AbortSignal.timeout(TIMEOUT),
+      });
+      const body = await answer.json();
+      if (answer.status !== 200 || !body.access_token?.startsWith('dv_at_')) fail(`${answer.status}: ${JSON.stringify(body)}`);
+      return `scope ${body.scope}, expires_in ${body.expires_in}`;
+    });
+  } finally {
+    await context.close();
+    app.server.close();
+  }
+}
+
 // --- main ------------------------------------------------------------------------------------
 
 let crashed = false;
@@ -368,6 +497,7 @@ try {
   if (launched) {
     await desktop();
     await phone();
+    await consent();
   }
 } catch (error) {
   crashed = true;

@@ -9,8 +9,10 @@
 #                       machine's Node (>= 20). A stamp (hash of the pinned inputs and the Node
 #                       version) marks a complete install; any other content is replaced.
 #
-# Then starts `deepvault serve corpus.example` on a free port with a throwaway index, waits for
-# /readyz, runs the check and stops the server. Exits non-zero if any check fails.
+# Then starts two `deepvault serve corpus.example` on free ports with throwaway indexes: one for the
+# note and search pages, one with built-in OAuth (`--auth builtin`, its passphrase set with
+# `deepvault auth passphrase`) for the consent page. Waits for /readyz, runs the check and stops
+# the servers. Exits non-zero if any check fails.
 #
 #   DEEPVAULT_BIN        the binary (default target/release/deepvault)
 #   DEEPVAULT_TOOLS_DIR  where the tools go (default .tools)
@@ -89,53 +91,71 @@ fi
 # deepvault --------------------------------------------------------------------------------------
 [[ -x $bin ]] || { echo "browser: no deepvault binary at $bin (build it, or set DEEPVAULT_BIN)" >&2; exit 1; }
 work=$(mktemp -d)
-server=
+servers=()
 cleanup() {
-    if [[ -n $server ]] && kill -0 "$server" 2>/dev/null; then
-        kill "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-    fi
+    local pid
+    for pid in "${servers[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$work/index"
-: >"$work/server.log" # exists before the server (started in the background) opens it
-"$bin" serve "$root/corpus.example" --listen 127.0.0.1:0 --index-dir "$work/index" \
-    2>>"$work/server.log" &
-server=$!
+server_log() { echo "--- server log ($1) ---" >&2; tail -n 40 "$2" >&2; }
+# start_server NAME ARGS...: `deepvault serve corpus.example ARGS` on a free port with its own
+# index folder; waits for its address and /readyz and sets $base and $pid.
+start_server() {
+    local name=$1; shift
+    local log=$work/$name.log
+    : >"$log" # exists before the server (started in the background) opens it
+    "$bin" serve "$root/corpus.example" --listen 127.0.0.1:0 --index-dir "$work/$name-index" "$@" \
+        2>>"$log" &
+    pid=$!
+    servers+=("$pid")
+    base=
+    local deadline=$((SECONDS + 30)) # for the "serving ... at http://127.0.0.1:PORT/mcp" line
+    while ((SECONDS < deadline)); do
+        base=$(sed -n 's|.* serving .* at \(http://127\.0\.0\.1:[0-9][0-9]*\)/mcp.*|\1|p' "$log" | head -n 1 || true)
+        [[ -n $base ]] && break
+        kill -0 "$pid" 2>/dev/null || { echo "browser: deepvault ($name) exited during start-up" >&2; server_log "$name" "$log"; exit 1; }
+        sleep 0.1
+    done
+    [[ -n $base ]] || { echo "browser: deepvault ($name) did not report its address within 30 s" >&2; server_log "$name" "$log"; exit 1; }
+    # /readyz, asked with Node's fetch (curl is not on every fresh machine)
+    local probe='fetch(process.argv[1], {signal: AbortSignal.timeout(2000)}).then(r => console.log(r.status), () => console.log(0))'
+    local ready= code
+    deadline=$((SECONDS + 30))
+    while ((SECONDS < deadline)); do
+        code=$(node -e "$probe" "$base/readyz" || true)
+        [[ $code == 200 ]] && { ready=1; break; }
+        kill -0 "$pid" 2>/dev/null || { echo "browser: deepvault ($name) exited before it was ready" >&2; server_log "$name" "$log"; exit 1; }
+        sleep 0.1
+    done
+    [[ -n $ready ]] || { echo "browser: $base/readyz ($name) did not answer 200 within 30 s" >&2; server_log "$name" "$log"; exit 1; }
+    echo "browser: deepvault ($name) ready at $base"
+}
 
-server_log() { echo "--- server log ---" >&2; tail -n 40 "$work/server.log" >&2; }
-base=
-deadline=$((SECONDS + 30)) # for the "serving ... at http://127.0.0.1:PORT/mcp" line
-while ((SECONDS < deadline)); do
-    base=$(sed -n 's|.* serving .* at \(http://127\.0\.0\.1:[0-9][0-9]*\)/mcp.*|\1|p' "$work/server.log" | head -n 1 || true)
-    [[ -n $base ]] && break
-    kill -0 "$server" 2>/dev/null || { echo "browser: deepvault exited during start-up" >&2; server_log; exit 1; }
-    sleep 0.1
-done
-[[ -n $base ]] || { echo "browser: deepvault did not report its address within 30 s" >&2; server_log; exit 1; }
-
-# /readyz, asked with Node's fetch (curl is not on every fresh machine)
-probe='fetch(process.argv[1], {signal: AbortSignal.timeout(2000)}).then(r => console.log(r.status), () => console.log(0))'
-ready=
-deadline=$((SECONDS + 30))
-while ((SECONDS < deadline)); do
-    code=$(node -e "$probe" "$base/readyz" || true)
-    [[ $code == 200 ]] && { ready=1; break; }
-    kill -0 "$server" 2>/dev/null || { echo "browser: deepvault exited before it was ready" >&2; server_log; exit 1; }
-    sleep 0.1
-done
-[[ -n $ready ]] || { echo "browser: $base/readyz did not answer 200 within 30 s" >&2; server_log; exit 1; }
-echo "browser: deepvault ready at $base"
+# The note and search pages: no auth on loopback.
+start_server pages
+pages_base=$base
+# The consent page: built-in OAuth, its passphrase set as a person would (piped here).
+passphrase="correct horse battery staple"
+printf '%s\n' "$passphrase" | "$bin" auth passphrase "$root/corpus.example" --index-dir "$work/oauth-index" \
+    >/dev/null 2>"$work/passphrase.log" || { echo "browser: deepvault auth passphrase failed" >&2; cat "$work/passphrase.log" >&2; exit 1; }
+start_server oauth --auth builtin
+oauth_base=$base
 
 status=0
-BASE_URL=$base PLAYWRIGHT_DIR=$dir CHROMIUM=$chromium ARTIFACTS=$artifacts PROFILE_ROOT=$work \
+BASE_URL=$pages_base OAUTH_BASE_URL=$oauth_base OAUTH_PASSPHRASE=$passphrase PLAYWRIGHT_DIR=$dir CHROMIUM=$chromium ARTIFACTS=$artifacts PROFILE_ROOT=$work \
     timeout --kill-after=10 "${BROWSER_TIMEOUT:-180}" node "$here/check.mjs" || status=$?
 if [[ $status -ne 0 ]]; then
     [[ $status -eq 124 ]] && echo "browser: the check did not finish within ${BROWSER_TIMEOUT:-180} s" >&2
-    server_log
+    server_log pages "$work/pages.log"
+    server_log oauth "$work/oauth.log"
     echo "browser: FAILED" >&2
     exit "$status"
 fi

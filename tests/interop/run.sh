@@ -11,6 +11,13 @@
 #   inspector    MCP Inspector 2.12 CLI: HTTP, modern era, SSE  (inspector_check.py)
 #   conformance  conformance 0.1.16, the four meaningful server scenarios (conformance_check.py)
 #   codex        Codex CLI 0.169 app-server, HTTP and stdio     (codex_check.py)
+#   python-sdk-oauth  mcp 2.3.0 OAuthClientProvider against the built-in OAuth server: discovery,
+#                DCR, authorize + PKCE, consent, token, search, fetch, refresh (python_sdk_oauth_check.py)
+#   codex-oauth  `codex mcp add/login` with DCR against the built-in OAuth server, consent driven
+#                by the check, then the tools listed with the token      (codex_oauth_check.py)
+#
+# The two OAuth checks start their own `deepvault serve --auth builtin` (oauth_server.py: passphrase
+# set with `deepvault auth passphrase`, fresh index folder), so the shared server stays open.
 #
 # One PASS/FAIL line per client with its duration, then "N passed, N failed". Every client is a
 # test: a client that fails, or a tool that cannot be installed, fails the run (no skips).
@@ -124,6 +131,8 @@ check python-sdk "$py" "$here/python_sdk_check.py" --url "$base/mcp" --vault "$v
 check inspector python3 "$here/inspector_check.py" --inspector "$npm_bin/inspector" --port "$port"
 check conformance python3 "$here/conformance_check.py" --conformance "$npm_bin/conformance" --url "$base/mcp"
 check codex python3 "$here/codex_check.py" --codex "$npm_bin/codex" --http-url "$base/mcp" --stdio --vault "$vault" --bin "$bin"
+check python-sdk-oauth "$py" "$here/python_sdk_oauth_check.py" --bin "$bin" --vault "$vault"
+check codex-oauth python3 "$here/codex_oauth_check.py" --codex "$npm_bin/codex" --bin "$bin" --vault "$vault"
 
 if ! kill -0 "$server_pid" 2>/dev/null; then
     echo "FAIL  server: deepvault exited during the run"

@@ -21,7 +21,7 @@ fn example_vault_index_search_fetch() {
     let out = t.run(&["index", vault]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = stderr(&out);
-    assert!(summary.contains("indexed 30 notes"), "{summary}");
+    assert!(summary.contains("indexed 32 notes"), "{summary}");
     assert!(summary.contains("skipped 2: 2 private"), "{summary}");
     assert!(
         summary.contains("MB/s") || summary.contains("KB/s"),
@@ -162,6 +162,47 @@ fn example_vault_index_search_fetch() {
             .unwrap()
             .ends_with("#what-stays-out")
     );
+
+    // The vault as Obsidian shows it: a canvas and an Excalidraw drawing are searchable, a
+    // comment's words are not, and an embedded block is inlined where it is embedded.
+    assert_eq!(
+        result_ids(&search("Melodrip"))[0],
+        "Coffee/Brewing board.canvas"
+    );
+    assert_eq!(
+        result_ids(&search("chaff collector"))[0],
+        "Coffee/Roaster sketch.excalidraw.md"
+    );
+    for (comment, note) in [
+        ("Kinu", "Coffee/Water chemistry.md"),
+        ("gauge", "Coffee/Espresso dialing in.md"),
+    ] {
+        for hit in search(comment)["results"].as_array().unwrap() {
+            assert_ne!(hit["id"], note, "{comment} found its comment");
+            let text = hit["text"].as_str().unwrap().to_lowercase();
+            assert!(!text.contains(&comment.to_lowercase()), "{comment}: {hit}");
+        }
+    }
+    let fetch = |id: &str| -> Value {
+        let out = t.run(&["fetch", id, "--vault", vault, "--json", "--no-update"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let espresso = fetch("Coffee/Espresso dialing in.md");
+    let text = espresso["text"].as_str().unwrap();
+    assert!(
+        text.contains("> Embedded from `Coffee/Water chemistry.md#^hardness`:"),
+        "{text}"
+    );
+    assert!(!text.contains("gauge reads"), "{text}");
+    let block = fetch("Coffee/Water chemistry.md#^hardness");
+    assert!(
+        block["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Hardness is the dissolved calcium"),
+        "{block}"
+    );
 }
 
 /// Unknown ids, including path tricks, are clear errors and never read files.
@@ -181,7 +222,10 @@ fn unknown_ids_are_errors() {
         assert!(!out.status.success(), "{id} should fail");
         let err = stderr(&out);
         assert!(err.contains("no note with id"), "{id}: {err}");
-        assert!(out.stdout.is_empty());
+        // With --json the error is JSON on stdout too, and nothing else is.
+        let error: Value = serde_json::from_slice(&out.stdout).expect("a JSON error on stdout");
+        let message = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("no note with id"), "{id}: {error}");
     }
     let out = t.run(&["fetch", "sub/a.md", "--vault", &root]);
     assert!(

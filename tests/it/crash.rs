@@ -15,7 +15,9 @@ fn contents(
     vault: &std::path::Path,
 ) -> (BTreeMap<String, (u64, u64)>, u64) {
     let vault = std::fs::canonicalize(vault).unwrap();
-    let index = VaultIndex::open_for_reading(index_dir, &vault)
+    // The default redaction and privacy settings, as the server under test uses.
+    let stamp = deepvault::vault::ingest::Ingest::default().stamp();
+    let index = VaultIndex::open_for_reading(index_dir, &vault, &stamp)
         .unwrap()
         .expect("an index exists");
     let searcher = index.searcher();

@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rmcp::ServiceExt;
 use serde_json::{Value, json};
 
-use crate::common::{Server, TestVault, call, tool_json, wait_until};
+use crate::common::{Server, TestVault, call, mcp_with_token, tool_json, wait_until};
 
 const TOKEN: &str = "laptop-token-0123456789abcdef";
 
@@ -98,21 +97,6 @@ async fn still_serves(server: &Server, token: Option<&str>) {
     assert_clean(&text);
 }
 
-async fn mcp_with_token(
-    server: &Server,
-    token: &str,
-) -> rmcp::service::RunningService<rmcp::service::RoleClient, ()> {
-    let config =
-        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
-            server.url("/mcp"),
-        )
-        .auth_header(token);
-    let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
-    ().serve(transport)
-        .await
-        .expect("authenticated client connects")
-}
-
 #[tokio::test]
 async fn open_bind_without_auth_refuses_to_start() {
     let (t, _outside) = guarded_vault();
@@ -140,6 +124,59 @@ async fn open_bind_without_auth_refuses_to_start() {
     command.env("DEEPVAULT_TOKENS", TOKEN);
     let server = Server::start(command);
     server.wait_ready().await;
+}
+
+/// A public URL naming another host (a tunnel, a reverse proxy) publishes the vault as surely
+/// as an open bind. Built-in OAuth is then the default auth, so without a passphrase (and no
+/// tokens or issuer) the server refuses to start and names the ways forward; with auth the
+/// banner names the URL, auth and pages.
+#[tokio::test]
+async fn public_url_without_auth_refuses_to_start() {
+    let (t, _outside) = guarded_vault();
+    let root = t.root().to_str().unwrap();
+    let out = t.run(&[
+        "serve",
+        root,
+        "--listen",
+        "127.0.0.1:0",
+        "--public-url",
+        "https://x.example",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "built-in OAuth is the auth mode for https://x.example, but no passphrase is set"
+        ),
+        "{err}"
+    );
+    for hint in [
+        "deepvault auth passphrase",
+        "DEEPVAULT_TOKENS",
+        "oauth_issuer",
+        "--insecure-no-auth",
+    ] {
+        assert!(err.contains(hint), "{hint} missing: {err}");
+    }
+    let mut command = t.command(&[
+        "serve",
+        root,
+        "--listen",
+        "127.0.0.1:0",
+        "--public-url",
+        "https://x.example",
+    ]);
+    command.env("DEEPVAULT_TOKENS", TOKEN);
+    let server = Server::start(command);
+    server.wait_ready().await;
+    let banner = server.log();
+    for part in [
+        "public URL: https://x.example/mcp",
+        "auth: 1 static token(s)",
+        "pages: signed links",
+    ] {
+        assert!(banner.contains(part), "{part} missing: {banner}");
+    }
 }
 
 #[tokio::test]

@@ -7,23 +7,9 @@ use std::time::Duration;
 use rmcp::service::{RoleClient, RunningService};
 use serde_json::{Value, json};
 
-use crate::common::{Server, TestVault, call, tool_json, wait_until};
+use crate::common::{Server, TestVault, call, search_ids, wait_until};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Ids `search` returns for a query.
-async fn ids(client: &RunningService<RoleClient, ()>, query: &str) -> Vec<String> {
-    let result = call(client, "search", json!({ "query": query })).await;
-    if result.is_error == Some(true) {
-        return Vec::new();
-    }
-    tool_json(&result)["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect()
-}
 
 /// Whether `fetch` resolves an id.
 async fn fetchable(client: &RunningService<RoleClient, ()>, id: &str) -> bool {
@@ -41,7 +27,7 @@ async fn expect_search(
     want.sort();
     let mut got = Vec::new();
     let ok = wait_until(TIMEOUT, async || {
-        got = ids(client, query).await;
+        got = search_ids(client, query).await;
         got.sort();
         got == want
     })

@@ -530,9 +530,9 @@ fn stem_in_place(stemmer: &Stemmer, stems: &mut StemCache, word: &mut String) {
 /// One analyzed token, for query analysis and snippets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Analyzed {
-    pub(crate) term: String,
-    pub(crate) position: usize,
-    pub(crate) offsets: Range<usize>,
+    pub term: String,
+    pub position: usize,
+    pub offsets: Range<usize>,
 }
 
 /// Runs the analyzer over `text`.

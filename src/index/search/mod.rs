@@ -2,26 +2,37 @@
 //!
 //! Ranking is BM25 over title, aliases, headings, tags, path and body, summed with per-field
 //! boosts, with OR semantics (a note that matches more query terms scores higher; none is
-//! required). Stop words are dropped from the ranked terms unless nothing else is left; unknown
-//! words (typos) are expanded to their nearest indexed spellings. The best candidates are then
+//! required). Stop words are dropped from the ranked terms unless nothing else is left; a few
+//! unknown words (typos) are expanded to their nearest indexed spellings, within a budget per
+//! search ([`fuzzy`]). The best candidates are then
 //! re-scored: a proximity bonus rewards query terms that appear next to each other, and a
 //! coordination factor rewards notes whose body (which holds the title and aliases too) has
 //! more of the query's weight. Quoted phrases, `title:` and `-excluded` words are honoured, and
-//! `tag:`/`path:` filter.
+//! `tag:`/`path:` filter, and so do `key:value` filters on properties and inline fields (when some
+//! note has the key; otherwise the words are ranked like any others).
 //!
-//! With semantic search on, the chunk vectors nearest to the query (among the notes the filters
-//! allow) are fused with these candidates ([`hybrid`]); a note the vector side found takes its
-//! passage and anchor from its best chunk.
+//! A hit's citation points at the section of its best passage, or at the block (`^id`) that
+//! holds most of the passage's matches when it lies in one.
+//!
+//! # Layout
+//!
+//! - this file: the planner (query string → tantivy query) and the re-scoring.
+//! - [`query`]: the query language; [`fuzzy`]: bounded typo expansion; [`snippet`]: the best
+//!   passage of a hit.
+//! - [`hybrid`]: with semantic search on, the chunk vectors nearest to the query (among the notes
+//!   the filters allow) fused with these candidates; a note the vector side found takes its
+//!   passage and anchor from its best chunk.
 
+pub(crate) mod fuzzy;
 pub(crate) mod hybrid;
 pub mod query;
 pub(crate) mod snippet;
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
-    TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, Occur, PhraseQuery, Query, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, Order, Searcher, Term};
@@ -31,6 +42,7 @@ use crate::index::analysis::tokenizer::{analyze, is_bigram_script};
 use crate::index::vectors::Semantic;
 use crate::index::vectors::store::ChunkRef;
 use crate::index::{NoteDoc, VaultIndex};
+use fuzzy::{Expander, Expansion, FuzzyBudget, SharedFuzzyQuery};
 use hybrid::Fusion;
 use query::{ParsedQuery, is_stop_word, parse_query};
 use snippet::{Passage, best_passage, chunk_passage};
@@ -127,6 +139,8 @@ pub(crate) struct SearchOptions {
     pub(crate) mode: SearchMode,
     /// The vectors and the model, when semantic search is on.
     pub(crate) semantic: Option<std::sync::Arc<Semantic>>,
+    /// What typo expansion may cost in one search.
+    pub(crate) fuzzy: FuzzyBudget,
 }
 
 impl Default for SearchOptions {
@@ -138,6 +152,7 @@ impl Default for SearchOptions {
             ranking: Ranking::default(),
             mode: SearchMode::Lexical,
             semantic: None,
+            fuzzy: FuzzyBudget::default(),
         }
     }
 }
@@ -176,6 +191,9 @@ struct Plan {
     analysis: Analysis,
     /// False when only filters remain: results are ordered by recency instead of score.
     scored: bool,
+    /// The unknown words expanded to their near spellings (read by the tests).
+    #[cfg_attr(not(test), expect(dead_code))]
+    expansions: Vec<Expansion>,
 }
 
 /// Runs a search. An empty query gives no hits.
@@ -189,11 +207,7 @@ pub(crate) fn search(
     if parsed.is_empty() || options.limit == 0 {
         return Ok(Vec::new());
     }
-    let planner = Planner {
-        index,
-        searcher,
-        ranking: &options.ranking,
-    };
+    let planner = Planner::new(index, searcher, options);
     // Room for near-duplicates to be collapsed away.
     let depth = if options.ranking.duplicate_bits >= 0 {
         options.limit * 5
@@ -259,7 +273,11 @@ fn make_hit(
     snippet_chars: usize,
     chunk: Option<ChunkRef>,
 ) -> Hit {
-    let Passage { text, section } = match chunk {
+    let Passage {
+        text,
+        section,
+        block,
+    } = match chunk {
         Some(chunk) => chunk_passage(
             &doc,
             chunk.start as usize..chunk.end as usize,
@@ -269,15 +287,25 @@ fn make_hit(
         ),
         None => best_passage(&doc, &analysis.weights, snippet_chars),
     };
-    let section = section.and_then(|index| {
+    let heading = section.and_then(|index| {
         let section = doc.meta.sections.get(index)?;
-        let heading = doc.meta.headings.get(section.heading? as usize)?;
-        Some(SectionRef {
+        Some((
+            doc.meta.headings.get(section.heading? as usize)?,
+            section.line,
+        ))
+    });
+    let section = match block.and_then(|b| doc.meta.blocks.get(b)) {
+        Some(block) => Some(SectionRef {
+            anchor: format!("^{}", block.id),
+            heading: heading.map(|(h, _)| h.text.clone()).unwrap_or_default(),
+            line: block.line,
+        }),
+        None => heading.map(|(heading, line)| SectionRef {
             anchor: heading.anchor.clone(),
             heading: heading.text.clone(),
-            line: section.line,
-        })
-    });
+            line,
+        }),
+    };
     Hit {
         id: doc.meta.id,
         title: doc.meta.title,
@@ -297,6 +325,8 @@ struct Planner<'a> {
     index: &'a VaultIndex,
     searcher: &'a Searcher,
     ranking: &'a Ranking,
+    /// The search's fuzzy budget, shared by its plans.
+    fuzzy: RefCell<Expander>,
 }
 
 /// One analyzed query token.
@@ -306,7 +336,16 @@ struct QueryToken {
     stop: bool,
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
+    fn new(index: &'a VaultIndex, searcher: &'a Searcher, options: &'a SearchOptions) -> Self {
+        Planner {
+            index,
+            searcher,
+            ranking: &options.ranking,
+            fuzzy: RefCell::new(Expander::new(options.fuzzy.clone())),
+        }
+    }
+
     fn field_boosts(&self) -> [(Field, f32); 7] {
         let f = self.index.fields();
         let r = self.ranking;
@@ -328,7 +367,28 @@ impl Planner<'_> {
     /// The query plan. `strict`: quoted phrases and `title:` are required.
     fn build(&self, parsed: &ParsedQuery, strict: bool) -> Result<Plan> {
         let fields = self.index.fields();
-        let tokens = analyze_query(&parsed.text);
+        // `key:value` filters on keys some note has; the others are text (or excluded words).
+        let mut text = parsed.text.clone();
+        let mut excluded = parsed.excluded.clone();
+        let mut property_clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for filter in &parsed.properties {
+            let key = crate::index::property_key(&filter.key);
+            let present = Term::from_field_text(fields.property, &key);
+            if self.doc_freq(&present)? > 0 {
+                let occur = if filter.negated {
+                    Occur::MustNot
+                } else {
+                    Occur::Must
+                };
+                property_clauses.push((occur, self.property_filter(&key, &filter.value)));
+            } else if filter.negated {
+                excluded.push(filter.raw.clone());
+            } else {
+                text.push(' ');
+                text.push_str(&filter.raw);
+            }
+        }
+        let tokens = analyze_query(&text);
         let meaningful: Vec<&QueryToken> = tokens.iter().filter(|t| !t.stop).collect();
         let ranked: Vec<&QueryToken> = if meaningful.is_empty() {
             tokens.iter().collect()
@@ -345,26 +405,37 @@ impl Planner<'_> {
 
         let mut weights = rustc_hash::FxHashMap::default();
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut unknown = HashSet::new();
+        let mut expansions = Vec::new();
+        let may_expand = self.fuzzy.borrow().allows_query(distinct.len());
         let num_docs = self.searcher.num_docs().max(1) as f32;
         for term in &distinct {
             let body_term = Term::from_field_text(fields.body_text, term);
             let doc_freq = self.doc_freq(&body_term)?;
             let idf = (1.0 + (num_docs - doc_freq as f32 + 0.5) / (doc_freq as f32 + 0.5)).ln();
             weights.insert(term.to_string(), idf);
-            should.push((Occur::Should, self.term_clause(term)));
-            if self.is_unknown(term)?
-                && let Some(fuzzy) = self.fuzzy_clause(term)
-            {
+            if !self.is_unknown(term)? {
+                should.push((Occur::Should, self.term_clause(term)));
+                continue;
+            }
+            // An unknown word's own clause could match nothing: only its expansion is searched.
+            unknown.insert(*term);
+            if may_expand && let Some((fuzzy, expansion)) = self.fuzzy_clause(term) {
                 should.push((Occur::Should, fuzzy));
+                expansions.push(expansion);
             }
         }
         // Proximity: consecutive meaningful query words (stop words skipped, their gap allowed
-        // for) appearing near each other in the body.
+        // for) appearing near each other in the body; only ranked words the index knows (a
+        // phrase with an unknown word matches nothing).
         let words: Vec<&QueryToken> = tokens.iter().filter(|t| !t.stop).collect();
         let mut proximity: Vec<Box<dyn Query>> = Vec::new();
         if self.ranking.proximity > 0.0 {
             for pair in words.windows(2) {
-                if pair[0].term == pair[1].term {
+                let searchable = |t: &QueryToken| {
+                    weights.contains_key(t.term.as_str()) && !unknown.contains(t.term.as_str())
+                };
+                if pair[0].term == pair[1].term || !searchable(pair[0]) || !searchable(pair[1]) {
                     continue;
                 }
                 let gap = (pair[1].position - pair[0].position).saturating_sub(1) as u32;
@@ -382,7 +453,7 @@ impl Planner<'_> {
 
         // The whole query as a file name: finds `c++.md` for "c++" and `[[.md` for "[[", whose
         // names have no words.
-        let whole = crate::vault::note::link_key(&parsed.text);
+        let whole = crate::vault::note::link_key(&text);
         if !whole.is_empty() {
             should.push((
                 Occur::Should,
@@ -425,7 +496,8 @@ impl Planner<'_> {
         for path in &parsed.paths {
             clauses.push((Occur::Must, self.path_filter(path)));
         }
-        for excluded in &parsed.excluded {
+        clauses.extend(property_clauses);
+        for excluded in &excluded {
             if let Some(query) = self.phrase_any_field(excluded) {
                 clauses.push((Occur::MustNot, query));
             }
@@ -438,6 +510,7 @@ impl Planner<'_> {
                     proximity,
                     analysis,
                     scored: false,
+                    expansions,
                 });
             }
             clauses.push((Occur::Must, Box::new(AllQuery)));
@@ -447,6 +520,7 @@ impl Planner<'_> {
             proximity,
             analysis,
             scored: has_ranked,
+            expansions,
         })
     }
 
@@ -620,10 +694,14 @@ impl Planner<'_> {
         Box::new(BooleanQuery::new(clauses))
     }
 
-    fn fuzzy_clause(&self, term: &str) -> Option<Box<dyn Query>> {
+    /// The near spellings of an unknown word, if the search's fuzzy budget allows: one
+    /// automaton shared by the title, body and headings.
+    fn fuzzy_clause(&self, term: &str) -> Option<(Box<dyn Query>, Expansion)> {
+        let mut fuzzy = self.fuzzy.borrow_mut();
         let length = term.chars().count();
         if length == 2 && term.chars().all(is_bigram_script) {
             // A CJK bigram no note has (群祖, a typo of 群组): its two characters, as unigrams.
+            fuzzy.take_word(term).ok()?;
             let clauses: Vec<(Occur, Box<dyn Query>)> = term
                 .chars()
                 .map(|c| {
@@ -636,15 +714,16 @@ impl Planner<'_> {
                     )
                 })
                 .collect();
-            return Some(Box::new(BooleanQuery::new(clauses)));
+            let expansion = Expansion {
+                word: term.to_string(),
+                distance: 0,
+            };
+            return Some((Box::new(BooleanQuery::new(clauses)), expansion));
         }
-        if length < 4
-            || term.chars().any(is_bigram_script)
-            || term.chars().all(|c| c.is_ascii_digit())
-        {
+        if term.chars().any(is_bigram_script) || term.chars().all(|c| c.is_ascii_digit()) {
             return None;
         }
-        let distance = if length <= 6 { 1 } else { 2 };
+        let (distance, automaton) = fuzzy.automaton(term).ok()?;
         let fields = self.index.fields();
         let clauses: Vec<(Occur, Box<dyn Query>)> = [
             (fields.title, 2.0),
@@ -653,7 +732,7 @@ impl Planner<'_> {
         ]
         .into_iter()
         .map(|(field, boost)| {
-            let fuzzy = FuzzyTermQuery::new(Term::from_field_text(field, term), distance, true);
+            let fuzzy = SharedFuzzyQuery::new(field, std::sync::Arc::clone(&automaton));
             (
                 Occur::Should,
                 Box::new(BoostQuery::new(Box::new(fuzzy), boost * self.ranking.fuzzy))
@@ -661,7 +740,11 @@ impl Planner<'_> {
             )
         })
         .collect();
-        Some(Box::new(BooleanQuery::new(clauses)))
+        let expansion = Expansion {
+            word: term.to_string(),
+            distance,
+        };
+        Some((Box::new(BooleanQuery::new(clauses)), expansion))
     }
 
     /// The analyzed text as a phrase (or a term) in one field.
@@ -724,7 +807,26 @@ impl Planner<'_> {
         for path in &parsed.paths {
             clauses.push((Occur::Must, self.path_filter(path)));
         }
-        for excluded in &parsed.excluded {
+        // `key:value` on keys some note has; on others it is text, which the vector side ranks.
+        let fields_present = |key: &str| {
+            self.doc_freq(&Term::from_field_text(fields.property, key))
+                .is_ok_and(|n| n > 0)
+        };
+        let mut excluded: Vec<&str> = parsed.excluded.iter().map(String::as_str).collect();
+        for filter in &parsed.properties {
+            let key = crate::index::property_key(&filter.key);
+            if fields_present(&key) {
+                let occur = if filter.negated {
+                    Occur::MustNot
+                } else {
+                    Occur::Must
+                };
+                clauses.push((occur, self.property_filter(&key, &filter.value)));
+            } else if filter.negated {
+                excluded.push(&filter.raw);
+            }
+        }
+        for excluded in excluded {
             if let Some(query) = self.phrase_any_field(excluded) {
                 clauses.push((Occur::MustNot, query));
             }
@@ -736,6 +838,27 @@ impl Planner<'_> {
             clauses.push((Occur::Must, Box::new(AllQuery)));
         }
         Some(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// `key:value` (the key normalised): notes whose property or inline field `key` has the
+    /// value, whole, or all of its words.
+    fn property_filter(&self, key: &str, value: &str) -> Box<dyn Query> {
+        let field = self.index.fields().property;
+        let sep = crate::index::schema::PROPERTY_SEPARATOR;
+        let term = |text: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, &format!("{key}{sep}{text}")),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let mut clauses = vec![(Occur::Should, term(&value.trim().to_lowercase()))];
+        let words: Vec<(Occur, Box<dyn Query>)> = crate::index::property_words(value)
+            .map(|word| (Occur::Must, term(&word)))
+            .collect();
+        if !words.is_empty() {
+            clauses.push((Occur::Should, Box::new(BooleanQuery::new(words))));
+        }
+        Box::new(BooleanQuery::new(clauses))
     }
 
     /// `path:x`: notes under folder `x/`, or whose path contains the words of `x`.
@@ -840,15 +963,67 @@ mod tests {
             .collect()
     }
 
+    fn ids(index: &VaultIndex, query: &str) -> Vec<String> {
+        let mut ids: Vec<String> =
+            search(index, &index.searcher(), query, &SearchOptions::default())
+                .unwrap()
+                .into_iter()
+                .map(|hit| hit.id)
+                .collect();
+        ids.sort();
+        ids
+    }
+
     #[test]
-    fn coordination_rewards_the_share_of_query_weight_a_note_holds() {
+    fn property_filters_are_honoured_when_some_note_has_the_key() {
+        let (indexer, _dirs) = indexed(&[
+            (
+                "done.md",
+                "---\nstatus: done\nauthor: Ada Lovelace\n---\nbudget plan\n",
+            ),
+            (
+                "draft.md",
+                "---\nstatus: Draft\ntags: [x]\n---\nbudget draft\n",
+            ),
+            (
+                "inline.md",
+                "status:: done\n[author:: [[Grace Hopper]]]\nbudget notes\n",
+            ),
+            (
+                "list.md",
+                "---\nstatus: [done, reviewed]\n---\nother words\n",
+            ),
+            ("ratio.md", "brew at 1:16 ratio, colour:red\n"),
+        ]);
+        let index = indexer.index();
+        assert_eq!(
+            ids(index, "status:done"),
+            vec!["done.md", "inline.md", "list.md"]
+        );
+        assert_eq!(
+            ids(index, "Status:DONE budget"),
+            vec!["done.md", "inline.md"]
+        );
+        assert_eq!(ids(index, "status:draft"), vec!["draft.md"]);
+        assert_eq!(
+            ids(index, "budget -status:draft"),
+            vec!["done.md", "inline.md"]
+        );
+        assert_eq!(ids(index, "author:\"Ada\""), vec!["done.md"]);
+        assert_eq!(ids(index, "author:\"ada lovelace\""), vec!["done.md"]);
+        assert_eq!(ids(index, "author:hopper"), vec!["inline.md"]);
+        assert_eq!(ids(index, "status:reviewed"), vec!["list.md"]);
+        assert!(ids(index, "status:archived").is_empty());
+        // Keys no note has are words: `1:16` and `colour:red` find the note that says them.
+        assert_eq!(ids(index, "ratio 1:16"), vec!["ratio.md"]);
+        assert_eq!(ids(index, "colour:red"), vec!["ratio.md"]);
+    }
+
+    /// An indexed vault of `notes`; the temporary folders live as long as the indexer.
+    fn indexed(notes: &[(&str, &str)]) -> (Indexer, [tempfile::TempDir; 2]) {
         let vault_dir = tempfile::tempdir().unwrap();
         let index_dir = tempfile::tempdir().unwrap();
-        for (id, text) in [
-            ("both.md", "a zebra met a quokka\n"),
-            ("zebra.md", "zebra zebra stripes\n"),
-            ("quokka.md", "quokka island\n"),
-        ] {
+        for (id, text) in notes {
             std::fs::write(vault_dir.path().join(id), text).unwrap();
         }
         let vault = Vault::open(vault_dir.path(), &[]).unwrap();
@@ -856,8 +1031,146 @@ mod tests {
             Indexer::open(vault, index_dir.path(), IndexerSettings::default()).unwrap();
         indexer.reconcile(None).unwrap();
         indexer.commit(CommitTrigger::Command).unwrap();
+        indexer.index().reload().unwrap();
+        (indexer, [vault_dir, index_dir])
+    }
+
+    /// `count` distinct random lowercase words of 8 letters, none of them English.
+    fn random_words(count: usize) -> Vec<String> {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        (0..count)
+            .map(|_| {
+                (0..8)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        (b'a' + (seed % 26) as u8) as char
+                    })
+                    .collect::<String>()
+                    + "q"
+            })
+            .collect()
+    }
+
+    const NOTES: &[(&str, &str)] = &[
+        (
+            "search.md",
+            "# Search\nSearch your notes with regular expressions.\n",
+        ),
+        (
+            "daily.md",
+            "# Daily notes\nA template for the daily note.\n",
+        ),
+        ("zebra.md", "# Zebra\nzebra stripes on the savanna\n"),
+        (
+            "highlight.md",
+            "# Highlighter\nHighlight text on web pages.\n",
+        ),
+    ];
+
+    /// The expansions of the strict plan of `query`, and the bytes its automata took.
+    fn expansions(index: &VaultIndex, query: &str) -> (Vec<(String, u8)>, usize) {
+        let searcher = index.searcher();
+        let options = SearchOptions::default();
+        let planner = Planner::new(index, &searcher, &options);
+        let plan = planner
+            .build(&parse_query(query, options.max_query_chars), true)
+            .unwrap();
+        let expanded = plan
+            .expansions
+            .iter()
+            .map(|e| (e.word.clone(), e.distance))
+            .collect();
+        (expanded, planner.fuzzy.borrow().bytes())
+    }
+
+    /// Issue 13 #1: a query of 256 unknown words made 3 automata at distance 2 for each (+141 MB);
+    /// a long query now expands nothing, and a shorter one at most `max_words` words.
+    #[test]
+    fn fuzzy_expansion_is_bounded_per_search() {
+        let (indexer, _dirs) = indexed(NOTES);
         let index = indexer.index();
-        index.reload().unwrap();
+        let budget = FuzzyBudget::default();
+
+        let words = random_words(256);
+        let (expanded, bytes) = expansions(index, &words.join(" "));
+        assert!(expanded.is_empty(), "{expanded:?}");
+        assert_eq!(bytes, 0);
+
+        let (expanded, bytes) = expansions(index, &words[..budget.max_query_words].join(" "));
+        assert_eq!(expanded.len(), budget.max_words, "{expanded:?}");
+        assert!(bytes > 0 && bytes <= budget.automaton_bytes, "{bytes}");
+
+        // Long natural queries with one typo: known words are enough to rank on.
+        let mut long: Vec<String> = (0..budget.max_query_words)
+            .map(|i| format!("zebra{i}"))
+            .collect();
+        long.push("serch".into());
+        let (expanded, _) = expansions(index, &long.join(" "));
+        assert!(expanded.is_empty(), "{expanded:?}");
+
+        // A search still answers, and fast enough to be a unit test, with no results.
+        let hits = search(
+            index,
+            &index.searcher(),
+            &words.join(" "),
+            &SearchOptions::default(),
+        )
+        .unwrap();
+        assert!(hits.is_empty());
+    }
+
+    #[test]
+    fn typos_are_expanded_at_distance_one_when_short_two_when_long() {
+        let (indexer, _dirs) = indexed(NOTES);
+        let index = indexer.index();
+        // Words are expanded after stemming: "reguler" is "regul", "expresions" "expres".
+        let (expanded, _) = expansions(index, "how to serch notes with reguler expresions");
+        assert_eq!(
+            expanded,
+            vec![
+                ("serch".to_string(), 1),
+                ("regul".to_string(), 1),
+                ("expres".to_string(), 1),
+            ]
+        );
+        let (expanded, _) = expansions(index, "higlight text");
+        assert_eq!(expanded, vec![("higlight".to_string(), 2)]);
+        let hits = search(
+            index,
+            &index.searcher(),
+            "higlight",
+            &SearchOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(hits.first().map(|h| h.id.as_str()), Some("highlight.md"));
+        let hits = search(
+            index,
+            &index.searcher(),
+            "serch reguler expresions",
+            &SearchOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(hits.first().map(|h| h.id.as_str()), Some("search.md"));
+        let hits = search(
+            index,
+            &index.searcher(),
+            "daily tempalte",
+            &SearchOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(hits.first().map(|h| h.id.as_str()), Some("daily.md"));
+    }
+
+    #[test]
+    fn coordination_rewards_the_share_of_query_weight_a_note_holds() {
+        let (indexer, _dirs) = indexed(&[
+            ("both.md", "a zebra met a quokka\n"),
+            ("zebra.md", "zebra zebra stripes\n"),
+            ("quokka.md", "quokka island\n"),
+        ]);
+        let index = indexer.index();
 
         let plain = scores(
             index,

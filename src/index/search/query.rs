@@ -1,22 +1,39 @@
-//! The query language: free text, with optional `"phrases"`, `-excluded` words or phrases, and
-//! `tag:x`, `path:folder/`, `title:word` filters. Any string parses; there is no syntax error.
-//! Unknown `field:value` pairs and stray quotes are read as plain text.
+//! The query language: free text, with optional `"phrases"`, `-excluded` words or phrases,
+//! `tag:x`, `path:folder/`, `title:word` filters, and `key:value` filters on frontmatter
+//! properties and inline fields (`status:done`, `author:"Ada"`). Any string parses; there is no
+//! syntax error. A `key:value` whose key no note has (`1:16`, `http://…`) and stray quotes are
+//! read as plain text.
 
 /// A query split into its parts. Values are raw (not analyzed).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ParsedQuery {
     /// The free text, in order (words and phrase contents), for ranking.
-    pub(crate) text: String,
+    pub text: String,
     /// Quoted phrases.
-    pub(crate) phrases: Vec<String>,
+    pub phrases: Vec<String>,
     /// `-word` or `-"phrase"`.
-    pub(crate) excluded: Vec<String>,
+    pub excluded: Vec<String>,
     /// `tag:x` (lowercased, without `#`).
     pub(crate) tags: Vec<String>,
     /// `path:x`.
     pub(crate) paths: Vec<String>,
     /// `title:x`.
     pub(crate) titles: Vec<String>,
+    /// Any other `key:value`: a property filter when some note has the key, else plain text.
+    pub(crate) properties: Vec<PropertyFilter>,
+}
+
+/// A `key:value` filter on frontmatter properties and inline fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PropertyFilter {
+    /// The key as written.
+    pub(crate) key: String,
+    /// The value, without quotes.
+    pub(crate) value: String,
+    /// The token as written, ranked as text when no note has the key.
+    pub(crate) raw: String,
+    /// `-key:value`: notes with this value are left out.
+    pub(crate) negated: bool,
 }
 
 impl ParsedQuery {
@@ -26,6 +43,7 @@ impl ParsedQuery {
             && self.tags.is_empty()
             && self.paths.is_empty()
             && self.titles.is_empty()
+            && self.properties.iter().all(|p| p.negated)
     }
 }
 
@@ -54,6 +72,10 @@ pub fn parse_query(input: &str, max_chars: usize) -> ParsedQuery {
         let (token, quoted, after) = next_token(rest);
         rest = after;
         if token.trim().is_empty() {
+            continue;
+        }
+        if !quoted && let Some(filter) = property_filter(token, negated) {
+            query.properties.push(filter);
             continue;
         }
         if negated {
@@ -90,6 +112,31 @@ pub fn parse_query(input: &str, max_chars: usize) -> ParsedQuery {
     }
     query.text = text_parts.join(" ");
     query
+}
+
+/// `key:value` with a key that is not one of the operators: a property filter. The key is
+/// letters, digits, `_`, `-` and `.`; the value is not empty.
+fn property_filter(token: &str, negated: bool) -> Option<PropertyFilter> {
+    let (key, value) = token.split_once(':')?;
+    let known = matches!(
+        key.to_ascii_lowercase().as_str(),
+        "tag" | "tags" | "path" | "title"
+    );
+    let value = value
+        .strip_prefix('"')
+        .map_or(value, |v| v.strip_suffix('"').unwrap_or(v))
+        .trim();
+    let plain_key = !key.is_empty()
+        && key.len() <= 64
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    (!known && plain_key && !value.is_empty()).then(|| PropertyFilter {
+        key: key.to_string(),
+        value: value.to_string(),
+        raw: token.to_string(),
+        negated,
+    })
 }
 
 /// The next token: a quoted string (closing quote optional) or a run up to whitespace.
@@ -328,7 +375,14 @@ mod tests {
             // parse never panics, and unknown fields stay text
             let _ = q.is_empty();
         }
-        assert_eq!(parse_query("a:b:c", 100).text, "a:b:c");
+        // `a:b:c` may be a property filter (key `a`); the planner ranks it as text when no note
+        // has that key.
+        let q = parse_query("a:b:c", 100);
+        assert_eq!(q.text, "");
+        assert_eq!(q.properties[0].key, "a");
+        assert_eq!(q.properties[0].value, "b:c");
+        assert_eq!(q.properties[0].raw, "a:b:c");
+        assert_eq!(parse_query("error: disk", 100).text, "error: disk");
         assert_eq!(
             parse_query("\"unclosed phrase", 100).phrases,
             vec!["unclosed phrase"]
@@ -336,6 +390,37 @@ mod tests {
         assert_eq!(parse_query("- spaced", 100).text, "- spaced");
         assert!(parse_query("   ", 100).is_empty());
         assert!(!parse_query("tag:x", 100).is_empty());
+    }
+
+    #[test]
+    fn property_filters() {
+        let q = parse_query(
+            r#"status:done author:"Ada Lovelace" -stage:draft budget"#,
+            1000,
+        );
+        let got: Vec<_> = q
+            .properties
+            .iter()
+            .map(|p| (p.key.as_str(), p.value.as_str(), p.negated))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("status", "done", false),
+                ("author", "Ada Lovelace", false),
+                ("stage", "draft", true)
+            ]
+        );
+        assert_eq!(q.text, "budget");
+        assert!(!parse_query("status:done", 100).is_empty());
+        // Operators stay operators; quoted text and URLs are not filters on their own.
+        assert!(
+            parse_query("tag:x title:y path:z", 100)
+                .properties
+                .is_empty()
+        );
+        assert!(parse_query("\"k:v\"", 100).properties.is_empty());
+        assert_eq!(parse_query("http://x.org", 100).properties[0].key, "http");
     }
 
     #[test]

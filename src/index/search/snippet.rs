@@ -29,6 +29,9 @@ pub(crate) struct Passage {
     pub(crate) text: String,
     /// Index into the note's sections; `None` when no section matched.
     pub(crate) section: Option<usize>,
+    /// Index into the note's blocks: the block with an id that holds most of the passage's
+    /// match weight, if any does.
+    pub(crate) block: Option<usize>,
 }
 
 struct Match {
@@ -106,10 +109,13 @@ fn passage_with(
     }
     match best {
         Some((_, index, matches)) => {
-            let text = doc.section_plain(&doc.meta.sections[index]);
+            let section = &doc.meta.sections[index];
+            let text = doc.section_plain(section);
+            let (passage, span) = window(text, &matches, max_chars);
             Passage {
-                text: window(text, &matches, max_chars),
+                text: passage,
                 section: Some(index),
+                block: block_of(doc, &matches, section.plain_start as usize, span),
             }
         }
         None => {
@@ -121,8 +127,9 @@ fn passage_with(
                 .find(|t| !t.trim().is_empty())
                 .unwrap_or("");
             Passage {
-                text: window(text, &[], max_chars),
+                text: window(text, &[], max_chars).0,
                 section: None,
+                block: None,
             }
         }
     }
@@ -179,17 +186,56 @@ pub(crate) fn chunk_passage(
             .or(section),
         None => section,
     };
+    let (text, shown) = window(text, &matches, max_chars);
     Passage {
-        text: window(text, &matches, max_chars),
+        text,
         section,
+        block: block_of(doc, &matches, start, shown),
     }
 }
 
-/// The window of `text` with the most match weight, cut cleanly and whitespace-collapsed.
-fn window(text: &str, matches: &[Match], max_chars: usize) -> String {
+/// The block (by index) whose plain text holds the most weight of the matches inside `span`
+/// (offsets in the section's text, which starts at `base` in the note's plain text). A match in
+/// nested blocks counts for the innermost.
+fn block_of(
+    doc: &NoteDoc,
+    matches: &[Match],
+    base: usize,
+    span: std::ops::Range<usize>,
+) -> Option<usize> {
+    let blocks = &doc.meta.blocks;
+    if blocks.is_empty() {
+        return None;
+    }
+    let mut weights = vec![0.0f32; blocks.len()];
+    for m in matches
+        .iter()
+        .filter(|m| m.start >= span.start && m.end <= span.end)
+    {
+        let at = (base + m.start) as u32;
+        let innermost = blocks
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.plain_start <= at && at < b.plain_end)
+            .min_by_key(|(_, b)| b.plain_end - b.plain_start);
+        if let Some((i, _)) = innermost {
+            weights[i] += m.weight;
+        }
+    }
+    weights
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w > 0.0)
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+        .map(|(i, _)| i)
+}
+
+/// The window of `text` with the most match weight, cut cleanly and whitespace-collapsed, and
+/// the byte range of `text` it shows.
+fn window(text: &str, matches: &[Match], max_chars: usize) -> (String, std::ops::Range<usize>) {
     let text_chars = text.chars().count();
     if text_chars <= max_chars {
-        return collapse(text);
+        return (collapse(text), 0..text.len());
     }
     // Candidate windows start a little before each match; keep the one covering most weight
     // (counting each distinct term once via its weight, repeats a little).
@@ -239,7 +285,7 @@ fn window(text: &str, matches: &[Match], max_chars: usize) -> String {
     if end < text.len() {
         out.push('…');
     }
-    out
+    (out, start..end)
 }
 
 /// True when a word may start at `index`: after whitespace or punctuation, or in a script
@@ -305,6 +351,7 @@ mod tests {
                 title: note.title.clone(),
                 headings: note.headings.clone(),
                 sections: note.sections.clone(),
+                blocks: note.blocks.clone(),
                 ..StoredNote::default()
             },
             body: note.body.clone(),
@@ -376,6 +423,20 @@ mod tests {
         let span = d.meta.sections[1].plain_start as usize..d.meta.sections[2].plain_end as usize;
         let p = chunk_passage(&d, span, Some(1), &weights(&[("soft", 1.0)]), 300);
         assert_eq!(p.section, Some(2));
+    }
+
+    #[test]
+    fn a_passage_in_a_block_names_the_block() {
+        let d = doc(
+            "# Notes\nAn intro line.\n\nThe quokka definition lives here. ^def-1\n\n- a list item\n- another wombat item ^item2\n\nPlain platypus words.\n",
+        );
+        let p = best_passage(&d, &weights(&[("quokka", 2.0)]), 300);
+        assert_eq!(p.block.map(|b| d.meta.blocks[b].id.as_str()), Some("def-1"));
+        let p = best_passage(&d, &weights(&[("wombat", 2.0)]), 300);
+        assert_eq!(p.block.map(|b| d.meta.blocks[b].id.as_str()), Some("item2"));
+        let p = best_passage(&d, &weights(&[("platypus", 2.0)]), 300);
+        assert_eq!(p.block, None);
+        assert!(!p.text.contains("^def-1"), "{}", p.text);
     }
 
     #[test]

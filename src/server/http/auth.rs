@@ -1,12 +1,15 @@
 //! Who may talk to the server: static bearer tokens (Codex `bearer_token_env_var`, the Responses
-//! API `headers`/`authorization`) and an OAuth 2.1 resource server for ChatGPT, against any
-//! issuer that publishes a JWKS.
+//! API `headers`/`authorization`), and an OAuth 2.1 resource server for ChatGPT: against the
+//! built-in authorization server (`dv_at_` tokens, [`super::oauth`]) or any issuer that publishes
+//! a JWKS.
 //!
 //! - Tokens come only from the `Authorization: Bearer` header, never from the query string.
 //!   Static tokens are compared in constant time (SHA-256 digests, every token checked).
 //! - JWTs are validated for signature (RS256 or ES256 only: no `none`, no HMAC), `iss`, `aud`
 //!   (our canonical resource, RFC 8707), `exp`/`nbf` and required scopes. The JWKS is cached and
 //!   fetched again when a token names an unknown `kid` (at most every 10 s).
+//! - Built-in tokens are looked up by digest and must have been issued for this server's `/mcp`
+//!   (RFC 8707) with the read scope.
 //! - A missing or bad token is `401` with `WWW-Authenticate: Bearer …` (with `resource_metadata`
 //!   and `scope` when OAuth is on, RFC 9728); a token without the scopes is `403`.
 //!
@@ -28,8 +31,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::AppError;
+use super::oauth::{AuthServer, ProtectedResourceMetadata};
 use crate::config::auth::{OAuthSettings, StaticToken};
 use crate::service::client::ClientId;
+use crate::service::oauth::READ_SCOPE;
 
 /// What a request's credentials are worth.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,6 +52,7 @@ pub(crate) enum Verdict {
 pub(crate) struct Auth {
     tokens: Vec<StaticToken>,
     oauth: Option<OAuth>,
+    builtin: Option<AuthServer>,
 }
 
 struct OAuth {
@@ -75,12 +81,19 @@ impl Auth {
                 jwks: RwLock::new(None),
                 last_fetch: Mutex::new(None),
             }),
+            builtin: None,
         }
+    }
+
+    /// Also accepts the built-in authorization server's tokens.
+    pub(crate) fn with_builtin(mut self, server: AuthServer) -> Auth {
+        self.builtin = Some(server);
+        self
     }
 
     /// True when some credential is required.
     pub(crate) fn is_enabled(&self) -> bool {
-        !self.tokens.is_empty() || self.oauth.is_some()
+        !self.tokens.is_empty() || self.oauth.is_some() || self.builtin.is_some()
     }
 
     /// Checks a request's headers.
@@ -94,17 +107,18 @@ impl Auth {
         let Some(token) = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            .and_then(bearer_token)
             .filter(|t| !t.is_empty())
         else {
             return Verdict::Invalid("the Authorization header is not `Bearer <token>`".into());
         };
         if let Some(label) = self.static_token(token) {
             return Verdict::Allowed(ClientId(label));
+        }
+        if let Some(builtin) = &self.builtin
+            && token.starts_with("dv_at_")
+        {
+            return builtin_verdict(builtin, token).await;
         }
         match &self.oauth {
             Some(oauth) if token.matches('.').count() == 2 => oauth.verify(token).await,
@@ -127,7 +141,14 @@ impl Auth {
     /// The `WWW-Authenticate` value for a failed request.
     pub(crate) fn challenge(&self, verdict: &Verdict) -> String {
         let mut value = String::from("Bearer realm=\"deepvault\"");
-        if let Some(oauth) = &self.oauth {
+        if let Some(builtin) = &self.builtin {
+            let settings = builtin.settings();
+            value.push_str(&format!(
+                ", resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"{}\"",
+                settings.public_url,
+                settings.scopes.join(" ")
+            ));
+        } else if let Some(oauth) = &self.oauth {
             value.push_str(&format!(
                 ", resource_metadata=\"{}\"",
                 oauth.settings.metadata_url
@@ -147,17 +168,36 @@ impl Auth {
         value
     }
 
-    /// The RFC 9728 protected-resource metadata.
-    pub(crate) fn resource_metadata(&self) -> Option<serde_json::Value> {
+    /// The RFC 9728 protected-resource metadata: naming the built-in server or the issuer.
+    pub(crate) fn resource_metadata(&self) -> Option<ProtectedResourceMetadata> {
+        if let Some(builtin) = &self.builtin {
+            return Some(builtin.protected_resource_metadata());
+        }
         let oauth = self.oauth.as_ref()?;
-        Some(serde_json::json!({
-            "resource": oauth.settings.resource,
-            "authorization_servers": [oauth.settings.issuer],
-            "scopes_supported": oauth.settings.scopes,
-            "bearer_methods_supported": ["header"],
-            "resource_name": "deepvault",
-        }))
+        Some(ProtectedResourceMetadata::new(
+            &oauth.settings.resource,
+            &oauth.settings.issuer,
+            &oauth.settings.scopes,
+        ))
     }
+}
+
+/// A built-in access token: known, live, issued for this server's `/mcp`, with the read scope.
+async fn builtin_verdict(builtin: &AuthServer, token: &str) -> Verdict {
+    let Some(grant) = builtin.verify_access_token(token).await else {
+        return Verdict::Invalid("unknown, expired or revoked token".into());
+    };
+    if grant.resource != builtin.settings().resource {
+        return Verdict::Invalid(format!(
+            "the token was issued for another resource ({}), not {}",
+            grant.resource,
+            builtin.settings().resource
+        ));
+    }
+    if !grant.scopes.iter().any(|s| s == READ_SCOPE) {
+        return Verdict::InsufficientScope;
+    }
+    Verdict::Allowed(ClientId(format!("oauth:{}", grant.client_id)))
 }
 
 impl OAuth {
@@ -273,6 +313,14 @@ impl OAuth {
         *self.jwks.write().unwrap_or_else(|e| e.into_inner()) = Some(set);
         Ok(())
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
+/// (RFC 7235 §2.1): `Bearer`, `bearer` and `BEARER` alike.
+fn bearer_token(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let (scheme, token) = value.split_once([' ', '\t'])?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The `alg` a JWT's header names, read without trusting anything else in it.
@@ -430,6 +478,19 @@ mod tests {
         assert_eq!(auth.check(&HeaderMap::new()).await, Verdict::Missing);
         assert!(matches!(
             auth.check(&headers("Bearer wrong")).await,
+            Verdict::Invalid(_)
+        ));
+        // The scheme in any case (RFC 7235).
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            assert_eq!(
+                auth.check(&headers(&format!("{scheme} s3cret-token-0123456789")))
+                    .await,
+                Verdict::Allowed(ClientId("laptop".into())),
+                "{scheme}"
+            );
+        }
+        assert!(matches!(
+            auth.check(&headers("Bearers3cret-token-0123456789")).await,
             Verdict::Invalid(_)
         ));
         assert!(matches!(

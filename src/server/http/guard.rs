@@ -1,11 +1,16 @@
-//! DNS-rebinding protection: the `Host` and `Origin` headers of every request must name this
+//! DNS-rebinding protection: the host a request names and its `Origin` header must name this
 //! server. The allow-list holds the loopback names, the listen address and the public URL's host;
 //! anything else gets `403 Forbidden` with a hint, before any route runs.
+//!
+//! The host is taken from wherever the request carries it: the `Host` header (HTTP/1.1), the
+//! request target's authority (HTTP/2's `:authority`, or an HTTP/1 absolute-form target), and
+//! every one present must be allowed. A request that names no host, names it twice, or hides a
+//! name behind userinfo (`evil.com@localhost`) is refused.
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -49,10 +54,32 @@ impl HostAllowList {
         self.hosts.contains(&host)
     }
 
-    /// Checks a request's headers; `Err` carries the reason.
-    pub(crate) fn check(&self, headers: &HeaderMap) -> Result<(), String> {
-        if let Some(host) = headers.get(header::HOST) {
-            let host = host.to_str().unwrap_or("");
+    /// Checks a request's target and headers; `Err` carries the reason.
+    pub(crate) fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), String> {
+        let mut hosts = headers.get_all(header::HOST).iter();
+        let host = hosts.next();
+        if hosts.next().is_some() {
+            return Err("the request has more than one Host header; send exactly one".into());
+        }
+        let host = match host.map(|value| value.to_str()) {
+            Some(Ok(host)) => Some(host),
+            Some(Err(_)) => return Err("the Host header is not valid text".into()),
+            None => None,
+        };
+        // HTTP/2 carries the host in `:authority`, which becomes the URI's authority.
+        let authority = uri.authority().map(|a| a.as_str());
+        if host.is_none() && authority.is_none() {
+            return Err(
+                "the request names no host; send a Host header (HTTP/1.1) or :authority (HTTP/2)"
+                    .into(),
+            );
+        }
+        for host in [host, authority].into_iter().flatten() {
+            if host.contains('@') {
+                return Err(format!(
+                    "Host `{host}` carries userinfo (`user@host`), which is not allowed; send the host name alone"
+                ));
+            }
             if !self.allows(host) {
                 return Err(format!(
                     "Host `{host}` is not allowed (DNS-rebinding protection)\n\nhint: if clients reach this server by that name, pass --public-url https://{}",
@@ -91,7 +118,7 @@ pub(crate) async fn check_host(
     request: Request,
     next: Next,
 ) -> Response {
-    match allowed.check(request.headers()) {
+    match allowed.check(request.uri(), request.headers()) {
         Ok(()) => next.run(request).await,
         Err(reason) => {
             tracing::debug!("refused: {reason}");
@@ -104,6 +131,10 @@ pub(crate) async fn check_host(
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    fn check(list: &HostAllowList, headers: &HeaderMap) -> Result<(), String> {
+        list.check(&Uri::from_static("/"), headers)
+    }
 
     fn headers(host: Option<&str>, origin: Option<&str>) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -126,25 +157,47 @@ mod tests {
             "notes.example.com",
             "NOTES.example.com:443",
         ] {
-            assert!(list.check(&headers(Some(ok), None)).is_ok(), "{ok}");
+            assert!(check(&list, &headers(Some(ok), None)).is_ok(), "{ok}");
         }
+        assert!(check(&list, &headers(Some("evil.example.com"), None)).is_err());
         assert!(
-            list.check(&headers(Some("evil.example.com"), None))
-                .is_err()
+            check(
+                &list,
+                &headers(Some("localhost"), Some("http://evil.example.com"))
+            )
+            .is_err()
         );
+        assert!(check(&list, &headers(Some("localhost"), Some("null"))).is_err());
         assert!(
-            list.check(&headers(Some("localhost"), Some("http://evil.example.com")))
-                .is_err()
+            check(
+                &list,
+                &headers(Some("localhost"), Some("http://localhost:6274"))
+            )
+            .is_ok()
         );
+        // No host at all, two of them, or userinfo: refused.
+        assert!(check(&list, &headers(None, None)).is_err());
+        let mut two = headers(Some("localhost"), None);
+        two.append(header::HOST, HeaderValue::from_static("evil.example.com"));
+        assert!(check(&list, &two).unwrap_err().contains("more than one"));
         assert!(
-            list.check(&headers(Some("localhost"), Some("null")))
-                .is_err()
+            check(&list, &headers(Some("evil.com@localhost"), None))
+                .unwrap_err()
+                .contains("userinfo")
         );
+        // HTTP/2's :authority (the URI's authority) is checked like a Host header.
+        let h2 = |uri: &'static str| list.check(&Uri::from_static(uri), &HeaderMap::new());
+        assert!(h2("http://localhost:8765/mcp").is_ok());
+        assert!(h2("http://evil.com/readyz").is_err());
+        assert!(h2("http://evil.com@localhost/readyz").is_err());
         assert!(
-            list.check(&headers(Some("localhost"), Some("http://localhost:6274")))
-                .is_ok()
+            list.check(
+                &Uri::from_static("http://evil.com/"),
+                &headers(Some("localhost"), None)
+            )
+            .is_err(),
+            "both must be allowed"
         );
-        assert!(list.check(&headers(None, None)).is_ok());
     }
 
     #[test]

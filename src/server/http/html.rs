@@ -1,21 +1,24 @@
 //! Markdown to safe HTML for the note pages that citations open.
 //!
 //! One pulldown-cmark pass with the parser's own options, so heading ids are exactly the anchors
-//! that citation URLs carry. Wikilinks and embeds become links to other note pages (or plain text
-//! when they resolve to nothing, or when the reader may only see this one note); Obsidian
-//! callouts become styled boxes (`[!tip]-` folds). The finished HTML, including any raw HTML the
-//! note contains, goes through ammonia, so no `<script>`, event-handler attribute or
-//! `javascript:` URL survives.
+//! that citation URLs carry, and blocks with an id (`^id`) get the `#^id` anchor (their marker
+//! is not shown). Wikilinks become links to other note pages (or plain text when they resolve to
+//! nothing, or when the reader may only see this one note); embeds of documents show their
+//! content in a quote that names its source (as `fetch` inlines them: depth 3, cycle-safe), other
+//! embeds are links; Obsidian callouts become styled boxes (`[!tip]-` folds). The finished HTML,
+//! including any raw HTML the note contains, goes through ammonia, so no `<script>`,
+//! event-handler attribute or `javascript:` URL survives.
 
 use std::fmt::Write as _;
 
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, LinkType, Parser, Tag, TagEnd};
 
 use crate::config::url_template::push_segments;
+use crate::index::fetch::MAX_EMBED_DEPTH;
 use crate::vault::note::{Heading, link_key};
 use crate::vault::parse::{
-    callout_at, has_url_scheme, markdown_options, resolve_relative, slugify, split_fragment,
-    without_marker,
+    at_line_end, block_marker, callout_at, has_url_scheme, markdown_options, resolve_relative,
+    slugify, split_fragment, without_marker,
 };
 
 /// What rendering needs besides the Markdown.
@@ -29,6 +32,31 @@ pub struct RenderContext<'a> {
     /// False when the reader may see only this note (a signed citation link): links to other
     /// notes are shown as text, so nothing else can be reached or listed.
     pub link_notes: bool,
+    /// What an embed (`![[target#fragment]]`, given as `target#fragment`) shows; `None` (no
+    /// function, or its answer) leaves the embed a link.
+    pub embed: Option<&'a EmbedFn<'a>>,
+}
+
+/// Answers what an embed shows (see [`RenderContext::embed`]).
+pub type EmbedFn<'a> = dyn Fn(&str) -> Option<Embed> + 'a;
+
+/// The content of an embed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Embed {
+    /// The embedded document's id.
+    pub id: String,
+    /// The part embedded (a heading anchor or `^id`), if not the whole document.
+    pub fragment: Option<String>,
+    /// Its Markdown.
+    pub markdown: String,
+}
+
+/// A block the renderer is inside of, for `^id` anchors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BlockKind {
+    Paragraph,
+    Item,
+    Other,
 }
 
 /// How an open link-like element is closed.
@@ -39,7 +67,34 @@ enum Close {
 
 /// Renders a note body to sanitized HTML.
 pub fn render_markdown(body: &str, ctx: &RenderContext<'_>) -> String {
+    let mut chain = vec![(ctx.id.to_string(), None)];
+    let html = render_html(body, ctx, 0, &mut chain);
+    sanitizer().clean(&html).to_string()
+}
+
+/// Renders Markdown to HTML (not yet sanitized). `depth` counts the embeds this text is inside
+/// of (0 for the page's own note: only it carries heading and block anchors); `chain` holds the
+/// (id, fragment) of each, so an embed never repeats one of them.
+fn render_html(
+    body: &str,
+    ctx: &RenderContext<'_>,
+    depth: usize,
+    chain: &mut Vec<(String, Option<String>)>,
+) -> String {
     let mut events: Vec<Event<'_>> = Vec::new();
+    // Blocks for `^id` anchors: the open ones (kind, source range, index of their first event),
+    // the last closed one (depth, index, kind), the anchors to place (event index, inside the
+    // element or before it, id) and the ids placed.
+    let mut open_blocks: Vec<(BlockKind, std::ops::Range<usize>, usize)> = Vec::new();
+    let mut last_closed: Option<(usize, usize, BlockKind)> = None;
+    let mut anchors: Vec<(usize, bool, String)> = Vec::new();
+    let mut anchored = std::collections::HashSet::new();
+    let mut in_code = 0usize;
+    let mut in_heading = false;
+    // While > 0, the alt text of an embed shown as content is skipped.
+    let mut skip_image = 0usize;
+    // Where embeds shown as content are in `events`.
+    let mut embeds: Vec<usize> = Vec::new();
     let mut heading_index = 0;
     let mut closes: Vec<Close> = Vec::new();
     // Open block quotes: `None` for a plain quote, `Some(folds)` for a callout.
@@ -47,6 +102,55 @@ pub fn render_markdown(body: &str, ctx: &RenderContext<'_>) -> String {
     let mut marker: Option<std::ops::Range<usize>> = None;
     let parser = Parser::new_ext(body, markdown_options()).into_offset_iter();
     for (event, range) in parser {
+        if skip_image > 0 {
+            match event {
+                Event::Start(Tag::Image { .. }) => skip_image += 1,
+                Event::End(TagEnd::Image) => skip_image -= 1,
+                _ => {}
+            }
+            continue;
+        }
+        let block = match &event {
+            Event::Start(Tag::Paragraph) => Some(BlockKind::Paragraph),
+            Event::Start(Tag::Item) => Some(BlockKind::Item),
+            Event::Start(
+                Tag::Heading { .. }
+                | Tag::CodeBlock(_)
+                | Tag::BlockQuote(_)
+                | Tag::List(_)
+                | Tag::Table(_)
+                | Tag::HtmlBlock
+                | Tag::FootnoteDefinition(_),
+            ) => Some(BlockKind::Other),
+            _ => None,
+        };
+        if let Some(kind) = block {
+            open_blocks.push((kind, range.clone(), events.len()));
+        }
+        match &event {
+            Event::Start(Tag::CodeBlock(_)) => in_code += 1,
+            Event::End(TagEnd::CodeBlock) => in_code = in_code.saturating_sub(1),
+            Event::Start(Tag::Heading { .. }) => in_heading = true,
+            Event::End(TagEnd::Heading(_)) => in_heading = false,
+            _ => {}
+        }
+        if matches!(
+            event,
+            Event::End(
+                TagEnd::Paragraph
+                    | TagEnd::Item
+                    | TagEnd::Heading(_)
+                    | TagEnd::CodeBlock
+                    | TagEnd::BlockQuote(_)
+                    | TagEnd::List(_)
+                    | TagEnd::Table
+                    | TagEnd::HtmlBlock
+                    | TagEnd::FootnoteDefinition
+            )
+        ) && let Some((kind, _, index)) = open_blocks.pop()
+        {
+            last_closed = Some((open_blocks.len(), index, kind));
+        }
         match event {
             Event::Start(Tag::Heading {
                 level,
@@ -115,10 +219,51 @@ pub fn render_markdown(body: &str, ctx: &RenderContext<'_>) -> String {
                 })));
             }
             Event::Text(text) => {
-                let text = match &marker {
+                let mut text = match &marker {
                     Some(marker) => without_marker(marker, &text, &range).into_owned(),
                     None => text.into_string(),
                 };
+                if in_code == 0
+                    && !in_heading
+                    && let Some((cut, id)) = block_marker(&text)
+                    && at_line_end(body, range.end)
+                {
+                    if depth == 0 && !anchored.contains(id) {
+                        let top = open_blocks.len().checked_sub(1);
+                        let alone = cut == 0
+                            && top.is_some_and(|t| {
+                                open_blocks[t].0 == BlockKind::Paragraph
+                                    && body
+                                        .get(open_blocks[t].1.clone())
+                                        .is_some_and(|p| p.trim() == body[range.clone()].trim())
+                            });
+                        let target = match (top, last_closed) {
+                            (Some(t), Some((closed_depth, index, kind)))
+                                if alone && closed_depth == t =>
+                            {
+                                Some((index, kind))
+                            }
+                            (Some(t), _) => match open_blocks[t].0 {
+                                BlockKind::Paragraph
+                                    if t > 0 && open_blocks[t - 1].0 == BlockKind::Item =>
+                                {
+                                    Some((open_blocks[t - 1].2, BlockKind::Item))
+                                }
+                                BlockKind::Paragraph | BlockKind::Item => {
+                                    Some((open_blocks[t].2, open_blocks[t].0))
+                                }
+                                BlockKind::Other => None,
+                            },
+                            (None, _) => None,
+                        };
+                        if let Some((index, kind)) = target {
+                            anchored.insert(id.to_string());
+                            let inside = matches!(kind, BlockKind::Paragraph | BlockKind::Item);
+                            anchors.push((index, inside, format!("^{id}")));
+                        }
+                    }
+                    text.truncate(cut);
+                }
                 if !text.is_empty() {
                     events.push(Event::Text(text.into()));
                 }
@@ -147,12 +292,22 @@ pub fn render_markdown(body: &str, ctx: &RenderContext<'_>) -> String {
                 Some(Close::Span) => Event::Html("</span>".into()),
                 _ => Event::End(TagEnd::Link),
             }),
-            // Images and embeds become links (or text): pages never load anything from elsewhere.
+            // An embed of a document shows its content, in a quote that names the source.
+            // Images and other embeds become links (or text): pages never load anything from
+            // elsewhere.
             Event::Start(Tag::Image {
                 link_type,
                 dest_url,
                 ..
             }) => {
+                if matches!(link_type, LinkType::WikiLink { .. })
+                    && let Some(html) = embed_html(&dest_url, ctx, depth, chain)
+                {
+                    embeds.push(events.len());
+                    events.push(Event::Html(html.into()));
+                    skip_image = 1;
+                    continue;
+                }
                 let href = link_href(&link_type, &dest_url, ctx)
                     .filter(|href| href.starts_with("/notes/"));
                 match href {
@@ -184,9 +339,96 @@ pub fn render_markdown(body: &str, ctx: &RenderContext<'_>) -> String {
             other => events.push(other),
         }
     }
+    // An embed alone in its paragraph is a block of its own, not inside a `<p>`.
+    for &i in &embeds {
+        if i > 0
+            && matches!(events[i - 1], Event::Start(Tag::Paragraph))
+            && matches!(events.get(i + 1), Some(Event::End(TagEnd::Paragraph)))
+        {
+            events[i - 1] = Event::Html("".into());
+            events[i + 1] = Event::Html("".into());
+        }
+    }
+    anchors.sort_by_key(|(index, inside, _)| (*index, *inside));
+    let mut anchors = anchors.into_iter().peekable();
+    let mut placed = Vec::with_capacity(events.len() + anchors.len());
+    for (index, event) in events.into_iter().enumerate() {
+        let anchor = |id: &str| {
+            Event::Html(
+                format!("<span class=\"block-anchor\" id=\"{}\"></span>", escape(id)).into(),
+            )
+        };
+        while let Some((_, _, id)) = anchors.next_if(|(i, inside, _)| *i == index && !inside) {
+            placed.push(anchor(&id));
+        }
+        placed.push(event);
+        while let Some((_, _, id)) = anchors.next_if(|(i, inside, _)| *i == index && *inside) {
+            placed.push(anchor(&id));
+        }
+    }
     let mut html = String::with_capacity(body.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut html, events.into_iter());
-    sanitizer().clean(&html).to_string()
+    pulldown_cmark::html::push_html(&mut html, placed.into_iter());
+    html
+}
+
+/// The HTML of an embed that shows a document: a quote naming its source (a link, when the
+/// reader may follow links) around the rendered content. `None` leaves the embed a link: too
+/// deep, a repeat of a document being shown, or nothing to show.
+fn embed_html(
+    dest: &str,
+    ctx: &RenderContext<'_>,
+    depth: usize,
+    chain: &mut Vec<(String, Option<String>)>,
+) -> Option<String> {
+    if depth >= MAX_EMBED_DEPTH {
+        return None;
+    }
+    let embed = (ctx.embed?)(dest)?;
+    let key = (embed.id.clone(), embed.fragment.clone());
+    if chain.contains(&key) {
+        return None;
+    }
+    let source = match &embed.fragment {
+        Some(fragment) => format!("{}#{fragment}", embed.id),
+        None => embed.id.clone(),
+    };
+    let label = if ctx.link_notes {
+        let mut href = String::from("/notes/");
+        push_segments(&mut href, &embed.id);
+        if let Some(fragment) = &embed.fragment {
+            href.push('#');
+            href.push_str(&fragment_anchor(fragment));
+        }
+        format!("<a href=\"{}\">{}</a>", escape(&href), escape(&source))
+    } else {
+        escape(&source)
+    };
+    let inner_ctx = RenderContext {
+        id: &embed.id,
+        headings: &[],
+        resolve: ctx.resolve,
+        link_notes: ctx.link_notes,
+        embed: ctx.embed,
+    };
+    chain.push(key);
+    let inner = render_html(&embed.markdown, &inner_ctx, depth + 1, chain);
+    chain.pop();
+    Some(format!(
+        "<blockquote class=\"embed\"><p class=\"embed-source\">↪ {label}</p>{inner}</blockquote>"
+    ))
+}
+
+/// A link fragment as a page anchor: `^id` (a block) as it is, a heading as its slug.
+fn fragment_anchor(fragment: &str) -> String {
+    match fragment.strip_prefix('^') {
+        Some(id) => format!(
+            "^{}",
+            id.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect::<String>()
+        ),
+        None => slugify(fragment),
+    }
 }
 
 /// Where a link points on the note pages, or `None` to show its text only.
@@ -195,7 +437,7 @@ fn link_href(link_type: &LinkType, dest: &str, ctx: &RenderContext<'_>) -> Optio
         LinkType::WikiLink { .. } => {
             let (target, fragment) = split_fragment(dest);
             if target.trim().is_empty() {
-                return fragment.map(|f| format!("#{}", slugify(&f)));
+                return fragment.map(|f| format!("#{}", fragment_anchor(&f)));
             }
             note_href(&link_key(target), fragment.as_deref(), ctx)
         }
@@ -225,7 +467,7 @@ fn note_href(key: &str, fragment: Option<&str>, ctx: &RenderContext<'_>) -> Opti
     push_segments(&mut href, &id);
     if let Some(fragment) = fragment {
         href.push('#');
-        href.push_str(&slugify(fragment));
+        href.push_str(&fragment_anchor(fragment));
     }
     Some(href)
 }
@@ -249,7 +491,16 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
             .add_tag_attributes("details", ["open"])
             .add_generic_attributes(["id"]);
         for tag in [
-            "div", "span", "a", "details", "summary", "code", "li", "ul", "p",
+            "div",
+            "span",
+            "a",
+            "details",
+            "summary",
+            "code",
+            "li",
+            "ul",
+            "p",
+            "blockquote",
         ] {
             builder.add_tag_attributes(tag, ["class"]);
         }
@@ -349,6 +600,7 @@ mod tests {
                 headings: &note.headings,
                 resolve: &resolve,
                 link_notes,
+                embed: None,
             },
         )
     }
@@ -387,6 +639,107 @@ mod tests {
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("href=\"https://example.com\""), "{html}");
         assert!(html.contains("rel=\"noopener noreferrer\""), "{html}");
+    }
+
+    #[test]
+    fn block_ids_are_anchors_and_their_markers_are_hidden() {
+        let html = render(
+            "A definition. ^def-1\n\n- item one\n- item two ^it2\n\n> quoted\n\n^q\n\n```\ncode ^notanid\n```\n\nSee [[#^def-1]] and [[Other#^blk]].\n",
+            true,
+        );
+        assert!(
+            html.contains("<p><span class=\"block-anchor\" id=\"^def-1\"></span>A definition.</p>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<li><span class=\"block-anchor\" id=\"^it2\"></span>item two</li>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"block-anchor\" id=\"^q\"></span><blockquote>"),
+            "{html}"
+        );
+        assert!(html.contains("code ^notanid"), "{html}");
+        assert!(
+            !html.contains("^def-1</p>") && !html.contains(">^q<"),
+            "{html}"
+        );
+        assert!(html.contains("href=\"#^def-1\""), "{html}");
+        assert!(
+            html.contains("href=\"/notes/Folder/Other%20note.md#^blk\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn embeds_show_their_content_once_and_not_too_deep() {
+        let note = parse_note(
+            "Folder/Note.md",
+            b"# Note\n![[Other#^blk]]\n\n![[Loop]]\n\n![[pic.png]]\n",
+        );
+        let resolve = |key: &str| (key == "other").then(|| "Folder/Other note.md".to_string());
+        let embed = |dest: &str| -> Option<Embed> {
+            match dest {
+                "Other#^blk" => Some(Embed {
+                    id: "Folder/Other note.md".into(),
+                    fragment: Some("^blk".into()),
+                    markdown: "The **quoted** block. ^blk\n".into(),
+                }),
+                // Loop embeds itself: shown once, then a link.
+                "Loop" => Some(Embed {
+                    id: "Loop.md".into(),
+                    fragment: None,
+                    markdown: "# Loop heading\nloop text ![[Loop]] ![[Deep1]]\n".into(),
+                }),
+                "Deep1" => Some(Embed {
+                    id: "Deep1.md".into(),
+                    fragment: None,
+                    markdown: "deep one ![[Deep2]]\n".into(),
+                }),
+                "Deep2" => Some(Embed {
+                    id: "Deep2.md".into(),
+                    fragment: None,
+                    markdown: "deep two ![[Deep3]]\n".into(),
+                }),
+                "Deep3" => Some(Embed {
+                    id: "Deep3.md".into(),
+                    fragment: None,
+                    markdown: "deep three\n".into(),
+                }),
+                _ => None,
+            }
+        };
+        let ctx = |link_notes| RenderContext {
+            id: "Folder/Note.md",
+            headings: &note.headings,
+            resolve: &resolve,
+            link_notes,
+            embed: Some(&embed),
+        };
+        let html = render_markdown(&note.body, &ctx(true));
+        assert!(
+            html.contains("<blockquote class=\"embed\"><p class=\"embed-source\">↪ <a href=\"/notes/Folder/Other%20note.md#^blk\" rel=\"noopener noreferrer\">Folder/Other note.md#^blk</a></p><p>The <strong>quoted</strong> block.</p>\n</blockquote>"),
+            "{html}"
+        );
+        // Anchors belong to the page's own note: the embedded block and heading carry none.
+        assert!(!html.contains("id=\"^blk\""), "{html}");
+        assert!(html.contains("<h1>Loop heading</h1>"), "{html}");
+        assert_eq!(html.matches("loop text").count(), 1, "{html}");
+        assert!(html.contains("deep two"), "{html}");
+        // An embed alone in its paragraph is not wrapped in one.
+        assert!(
+            html.contains("</h1>\n<blockquote class=\"embed\">"),
+            "{html}"
+        );
+        assert!(!html.contains("deep three"), "{html}");
+        assert!(html.contains("embed missing"), "{html}");
+        // A reader of this one note sees the content and the source's name, not a link to it.
+        let signed = render_markdown(&note.body, &ctx(false));
+        assert!(
+            signed.contains("The <strong>quoted</strong> block."),
+            "{signed}"
+        );
+        assert!(!signed.contains("/notes/"), "{signed}");
     }
 
     #[test]

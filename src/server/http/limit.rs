@@ -89,7 +89,7 @@ const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Answers a request whose `Content-Length` is over `max_body_bytes` with a clear
-/// `413 Payload Too Large`. Bodies without a length are cut by `RequestBodyLimitLayer`.
+/// `413 Payload Too Large`. Bodies without a length are counted by [`read_body`].
 pub(crate) async fn oversize_body(
     State(max_body_bytes): State<usize>,
     request: Request,
@@ -109,11 +109,91 @@ pub(crate) async fn oversize_body(
         let drain = async { while let Some(Ok(_)) = body.next().await {} };
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
     }
+    too_large(&format!("{length} bytes"), max_body_bytes)
+}
+
+fn too_large(size: &str, max_body_bytes: usize) -> Response {
     let message = format!(
-        "request body is {length} bytes, over the limit of {max_body_bytes} bytes; send a smaller \
+        "request body is {size}, over the limit of {max_body_bytes} bytes; send a smaller \
          request, or raise max_body_bytes in deepvault.toml (or DEEPVAULT_MAX_BODY_BYTES)"
     );
-    AppError::client(StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
+    AppError::client(StatusCode::PAYLOAD_TOO_LARGE, message)
+        .with_header(header::CONNECTION, "close")
+        .into_response()
+}
+
+/// What [`read_body`] allows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BodyLimits {
+    pub(crate) max_bytes: usize,
+    /// The whole body must have arrived within this (a client that sends a byte a second is
+    /// not waited for).
+    pub(crate) deadline: Duration,
+}
+
+/// Reads the request body whole, before the route runs: at most `max_bytes` (a chunked body
+/// that grows past it gets `413`, not a failed read deep in a handler) and within `deadline`
+/// (`408` otherwise). Routes then get the body at once.
+pub(crate) async fn read_body(
+    State(limits): State<BodyLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use futures::StreamExt;
+    let (parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut collected = Vec::new();
+    let read = async {
+        let mut total = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|err| Some(err.to_string()))?;
+            total += chunk.len() as u64;
+            if total > limits.max_bytes as u64 {
+                // Over the limit: read on and throw away (up to a bound), so that the client
+                // reads the 413 instead of a broken pipe, as `oversize_body` does.
+                if total > DRAIN_LIMIT {
+                    return Err(None::<String>);
+                }
+                collected = Vec::new();
+                continue;
+            }
+            collected.extend_from_slice(&chunk);
+        }
+        if total > limits.max_bytes as u64 {
+            return Err(None);
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(limits.deadline, read).await {
+        Ok(Ok(())) => {}
+        Ok(Err(None)) => {
+            return too_large(
+                &format!("over {} bytes", limits.max_bytes),
+                limits.max_bytes,
+            );
+        }
+        Ok(Err(Some(err))) => {
+            tracing::debug!("cannot read a request body: {err}");
+            return AppError::client(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read (the connection broke, or the body was malformed); send it again",
+            )
+            .into_response();
+        }
+        Err(_) => {
+            return AppError::client(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s; send it at once",
+                    limits.deadline.as_secs()
+                ),
+            )
+            .with_header(header::CONNECTION, "close")
+            .into_response();
+        }
+    }
+    let request = Request::from_parts(parts, axum::body::Body::from(collected));
+    next.run(request).await
 }
 
 #[cfg(test)]

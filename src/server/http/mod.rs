@@ -11,17 +11,35 @@
 //! | `/`                       | index status and a search box ([`pages`])                    |
 //!
 //! | `/.well-known/oauth-protected-resource[/mcp]` | RFC 9728 metadata when OAuth is on |
+//! | `/.well-known/oauth-authorization-server`, `/register`, `/authorize`, `/token`, `/revoke` | the built-in authorization server ([`oauth`]), with `auth = "builtin"` |
 //!
-//! Every route sits behind the Host/Origin allow-list ([`guard`]) and the body size limit. MCP
-//! routes need credentials when auth is on ([`auth`]) and are rate-limited per client
-//! ([`limit`]); pages decide access themselves (signed links).
+//! Every route sits behind the Host/Origin allow-list ([`guard`]), and reads its body whole
+//! within the body limit and the request timeout ([`limit::read_body`]). MCP routes need
+//! credentials when auth is on ([`auth`]) and are rate-limited per client ([`limit`]), the
+//! search page and note pages too; pages decide access themselves (signed links). At `/mcp`,
+//! [`jsonrpc`] answers malformed JSON and batches as JSON-RPC says. Every connection is closed
+//! after `idle_timeout_secs` without a byte ([`conn`]), and request headers must arrive within
+//! 10 s. The authorization server's routes are open (they are how a client gets credentials)
+//! and rate-limited like the pages.
+//!
+//! # Layout
+//!
+//! - this file: the router and the accept loop ([`serve`]).
+//! - [`auth`], [`guard`], [`limit`]: who may ask, from which host, how much and how fast.
+//! - [`conn`]: the idle-connection timeout; [`jsonrpc`]: JSON-RPC errors and batches at `/mcp`.
+//! - [`pages`], [`html`]: the web pages; [`sse`]: the legacy SSE transport; [`error`]: one
+//!   error response for every route.
+//! - [`oauth`]: the built-in OAuth 2.1 authorization server (`auth = "builtin"`).
 
 pub(crate) mod auth;
+pub(crate) mod conn;
 pub(crate) mod error;
 pub(crate) mod guard;
 pub mod html;
+pub(crate) mod jsonrpc;
 pub(crate) mod limit;
-pub(crate) mod pages;
+pub(crate) mod oauth;
+pub mod pages;
 pub(crate) mod sse;
 
 use std::sync::Arc;
@@ -39,7 +57,6 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Limits;
@@ -57,6 +74,8 @@ pub(crate) struct AppState {
     pub(crate) shutdown: CancellationToken,
     pub(crate) pages: pages::PagesState,
     pub(crate) auth: Arc<auth::Auth>,
+    /// The built-in authorization server, when `auth = "builtin"`.
+    pub(crate) oauth: Option<oauth::AuthServer>,
     pub(crate) limits: Limits,
 }
 
@@ -92,9 +111,25 @@ pub(crate) fn router(state: AppState) -> Router {
     // after authentication so that it knows who the client is. Pages share the client's budget
     // (keyed by peer address unless a token names the client).
     let limiter = limit::RateLimiter::new(state.limits.rate_limit_per_minute);
+    // Bodies are read after authentication and the rate limiter, so that an anonymous client
+    // cannot make the server hold bodies it will refuse.
+    let body_limits = limit::BodyLimits {
+        max_bytes: state.limits.max_body_bytes,
+        deadline: state.limits.request_timeout,
+    };
+    let mcp_routes = Router::new()
+        .route("/mcp", axum::routing::any(jsonrpc::front))
+        .route("/mcp/", axum::routing::any(jsonrpc::front))
+        .with_state(mcp)
+        // rmcp's own plain-text refusals become short messages with an error id.
+        .layer(axum::middleware::from_fn(error::plain_mcp_errors));
     let protected = Router::new()
-        .nest_service("/mcp", mcp)
+        .merge(mcp_routes)
         .merge(legacy)
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            limit::read_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             limiter.clone(),
             limit::limit,
@@ -103,10 +138,18 @@ pub(crate) fn router(state: AppState) -> Router {
             Arc::clone(&state.auth),
             auth::require,
         ));
-    let web = Router::new()
+    let mut web = Router::new()
         .route("/", get(pages::home))
         .route("/notes/{*path}", get(pages::note))
-        .with_state(state.pages.clone())
+        .with_state(state.pages.clone());
+    if let Some(oauth) = &state.oauth {
+        web = web.merge(oauth.router());
+    }
+    let web = web
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            limit::read_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(limiter, limit::limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -123,12 +166,15 @@ pub(crate) fn router(state: AppState) -> Router {
             "/.well-known/oauth-protected-resource/mcp",
             get(resource_metadata),
         )
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            limit::read_body,
+        ));
     Router::new()
         .merge(protected)
         .merge(web)
         .merge(open)
-        .layer(RequestBodyLimitLayer::new(state.limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.limits.max_body_bytes,
             limit::oversize_body,
@@ -140,9 +186,15 @@ pub(crate) fn router(state: AppState) -> Router {
 }
 
 /// Serves `app` until `shutdown` is cancelled: HTTP/1 and HTTP/2, with the peer address for the
-/// rate limiter, and a 10 s limit on reading request headers so slow clients (slow loris)
-/// cannot hold connections open. Requests in flight get 5 s to finish.
-pub(crate) async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
+/// rate limiter, a 10 s limit on reading request headers so slow clients (slow loris) cannot
+/// hold connections open, and `idle` after which a connection that moved no byte is closed
+/// (one that never sends anything included). Requests in flight get 5 s to finish.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+    idle: Duration,
+) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use tower::Service;
 
@@ -171,6 +223,7 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, shutdown: Cancella
         let _ = stream.set_nodelay(true);
         let Ok(tower_service) = make_service.call(peer).await;
         let service = hyper_util::service::TowerToHyperService::new(tower_service);
+        let stream = conn::IdleTimeout::new(stream, idle);
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
@@ -205,22 +258,43 @@ async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let mut body = state.status.to_json();
-    body["redactions"] = state.pages.tools.redactor.count().into();
-    let tools = state.pages.tools.clone();
-    body["semantic"] = tokio::task::spawn_blocking(move || tools.semantic_progress())
-        .await
-        .ok()
-        .flatten()
-        .and_then(|progress| serde_json::to_value(progress).ok())
-        .unwrap_or(serde_json::Value::Null);
-    let code = if state.status.is_ready() {
+/// `GET /readyz`: 200 when the index has caught up with the vault and can be trusted to follow
+/// it, else 503 with the reasons. With auth on, counts and errors are for authenticated callers
+/// only; anyone else learns whether the server is ready. Either body is redacted like a
+/// response, and names no path.
+async fn readyz(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
+    let authenticated = !state.auth.is_enabled()
+        || matches!(state.auth.check(&headers).await, auth::Verdict::Allowed(_));
+    let body = if authenticated {
+        let mut body = state.status.to_json();
+        body["redactions"] = state.pages.tools.redactor.count().into();
+        let tools = state.pages.tools.clone();
+        body["semantic"] = tokio::task::spawn_blocking(move || tools.semantic_progress())
+            .await
+            .ok()
+            .flatten()
+            .map(|mut progress| {
+                // The reason may name the model's folder: it is in the server log.
+                if progress.error.is_some() {
+                    progress.error = Some("the model failed to load; the server log says why".into());
+                }
+                progress
+            })
+            .and_then(|progress| serde_json::to_value(progress).ok())
+            .unwrap_or(serde_json::Value::Null);
+        body
+    } else {
+        state.status.to_public_json()
+    };
+    let code = if state.status.is_healthy() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(body))
+    (code, Json(state.pages.tools.redacted(body)))
 }
 
 /// Fast HTTP behaviour, in process: the router driven with `oneshot`, no socket. The behaviour
@@ -281,6 +355,7 @@ mod tests {
             },
             auth,
             limits: config.limits.clone(),
+            oauth: None,
         };
         indexer.close().unwrap();
         (router(state), status, vault_dir, index_dir)

@@ -6,6 +6,11 @@
 //! `token`. A reader with only a signature sees no links to other notes and no backlinks, so
 //! nothing else can be reached or listed. Ids are looked up in the index; they never reach the
 //! file system. Plain HTML and CSS, no JavaScript.
+//!
+//! Pages are rendered from redacted data, never redacted as HTML: a note page from one
+//! [`NoteView`] and the search page from the `search` tool's response, each [`Redacted`] as a
+//! whole (title, body, tags, properties, headings, backlink titles), and the query shown back is
+//! redacted too.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -13,16 +18,19 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::auth::{Auth, Verdict};
 use super::error::AppError;
 use crate::config::{PagesMode, SearchMode};
-use crate::index::fetch::{backlinks, resolve_link, rfc3339};
+use crate::index::fetch::{backlinks, embedded, resolve_link, rfc3339};
 use crate::live::status::Status;
-use crate::server::http::html::{RenderContext, escape, properties_table, render_markdown};
+use crate::server::http::html::{Embed, RenderContext, escape, properties_table, render_markdown};
 use crate::service::citations::signing::PageSigner;
+use crate::service::redact::Redacted;
 use crate::service::tools::{SearchResponse, Tools};
+use crate::vault::note::Heading;
 
 /// What the pages need.
 #[derive(Clone)]
@@ -112,8 +120,15 @@ pub(crate) async fn note(
         return denied(&state, "This note");
     }
     let render_state = state.clone();
-    let rendered =
-        tokio::task::spawn_blocking(move || render_note(&render_state, &id, access)).await;
+    let rendered = tokio::task::spawn_blocking(move || {
+        note_html(
+            &render_state.tools,
+            &render_state.vault_name,
+            &id,
+            access == Access::Full,
+        )
+    })
+    .await;
     match rendered {
         Ok(Ok(Some(html))) => Html(html).into_response(),
         Ok(Ok(None)) => not_found(&state),
@@ -122,23 +137,109 @@ pub(crate) async fn note(
     }
 }
 
-fn render_note(state: &PagesState, id: &str, access: Access) -> crate::Result<Option<String>> {
-    let index = &state.tools.index;
+/// What a note page shows, read from the index and redacted as one value before it is rendered.
+#[derive(Debug, Serialize, Deserialize)]
+struct NoteView {
+    id: String,
+    title: String,
+    /// The Markdown without frontmatter.
+    body: String,
+    tags: Vec<String>,
+    frontmatter: Map<String, Value>,
+    headings: Vec<Heading>,
+    body_line: u32,
+    mtime: i64,
+    /// The notes that link here, `(id, title)`: only for a reader who may see them.
+    backlinks: Vec<(String, String)>,
+}
+
+/// The note page of `id` (`None` when there is no such note), as a reader with every page
+/// (`full`) or only a citation link sees it. Public for the fuzz target `secret_boundary`.
+pub fn note_html(
+    tools: &Tools,
+    vault_name: &str,
+    id: &str,
+    full: bool,
+) -> crate::Result<Option<String>> {
+    let index = &tools.index;
     let searcher = index.searcher();
     let Some(doc) = index.load_by_id(&searcher, id)? else {
         return Ok(None);
     };
-    let meta = &doc.meta;
-    let full = access == Access::Full;
-    let resolve = |key: &str| resolve_link(index, &searcher, key).ok().flatten();
-    let body = state.tools.redact(&doc.body);
+    let mut backlinks_seen = Vec::new();
+    if full {
+        for other in backlinks(index, &searcher, &doc.meta.id)
+            .unwrap_or_default()
+            .into_iter()
+            .take(100)
+        {
+            let title = index
+                .load_by_id(&searcher, &other)
+                .ok()
+                .flatten()
+                .map_or_else(|| other.clone(), |d| d.meta.title);
+            backlinks_seen.push((other, title));
+        }
+    }
+    let meta = doc.meta;
+    let view = tools.redacted(NoteView {
+        id: meta.id,
+        title: meta.title,
+        body: doc.body,
+        tags: meta.tags,
+        frontmatter: meta.frontmatter,
+        headings: meta.headings,
+        body_line: meta.body_line,
+        mtime: meta.mtime,
+        backlinks: backlinks_seen,
+    });
+    Ok(Some(note_page(tools, vault_name, &view, full)))
+}
+
+/// The HTML of a note page, from redacted data only.
+fn note_page(tools: &Tools, vault_name: &str, view: &Redacted<NoteView>, full: bool) -> String {
+    let index = &tools.index;
+    let searcher = index.searcher();
+    let redactor = &tools.redactor;
+    // A note whose id holds something secret-like is not linked to: its href would show it.
+    let resolve = |key: &str| {
+        resolve_link(index, &searcher, key)
+            .ok()
+            .flatten()
+            .filter(|id| !redactor.is_match(id))
+    };
+    // Embeds show what `fetch` inlines, redacted the same way and within the same byte budget
+    // (what the note's own text leaves of `max_fetch_bytes`). Like a link, an embed of a note
+    // whose id looks secret stays unresolved.
+    let budget = std::cell::Cell::new(
+        tools
+            .max_fetch_bytes
+            .map_or(usize::MAX, |max| max.saturating_sub(view.body.len())),
+    );
+    let embed = |dest: &str| -> Option<Embed> {
+        let found = embedded(index, &searcher, dest).ok().flatten()?;
+        if redactor.is_match(&found.id) {
+            return None;
+        }
+        let markdown = redactor.redact(&found.markdown).into_owned();
+        let left = budget.get().checked_sub(markdown.len())?;
+        budget.set(left);
+        Some(Embed {
+            id: found.id,
+            fragment: found
+                .fragment
+                .map(|fragment| redactor.redact(&fragment).into_owned()),
+            markdown,
+        })
+    };
     let content = render_markdown(
-        &body,
+        &view.body,
         &RenderContext {
-            id: &meta.id,
-            headings: &meta.headings,
+            id: &view.id,
+            headings: &view.headings,
             resolve: &resolve,
             link_notes: full,
+            embed: Some(&embed),
         },
     );
     let mut html = String::new();
@@ -146,36 +247,30 @@ fn render_note(state: &PagesState, id: &str, access: Access) -> crate::Result<Op
     if full {
         html.push_str("<a href=\"/\">Search</a> · ");
     }
-    let _ = write!(html, "<span>{}</span></nav>", escape(&meta.id));
+    let _ = write!(html, "<span>{}</span></nav>", escape(&view.id));
     // A note that opens with its own H1 keeps it as the page heading; otherwise the title is.
-    let opens_with_h1 = meta
+    let opens_with_h1 = view
         .headings
         .first()
-        .is_some_and(|h| h.level == 1 && h.line <= meta.body_line + 2);
+        .is_some_and(|h| h.level == 1 && h.line <= view.body_line + 2);
     let mut header = String::new();
     let _ = write!(
         header,
         "<p class=\"meta\">Modified {}",
-        time_element(meta.mtime)
+        time_element(view.mtime)
     );
-    if !meta.tags.is_empty() {
+    if !view.tags.is_empty() {
         header.push_str(" · ");
-        for tag in &meta.tags {
+        for tag in &view.tags {
             let _ = write!(header, "<span class=\"tag\">#{}</span> ", escape(tag));
         }
     }
     header.push_str("</p>");
-    if !meta.frontmatter.is_empty() {
-        let mut frontmatter = meta.frontmatter.clone();
-        for value in frontmatter.values_mut() {
-            if let serde_json::Value::String(s) = value {
-                *s = state.tools.redact(s).into_owned();
-            }
-        }
+    if !view.frontmatter.is_empty() {
         let _ = write!(
             header,
             "<details class=\"properties\"><summary>Properties</summary>{}</details>",
-            properties_table(&frontmatter)
+            properties_table(&view.frontmatter)
         );
     }
     // Path, heading, then the meta line and properties, whichever heading the page has.
@@ -196,34 +291,26 @@ fn render_note(state: &PagesState, id: &str, access: Access) -> crate::Result<Op
             let _ = write!(
                 html,
                 "<h1 class=\"title\">{}</h1>{header}<article class=\"note\">{content}</article>",
-                escape(&meta.title)
+                escape(&view.title)
             );
         }
     }
-    if full {
-        let linking = backlinks(index, &searcher, &meta.id).unwrap_or_default();
-        if !linking.is_empty() {
-            html.push_str("<section class=\"backlinks\" aria-labelledby=\"backlinks\"><h2 id=\"backlinks\">Backlinks</h2><ul>");
-            for other in linking.iter().take(100) {
-                let title = index
-                    .load_by_id(&searcher, other)
-                    .ok()
-                    .flatten()
-                    .map_or_else(|| other.clone(), |d| d.meta.title);
-                let mut href = String::from("/notes/");
-                crate::config::url_template::push_segments(&mut href, other);
-                let _ = write!(
-                    html,
-                    "<li><a href=\"{}\">{}</a> <span class=\"id\">{}</span></li>",
-                    escape(&href),
-                    escape(&title),
-                    escape(other)
-                );
-            }
-            html.push_str("</ul></section>");
+    if full && !view.backlinks.is_empty() {
+        html.push_str("<section class=\"backlinks\" aria-labelledby=\"backlinks\"><h2 id=\"backlinks\">Backlinks</h2><ul>");
+        for (other, title) in &view.backlinks {
+            let mut href = String::from("/notes/");
+            crate::config::url_template::push_segments(&mut href, other);
+            let _ = write!(
+                html,
+                "<li><a href=\"{}\">{}</a> <span class=\"id\">{}</span></li>",
+                escape(&href),
+                escape(title),
+                escape(other)
+            );
         }
+        html.push_str("</ul></section>");
     }
-    Ok(Some(layout(state, &meta.title, &html)))
+    page_layout(vault_name, &view.title, &html)
 }
 
 /// `GET /`
@@ -242,18 +329,32 @@ pub(crate) async fn home(
     let tools = state.tools.clone();
     let query_for_search = q.clone();
     let searched_modes = modes.clone();
-    let results: Option<Vec<(SearchMode, Option<SearchResponse>)>> = if q.trim().is_empty() {
+    type Searched = Vec<(SearchMode, Result<Redacted<SearchResponse>, AppError>)>;
+    let results: Option<Searched> = if q.trim().is_empty() {
         None
     } else {
-        tokio::task::spawn_blocking(move || {
+        match tokio::task::spawn_blocking(move || {
             searched_modes
                 .into_iter()
-                .map(|mode| (mode, tools.search_in(&query_for_search, mode).ok()))
-                .collect()
+                .map(|mode| {
+                    let result = tools
+                        .search_in(&query_for_search, mode)
+                        .map_err(|err| AppError::internal("searching", err));
+                    (mode, result)
+                })
+                .collect::<Searched>()
         })
         .await
-        .ok()
+        {
+            Ok(results) => Some(results),
+            Err(join) => Some(vec![(
+                modes[0],
+                Err(AppError::internal("searching", join)),
+            )]),
+        }
     };
+    // The query is shown back as the search tool would log it: redacted.
+    let q = state.tools.redacted(q);
     let status = state.status.to_json();
     let tools = state.tools.clone();
     let progress = tokio::task::spawn_blocking(move || tools.semantic_progress())
@@ -304,60 +405,57 @@ pub(crate) async fn home(
         "<form role=\"search\" action=\"/\" method=\"get\" class=\"search\"><label for=\"q\">Search the notes</label><div class=\"row\"><input id=\"q\" name=\"q\" type=\"search\" value=\"{}\" placeholder=\"A question or keywords\" autofocus><button type=\"submit\">Search</button></div>{mode_picker}</form>",
         escape(&q)
     );
-    match &results {
-        Some(results) => {
-            let compare = results.len() > 1;
-            if compare {
-                html.push_str("<div class=\"compare\">");
-            }
-            for (mode, result) in results {
-                let Some(result) = result else {
-                    html.push_str("<p>The search failed; see the server log.</p>");
+    if let Some(results) = &results {
+        let compare = results.len() > 1;
+        if compare {
+            html.push_str("<div class=\"compare\">");
+        }
+        for (mode, result) in results {
+            let result = match result {
+                Ok(result) => result,
+                Err(error) => {
+                    let _ = write!(html, "<p>{}</p>", escape(error.message()));
                     continue;
-                };
-                let hits = &result.results;
-                let id = if compare {
-                    format!("results-{}", mode.name())
-                } else {
-                    "results".to_string()
-                };
-                let _ = write!(
-                    html,
-                    "<section aria-labelledby=\"{id}\"><h2 id=\"{id}\">{}{} result{} for “{}”</h2><ol class=\"results\">",
-                    if compare || state.tools.has_semantic() {
-                        format!("{}: ", mode.name())
-                    } else {
-                        String::new()
-                    },
-                    hits.len(),
-                    if hits.len() == 1 { "" } else { "s" },
-                    escape(&q)
-                );
-                for hit in hits {
-                    let _ = write!(
-                        html,
-                        "<li><a class=\"hit\" href=\"{}\">{}</a><div class=\"id\">{}</div><p>{}</p></li>",
-                        escape(&hit.url),
-                        escape(&hit.title),
-                        escape(&hit.id),
-                        escape(&hit.text)
-                    );
                 }
-                html.push_str("</ol>");
+            };
+            let hits = &result.results;
+            let id = if compare {
+                format!("results-{}", mode.name())
+            } else {
+                "results".to_string()
+            };
+            let _ = write!(
+                html,
+                "<section aria-labelledby=\"{id}\"><h2 id=\"{id}\">{}{} result{} for “{}”</h2><ol class=\"results\">",
+                if compare || state.tools.has_semantic() {
+                    format!("{}: ", mode.name())
+                } else {
+                    String::new()
+                },
+                hits.len(),
+                if hits.len() == 1 { "" } else { "s" },
+                escape(&q)
+            );
+            for hit in hits {
                 let _ = write!(
                     html,
-                    "<details class=\"raw\"><summary>The <code>search</code> tool's JSON</summary><pre>{}</pre></details></section>",
-                    escape(&serde_json::to_string_pretty(result).unwrap_or_default())
+                    "<li><a class=\"hit\" href=\"{}\">{}</a><div class=\"id\">{}</div><p>{}</p></li>",
+                    escape(&hit.url),
+                    escape(&hit.title),
+                    escape(&hit.id),
+                    escape(&hit.text)
                 );
             }
-            if compare {
-                html.push_str("</div>");
-            }
+            html.push_str("</ol>");
+            let _ = write!(
+                html,
+                "<details class=\"raw\"><summary>The <code>search</code> tool's JSON</summary><pre>{}</pre></details></section>",
+                escape(&serde_json::to_string_pretty(result).unwrap_or_default())
+            );
         }
-        None if !q.trim().is_empty() => {
-            html.push_str("<p>The search failed; see the server log.</p>");
+        if compare {
+            html.push_str("</div>");
         }
-        None => {}
     }
     Html(layout(&state, "Search", &html)).into_response()
 }
@@ -370,7 +468,8 @@ fn semantic_status(progress: Option<&crate::index::vectors::Progress>) -> String
     };
     let state = match p.state {
         State::Loading => "loading the model".to_string(),
-        State::Failed => format!("off ({})", p.error.as_deref().unwrap_or("failed")),
+        // The reason may name the model's folder: it is in the server log.
+        State::Failed => "off (the model failed to load; the server log says why)".to_string(),
         State::Ready | State::Following if p.embedded >= p.total => {
             format!("{} notes embedded", p.total)
         }
@@ -450,11 +549,15 @@ fn denied(state: &PagesState, what: &str) -> Response {
 }
 
 fn layout(state: &PagesState, title: &str, body: &str) -> String {
+    page_layout(&state.vault_name, title, body)
+}
+
+fn page_layout(vault_name: &str, title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\"><link rel=\"icon\" href=\"data:,\"><title>{} · {}</title><style>{STYLE}</style></head><body><header class=\"top\"><span class=\"brand\">deepvault</span> <span class=\"vault\">{}</span></header><main>{body}</main></body></html>",
         escape(title),
-        escape(&state.vault_name),
-        escape(&state.vault_name),
+        escape(vault_name),
+        escape(vault_name),
     )
 }
 
@@ -476,7 +579,9 @@ table{border-collapse:collapse;display:block;overflow-x:auto}th,td{border:1px so
 blockquote{margin:1rem 0;padding:.1rem 1rem;border-left:4px solid var(--line);color:var(--muted)}
 .callout{margin:1rem 0;border-left:4px solid var(--note);background:var(--tint);border-radius:.4rem;padding:.5rem .9rem}.callout-title{font-weight:600}.callout>summary{cursor:pointer}
 .callout-tip,.callout-success,.callout-check,.callout-done{border-color:var(--tip)}.callout-warning,.callout-caution,.callout-attention,.callout-important{border-color:var(--warn)}.callout-danger,.callout-error,.callout-bug,.callout-failure{border-color:var(--danger)}
-.unresolved{color:var(--muted);border-bottom:1px dotted var(--muted)}.embed{font-style:italic}
+.unresolved{color:var(--muted);border-bottom:1px dotted var(--muted)}a.embed,span.embed{font-style:italic}
+blockquote.embed{color:inherit;border-left-color:var(--accent)}.embed-source{color:var(--muted);font-size:.85rem;margin:.4rem 0}
+:is(p,li):has(>.block-anchor:target),.block-anchor:target+*{background:color-mix(in srgb,var(--accent) 15%,transparent)}
 details.properties{margin:.5rem 0 1rem}details.properties summary{cursor:pointer;color:var(--muted)}
 .backlinks{margin-top:2.5rem;border-top:1px solid var(--line)}.id{color:var(--muted);font-size:.82rem;overflow-wrap:anywhere}
 form.search label{display:block;font-weight:600;margin:.5rem 0 .3rem}.row{display:flex;gap:.5rem}

@@ -175,12 +175,19 @@ pub(crate) async fn post(
     let message: RxJsonRpcMessage<RoleServer> = match serde_json::from_slice(&body) {
         Ok(message) => message,
         Err(err) => {
+            // serde's message can quote the body and name rmcp's types: it goes to the log,
+            // under the id the client gets.
+            let error_id = crate::error::error_id();
+            tracing::info!(%error_id, session = %id, "not a JSON-RPC message: {err}");
             return (
                 StatusCode::BAD_REQUEST,
                 Json(serde_json::json!({
                     "jsonrpc": "2.0",
                     "id": null,
-                    "error": {"code": -32700, "message": format!("not a JSON-RPC message: {err}")}
+                    "error": {
+                        "code": -32700,
+                        "message": format!("not a JSON-RPC 2.0 message (error id {error_id}); send one JSON object with jsonrpc, id, method and params"),
+                    }
                 })),
             )
                 .into_response();

@@ -10,9 +10,10 @@
 
 pub(crate) mod signing;
 
-use crate::config::url_template::{Target, UrlTemplate};
-use crate::config::{Config, PagesMode};
+use crate::config::url_template::{FILE_TEMPLATE, OBSIDIAN_TEMPLATE, Target, UrlTemplate};
+use crate::config::{Config, DEFAULT_URL_TEMPLATE, PagesMode};
 use crate::error::Result;
+use crate::vault::Vault;
 use signing::PageSigner;
 
 /// How citation URLs are made.
@@ -21,6 +22,8 @@ pub struct Citations {
     pub(crate) template: UrlTemplate,
     pub(crate) public_url: String,
     pub(crate) vault_name: String,
+    /// The vault folder's absolute path, for `{root}`.
+    pub(crate) root: String,
     /// Signs links to deepvault's own note pages (`pages = "signed"`).
     pub(crate) signer: Option<PageSigner>,
 }
@@ -40,6 +43,31 @@ impl Citations {
         vault_name: &str,
         base_url: String,
     ) -> Result<Citations> {
+        Citations::build(config, vault_name, base_url, &config.url_template)
+    }
+
+    /// Citations for a server that serves no note pages (stdio without `--listen`): the
+    /// configured template when one was set, or a `--public-url` names pages that another
+    /// server provides; else the note itself, in Obsidian for an Obsidian vault, else its file.
+    pub(crate) fn without_pages(config: &Config, vault: &Vault) -> Result<Citations> {
+        let template = if config.url_template != DEFAULT_URL_TEMPLATE || config.public_url.is_some()
+        {
+            config.url_template.as_str()
+        } else if vault.is_obsidian() {
+            OBSIDIAN_TEMPLATE
+        } else {
+            FILE_TEMPLATE
+        };
+        Citations::build(config, vault.name(), config.base_url(), template)
+    }
+
+    fn build(
+        config: &Config,
+        vault_name: &str,
+        base_url: String,
+        template: &str,
+    ) -> Result<Citations> {
+        let root = std::fs::canonicalize(&config.vault).unwrap_or_else(|_| config.vault.clone());
         let signer = match config.pages {
             PagesMode::Signed => Some(PageSigner::load_or_create(
                 &config.index_dir,
@@ -48,17 +76,30 @@ impl Citations {
             PagesMode::Public | PagesMode::Token => None,
         };
         Ok(Citations {
-            template: UrlTemplate::parse(&config.url_template)?,
+            template: UrlTemplate::parse(template)?,
             public_url: base_url,
             vault_name: vault_name.to_string(),
+            root: root.to_string_lossy().replace('\\', "/"),
             signer,
         })
+    }
+
+    /// The scheme citations use (`http`, `obsidian`, `file`, …), for the log.
+    pub(crate) fn scheme(&self) -> String {
+        let url = self.url(Target {
+            id: "note.md",
+            ..Target::default()
+        });
+        match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}:// links"),
+            None => "custom links".to_string(),
+        }
     }
 
     pub(crate) fn url(&self, target: Target<'_>) -> String {
         let url = self
             .template
-            .render(&self.public_url, &self.vault_name, target);
+            .render(&self.public_url, &self.vault_name, &self.root, target);
         match &self.signer {
             Some(signer) if self.template.uses_own_pages() => {
                 let (before, fragment) = match url.split_once('#') {
@@ -87,6 +128,7 @@ mod tests {
             template: UrlTemplate::parse(template).unwrap(),
             public_url: "https://notes.example.com".into(),
             vault_name: "Vault".into(),
+            root: "/home/me/Vault".into(),
             signer: signed.then(|| PageSigner::with_key([7; 32], None)),
         }
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::{RoleClient, RunningService};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The `deepvault` binary under test.
 pub fn binary() -> PathBuf {
@@ -125,6 +125,15 @@ pub fn result_ids(result: &Value) -> Vec<String> {
         .iter()
         .map(|r| r["id"].as_str().expect("id").to_string())
         .collect()
+}
+
+/// Ids `search` returns for a query, in order; none when the call is a tool error.
+pub async fn search_ids(client: &RunningService<RoleClient, ()>, query: &str) -> Vec<String> {
+    let result = call(client, "search", json!({ "query": query })).await;
+    if result.is_error == Some(true) {
+        return Vec::new();
+    }
+    result_ids(&tool_json(&result))
 }
 
 /// A running `deepvault serve`, killed on drop.
@@ -255,6 +264,19 @@ pub async fn wait_until(timeout: Duration, mut condition: impl AsyncFnMut() -> b
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// An MCP client over streamable HTTP that sends `Authorization: Bearer <token>`.
+pub async fn mcp_with_token(server: &Server, token: &str) -> RunningService<RoleClient, ()> {
+    let config =
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            server.url("/mcp"),
+        )
+        .auth_header(token);
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
+    ().serve(transport)
+        .await
+        .expect("authenticated client connects")
 }
 
 /// Calls a tool.
