@@ -94,6 +94,13 @@ pub enum Error {
         suggestions: Vec<String>,
     },
 
+    /// The embedding model cannot be found or loaded; the message names it and says what to do.
+    #[error("{message}")]
+    Model { message: String },
+
+    /// `deepvault models pull` failed; the message names the file and says what to do.
+    #[error("{message}")]
+    ModelDownload { message: String },
     /// The built-in OAuth server's state file cannot be used.
     #[error(
         "{} is not a usable OAuth state file: {message}\n\nhint: move it away to start over (every app must then connect again), or use the deepvault that wrote it",

@@ -13,7 +13,8 @@
 //!   parsers: bytes → note. It takes no configuration, only arguments.
 //! - [`config`]: flags over `DEEPVAULT_*` over `deepvault.toml` over defaults → [`config::Config`];
 //!   the auth settings and the citation URL template it holds.
-//! - [`index`]: the tantivy index: schema, analysis, the one writer, search with passages, fetch.
+//! - [`index`]: the tantivy index: schema, analysis, the one writer, search with passages, fetch;
+//!   and semantic search (`index::vectors`): the embedding model, chunk vectors, hybrid fusion.
 //! - [`live`]: keeping the index current: the sync thread, the watcher, and the status it reports.
 //! - [`service`]: what a request gets: typed `search`/`fetch` responses, citations, redaction,
 //!   the audit log.
@@ -25,14 +26,18 @@
 //! ```text
 //! [start-up]  vault ─walk─▶ diff against the manifest ─changed files─▶ parse (2 threads) ─▶ Indexer
 //! [serving]   vault ─notify─▶ live sync thread (debounce, batch) ─paths─▶ Indexer ─commit─▶ reader
+//! [semantic]  commit ─changed ids─▶ embedding thread (own pool, low priority) ─chunks─▶ model
+//!             ─int8 vectors─▶ vectors/ in the index folder ─snapshot─▶ searches
 //! [requests]  MCP (HTTP /mcp, /sse, stdio), HTTP pages ─▶ service::Tools ─spawn_blocking─▶ searcher
-//!             ─▶ typed hits with passages + citation URLs ─▶ redaction ─▶ the client
+//!             (+ query vector, fused with BM25) ─▶ typed hits with passages + citation URLs
+//!             ─▶ redaction ─▶ the client
 //! ```
 //!
 //! # Runtime roles
 //!
 //! - **Writer**: the one process holding `writer.lock` in the index folder. Its sync thread owns
-//!   the tantivy `IndexWriter` (through [`index::writer::Indexer`]) and commits every change.
+//!   the tantivy `IndexWriter` (through [`index::writer::Indexer`]) and commits every change; its
+//!   embedding thread (with semantic search on) is the one writer of the vectors.
 //! - **Follower**: another `serve` on the same index (Codex and Claude Desktop each start one). It
 //!   serves the committed index read-only and is ready once the writer's first full index is
 //!   committed.

@@ -6,6 +6,15 @@
     benches/relevance/run.py --only en --failures  # one part; list the questions that missed
     benches/relevance/run.py --check               # CI: non-zero exit below benches/relevance/floors.json
     benches/relevance/run.py --json out.json --keep-index /tmp/dv-relevance
+    benches/relevance/run.py --model DIR           # lexical, semantic and hybrid side by side
+    benches/relevance/run.py --model DIR --modes hybrid --only para
+
+With --model (a model folder, e.g. the one scripts/fetch-test-model.sh unpacks), each corpus is
+served once per mode (DEEPVAULT_SEARCH_MODE) on one index: the first server embeds the corpus
+(its time and tokens/s are printed), the others reuse the stored vectors. The paraphrase set
+(questions-paraphrase.tsv) runs over eight modules of the Windows Server 2025 PowerShell
+reference (PARAPHRASE_MODULES); its questions share few words with their answers, and it is
+split into halves a (for tuning) and b, reported separately.
 
 Every query goes through the real server path: `deepvault serve VAULT --listen 127.0.0.1:0
 --index-dir DIR` (with DEEPVAULT_MAX_RESULTS=100) and the MCP `search` tool over HTTP, one
@@ -57,6 +66,14 @@ FLOORS = os.path.join(HERE, "floors.json")
 MAX_RESULTS = 100
 KINDS = ("natural", "keywords", "typo", "absent", "long")
 
+# Published dense and hybrid figures on the SciFact test split (BEIR / MTEB leaderboards and the
+# issue; recall not published with them).
+DENSE_BASELINES = [
+    ("bge-small-en-v1.5 dense (published)", "0.713", "-"),
+    ("RRF of BM25 and bge-base (published)", "0.744", "-"),
+    ("all-MiniLM-L6-v2 dense (published, MTEB)", "0.645", "-"),
+]
+
 # Published BM25 figures on the SciFact test split (../shared/eval/README.md, section 2), and
 # qmd's figure as reported in its issue tracker. None = not published.
 # Kept as strings: printed with the precision they were published with.
@@ -70,7 +87,14 @@ BASELINES = [
 QUESTION_SETS = {
     "en": ("questions-en.tsv", os.path.join("corpora", "obsidian-help", "en")),
     "zh": ("questions-zh.tsv", os.path.join("corpora", "pkmer-docs-zh")),
+    "para": ("questions-paraphrase.tsv",
+             os.path.join("corpora", "windows-powershell-docs", "docset", "winserver2025-ps")),
 }
+# The part of the PowerShell reference the paraphrase set runs over (everything else in the
+# folder is excluded): everyday administration, 2.2 MB of text.
+PARAPHRASE_MODULES = ("NetAdapter", "NetTCPIP", "DnsClient", "SmbShare", "ScheduledTasks",
+                      "Defender", "PrintManagement", "BitsTransfer")
+MODES = ("lexical", "semantic", "hybrid")
 
 
 def fail(message):
@@ -134,11 +158,20 @@ class Deepvault(Server):
         return int(match.group(1)) if match else None
 
 
-class Corpus:
-    """One vault served by one `deepvault serve`, for the length of a `with` block."""
+def corpus_env(name, vault):
+    """Environment a corpus needs beyond the defaults (the paraphrase set's module subset)."""
+    if name != "para":
+        return {}
+    others = sorted(e for e in os.listdir(vault) if e not in PARAPHRASE_MODULES)
+    return {"DEEPVAULT_EXCLUDE": ",".join(f"{e}/**" if os.path.isdir(os.path.join(vault, e)) else e
+                                          for e in others)}
 
-    def __init__(self, args, name, vault):
-        self.args, self.name, self.vault = args, name, os.path.abspath(vault)
+
+class Corpus:
+    """One vault served by one `deepvault serve` in one search mode, for a `with` block."""
+
+    def __init__(self, args, name, vault, mode="lexical"):
+        self.args, self.name, self.vault, self.mode = args, name, os.path.abspath(vault), mode
         if not os.path.isdir(self.vault):
             fail(f"vault {self.vault} not found")
         self.server = None
@@ -150,6 +183,13 @@ class Corpus:
         reused = os.path.isdir(index) and bool(os.listdir(index))
         os.makedirs(index, exist_ok=True)     # Server writes its log next to the index dir
         os.environ["DEEPVAULT_MAX_RESULTS"] = str(MAX_RESULTS)
+        env = corpus_env(self.name, self.vault)
+        for key in ("DEEPVAULT_EMBEDDING_MODEL", "DEEPVAULT_SEARCH_MODE", "DEEPVAULT_EXCLUDE"):
+            os.environ.pop(key, None)
+        if self.args.model:
+            env["DEEPVAULT_EMBEDDING_MODEL"] = self.args.model
+            env["DEEPVAULT_SEARCH_MODE"] = self.mode
+        os.environ.update(env)
         self.server = Deepvault(self.args.bin, self.vault, index)
         try:
             return self._start(reused)
@@ -167,12 +207,55 @@ class Corpus:
             "skipped": (body or {}).get("skipped"),
         }
         what = "caught up with the kept index" if reused else "indexed"
-        print(f"[{self.name}] {what} {self.index['notes']} notes: ready in {ready_s:.2f} s "
+        print(f"[{self.name} {self.mode}] {what} {self.index['notes']} notes: ready in {ready_s:.2f} s "
               f"(server's start-up reconcile {self.index['reconcile_ms']} ms), port {self.server.port}",
               flush=True)
+        if self.args.model:
+            self.index["semantic"] = self.wait_embedded()
         self.client = McpHttp("127.0.0.1", self.server.port)
         self.client.initialize()
         return self
+
+    def wait_embedded(self, timeout=4 * 3600):
+        """Waits until every note has vectors; the server's figures for the embedding it did."""
+        started = time.monotonic()
+        last_print = started
+        while time.monotonic() - started < timeout:
+            if self.server.process.poll() is not None:
+                fail(f"deepvault exited with status {self.server.process.returncode}; log: {self.server.log.name}")
+            _, body = self.server.readyz()
+            semantic = (body or {}).get("semantic") or {}
+            if semantic.get("state") == "failed":
+                fail(f"semantic search failed: {semantic.get('error')}; log: {self.server.log.name}")
+            if semantic.get("state") == "ready" and semantic.get("embedded") == semantic.get("total"):
+                break
+            if time.monotonic() - last_print > 60:
+                last_print = time.monotonic()
+                print(f"[{self.name}] embedding: {semantic.get('embedded')} of {semantic.get('total')} notes, "
+                      f"{semantic.get('rate')}/s, eta {semantic.get('eta_secs')} s", flush=True)
+            time.sleep(0.2)
+        else:
+            fail(f"the corpus was not embedded within {timeout} s; log: {self.server.log.name}")
+        waited = time.monotonic() - started
+        self.server.log.flush()
+        with open(self.server.log.name, encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        match = re.search(r"embedding caught up notes=(\d+) chunks=(\d+) tokens=(\d+) embedded=\d+ "
+                          r"total=\d+ took_ms=(\d+)", log)
+        figures = {"model": semantic.get("model"), "notes": semantic.get("total"),
+                   "vectors": semantic.get("vectors"), "waited_s": round(waited, 1)}
+        if match:
+            notes, chunks, tokens, took = (int(g) for g in match.groups())
+            figures.update({"embedded_notes": notes, "chunks": chunks, "tokens": tokens,
+                            "embedding_s": round(took / 1000, 1),
+                            "tokens_per_s": round(tokens / max(took / 1000, 1e-9))})
+            print(f"[{self.name}] embedded {notes} notes ({chunks} chunks, {tokens} tokens) in "
+                  f"{took / 1000:.1f} s: {figures['tokens_per_s']} tokens/s", flush=True)
+        else:
+            figures["embedded_notes"] = 0
+            print(f"[{self.name}] every note already had vectors ({semantic.get('vectors')} chunks): "
+                  f"nothing embedded", flush=True)
+        return figures
 
     def __exit__(self, kind, value, traceback):
         if self.server is not None:
@@ -279,56 +362,67 @@ def run_scifact(args, sanity, out):
     for line in open(os.path.join(folder, "mapping.tsv"), encoding="utf-8"):
         did, rel = line.rstrip("\n").split("\t")
         doc_of_note[rel[len("notes/"):] if rel.startswith("notes/") else rel] = did
-    result = {"qrels_check": check}
-    with Corpus(args, "scifact", os.path.join(folder, "notes")) as corpus:
-        result["index"] = corpus.index
-        if corpus.index["notes"] != len(doc_of_note):
-            print(f"[scifact] warning: {corpus.index['notes']} notes indexed, mapping.tsv has {len(doc_of_note)}",
-                  file=sys.stderr)
-        for split in splits:
-            queries, qrels = data[split]
-            ranked, timing = corpus.run(queries)
-            run = {q: [doc_of_note.get(n, n) for n in ids] for q, ids in ranked.items()}
-            if args.write_run and split == "test":
-                with open(args.write_run, "w", encoding="utf-8") as f:
-                    for qid, docs in run.items():
-                        for rank, did in enumerate(docs, 1):
-                            f.write(f"{qid}\t{did}\t{rank}\n")
-            m = sanity.evaluate(run, qrels)
-            judged = [q for q, r in qrels.items() if any(v > 0 for v in r.values())]
-            miss10 = sum(1 for q in judged if not set(run.get(q, [])[:10]) & set(qrels[q]))
-            miss100 = sum(1 for q in judged if not set(run.get(q, [])[:100]) & set(qrels[q]))
-            result[split] = {
-                "queries": len(queries),
-                "judged_queries": m["queries"],
-                "judgments": sum(len(v) for v in qrels.values()),
-                "ndcg10": round(m["nDCG@10"], 4),
-                "recall100": round(m["R@100"], 4),
-                "no_relevant_in_top10": miss10,
-                "no_relevant_in_top100": miss100,
-                "timing": timing,
-            }
-            print(timing_line(f"scifact {split}", timing), flush=True)
-        if corpus.errors:
-            print(f"[scifact] {len(corpus.errors)} searches returned isError", file=sys.stderr)
-        result["search_errors"] = len(corpus.errors)
+    result = {"qrels_check": check, "modes": {}}
+    for mode in args.modes:
+        by_mode = result["modes"][mode] = {}
+        with Corpus(args, "scifact", os.path.join(folder, "notes"), mode) as corpus:
+            by_mode["index"] = corpus.index
+            if corpus.index["notes"] != len(doc_of_note):
+                print(f"[scifact] warning: {corpus.index['notes']} notes indexed, mapping.tsv has {len(doc_of_note)}",
+                      file=sys.stderr)
+            for split in splits:
+                queries, qrels = data[split]
+                ranked, timing = corpus.run(queries)
+                run = {q: [doc_of_note.get(n, n) for n in ids] for q, ids in ranked.items()}
+                if args.write_run and split == "test":
+                    path = args.write_run if len(args.modes) == 1 else f"{args.write_run}.{mode}"
+                    with open(path, "w", encoding="utf-8") as f:
+                        for qid, docs in run.items():
+                            for rank, did in enumerate(docs, 1):
+                                f.write(f"{qid}\t{did}\t{rank}\n")
+                m = sanity.evaluate(run, qrels)
+                judged = [q for q, r in qrels.items() if any(v > 0 for v in r.values())]
+                miss10 = sum(1 for q in judged if not set(run.get(q, [])[:10]) & set(qrels[q]))
+                miss100 = sum(1 for q in judged if not set(run.get(q, [])[:100]) & set(qrels[q]))
+                by_mode[split] = {
+                    "queries": len(queries),
+                    "judged_queries": m["queries"],
+                    "judgments": sum(len(v) for v in qrels.values()),
+                    "ndcg10": round(m["nDCG@10"], 4),
+                    "recall100": round(m["R@100"], 4),
+                    "no_relevant_in_top10": miss10,
+                    "no_relevant_in_top100": miss100,
+                    "timing": timing,
+                }
+                print(timing_line(f"scifact {split} {mode}", timing), flush=True)
+            if corpus.errors:
+                print(f"[scifact] {len(corpus.errors)} searches returned isError", file=sys.stderr)
+            by_mode["search_errors"] = len(corpus.errors)
+    # The lexical figures where they always were.
+    for key, value in result["modes"].get("lexical", {}).items():
+        result.setdefault(key, value)
     out["scifact"] = result
-    print_scifact(result, splits)
+    print_scifact(result, splits, args.modes)
 
 
-def print_scifact(result, splits):
+def print_scifact(result, splits, modes):
     for split in splits:
-        r = result[split]
-        print(f"\nSciFact (BEIR v1.0.0), {split} split: {r['queries']} queries, {r['judgments']} judgments"
+        first = result["modes"][modes[0]][split]
+        print(f"\nSciFact (BEIR v1.0.0), {split} split: {first['queries']} queries, {first['judgments']} judgments"
               f"{'' if split == 'test' else ' (built from claims_train.csv; for tuning)'}")
-        rows = [("deepvault (this run, via MCP search)", f"{r['ndcg10']:.4f}", f"{r['recall100']:.4f}")]
+        rows = [(f"deepvault {mode} (this run, via MCP search)", f"{r['ndcg10']:.4f}", f"{r['recall100']:.4f}")
+                for mode, r in ((m, result["modes"][m][split]) for m in modes)]
         if split == "test":
             rows += BASELINES
-        print(f"  {'system':<44} {'nDCG@10':>8} {'R@100':>8}")
+            if len(modes) > 1 or modes[0] != "lexical":
+                rows += DENSE_BASELINES
+        print(f"  {'system':<48} {'nDCG@10':>8} {'R@100':>8}")
         for name, ndcg, rec in rows:
-            print(f"  {name:<44} {ndcg:>8} {rec:>8}")
-        print(f"  queries with no relevant doc in the top 10: {r['no_relevant_in_top10']}, "
-              f"in the top 100: {r['no_relevant_in_top100']}")
+            print(f"  {name:<48} {ndcg:>8} {rec:>8}")
+        for mode in modes:
+            r = result["modes"][mode][split]
+            print(f"  {mode}: queries with no relevant doc in the top 10: {r['no_relevant_in_top10']}, "
+                  f"in the top 100: {r['no_relevant_in_top100']}")
         if split != "test":
             print("  (the published baselines are for the test split only)")
 
@@ -346,7 +440,8 @@ def load_questions(name):
         reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         for line, row in enumerate(reader, 2):
             answers = [nfc(a.strip()) for a in row["answer"].split(" | ") if a.strip()]
-            questions.append({"id": f"{name}:{line}", "kind": row["kind"], "query": row["query"], "answers": answers})
+            questions.append({"id": f"{name}:{line}", "kind": row["kind"], "query": row["query"],
+                              "answers": answers, "half": row.get("half")})
     return questions
 
 
@@ -367,35 +462,65 @@ def score_questions(questions, ranked):
 
     kinds = [k for k in KINDS if any(i["kind"] == k for i in per_q)]
     kinds += sorted({i["kind"] for i in per_q} - set(kinds))
-    return per_q, summary(per_q), {k: summary([i for i in per_q if i["kind"] == k]) for k in kinds}
+    groups = {k: summary([i for i in per_q if i["kind"] == k]) for k in kinds}
+    for half in sorted({i["half"] for i in per_q if i.get("half")}):
+        groups[f"half {half}"] = summary([i for i in per_q if i.get("half") == half])
+    return per_q, summary(per_q), groups
 
 
 def run_questions(args, name, out):
     fname, vault = QUESTION_SETS[name]
     questions = load_questions(name)
-    with Corpus(args, name, os.path.join(EVAL, vault)) as corpus:
-        ranked, timing = corpus.run([(q["id"], q["query"]) for q in questions])
-        index = corpus.index
-        errors = len(corpus.errors)
-    print(timing_line(name, timing), flush=True)
-    per_q, overall, by_kind = score_questions(questions, ranked)
-    failures = [{"id": q["id"], "kind": q["kind"], "query": q["query"], "answers": q["answers"],
-                 "rank": q["rank"], "top3": q["top3"]} for q in per_q if not q["success3"]]
-    out[name] = {"questions_file": fname, "vault": vault, "index": index, "timing": timing,
-                 "search_errors": errors, "overall": overall, "by_kind": by_kind, "failures": failures}
-    print(f"\nQuestions {name} ({fname} over ../shared/eval/{vault}): {overall['questions']} questions")
-    print(f"  {'kind':<10} {'n':>3} {'success@3':>10} {'MRR@10':>8}")
-    for k, s in list(by_kind.items()) + [("overall", overall)]:
-        print(f"  {k:<10} {s['questions']:>3} {s['success3']:>10.3f} {s['mrr10']:>8.3f}")
+    result = out[name] = {"questions_file": fname, "vault": vault, "modes": {}}
+    per_mode = {}
+    for mode in args.modes:
+        with Corpus(args, name, os.path.join(EVAL, vault), mode) as corpus:
+            ranked, timing = corpus.run([(q["id"], q["query"]) for q in questions])
+            index = corpus.index
+            errors = len(corpus.errors)
+        print(timing_line(f"{name} {mode}", timing), flush=True)
+        per_q, overall, by_kind = score_questions(questions, ranked)
+        per_mode[mode] = per_q
+        failures = [{"id": q["id"], "kind": q["kind"], "query": q["query"], "answers": q["answers"],
+                     "rank": q["rank"], "top3": q["top3"]} for q in per_q if not q["success3"]]
+        result["modes"][mode] = {"index": index, "timing": timing, "search_errors": errors,
+                                 "overall": overall, "by_kind": by_kind, "failures": failures}
+    for key, value in result["modes"].get("lexical", {}).items():
+        result.setdefault(key, value)
+    # Questions a mode answers in the top 3 that lexical does not, and the other way round.
+    if "lexical" in per_mode:
+        base = {q["id"]: q["success3"] for q in per_mode["lexical"]}
+        for mode, per_q in per_mode.items():
+            if mode != "lexical":
+                result["modes"][mode]["gained"] = [q["id"] for q in per_q if q["success3"] and not base[q["id"]]]
+                result["modes"][mode]["lost"] = [q["id"] for q in per_q if not q["success3"] and base[q["id"]]]
+    print(f"\nQuestions {name} ({fname} over ../shared/eval/{vault}): {len(questions)} questions")
+    header = "".join(f" {m + ' s@3':>14} {m + ' MRR':>14}" for m in args.modes)
+    print(f"  {'kind':<10} {'n':>3}{header}")
+    first = result["modes"][args.modes[0]]
+    for k in list(first["by_kind"]) + ["overall"]:
+        n = (first["overall"] if k == "overall" else first["by_kind"][k])["questions"]
+        cells = ""
+        for m in args.modes:
+            s_ = result["modes"][m]["overall"] if k == "overall" else result["modes"][m]["by_kind"][k]
+            cells += f" {s_['success3']:>14.3f} {s_['mrr10']:>14.3f}"
+        print(f"  {k:<10} {n:>3}{cells}")
+    for mode in args.modes:
+        r = result["modes"][mode]
+        if "gained" in r:
+            print(f"  {mode} against lexical: {len(r['gained'])} questions gained {r['gained']}, "
+                  f"{len(r['lost'])} lost {r['lost']}")
     if args.failures:
-        print(f"  not in the top 3 ({len(failures)}):")
-        for f in failures:
-            rank = f"rank {f['rank']}" if f["rank"] else f"not in the top {MAX_RESULTS}"
-            query = f["query"] if len(f["query"]) <= 90 else f["query"][:87] + "..."
-            print(f"  - {f['id']} [{f['kind']}] {query}")
-            print(f"      expected {' | '.join(f['answers'])}: {rank}")
-            for i, hit in enumerate(f["top3"], 1):
-                print(f"      {i}. {hit}")
+        for mode in args.modes:
+            failures = result["modes"][mode]["failures"]
+            print(f"  {mode}: not in the top 3 ({len(failures)}):")
+            for f in failures:
+                rank = f"rank {f['rank']}" if f["rank"] else f"not in the top {MAX_RESULTS}"
+                query = f["query"] if len(f["query"]) <= 90 else f["query"][:87] + "..."
+                print(f"  - {f['id']} [{f['kind']}] {query}")
+                print(f"      expected {' | '.join(f['answers'])}: {rank}")
+                for i, hit in enumerate(f["top3"], 1):
+                    print(f"      {i}. {hit}")
 
 
 # --- floors -------------------------------------------------------------------------------------
@@ -407,12 +532,16 @@ def check_floors(out):
     except (OSError, ValueError) as e:
         fail(f"cannot read {FLOORS}: {e}")
     checks = []
-    if "scifact" in out:
-        checks.append(("SciFact test nDCG@10", out["scifact"]["test"]["ndcg10"], floors["scifact_ndcg10"]))
-    if "en" in out:
-        checks.append(("en success@3", out["en"]["overall"]["success3"], floors["en_success3"]))
-    if "zh" in out:
-        checks.append(("zh success@3", out["zh"]["overall"]["success3"], floors["zh_success3"]))
+    for mode in MODES:
+        prefix = "" if mode == "lexical" else f"{mode}_"
+        label = "" if mode == "lexical" else f" ({mode})"
+        scifact = out.get("scifact", {}).get("modes", {}).get(mode, {})
+        if "test" in scifact and f"scifact_{prefix}ndcg10" in floors:
+            checks.append((f"SciFact test nDCG@10{label}", scifact["test"]["ndcg10"], floors[f"scifact_{prefix}ndcg10"]))
+        for name in QUESTION_SETS:
+            r = out.get(name, {}).get("modes", {}).get(mode)
+            if r and f"{name}_{prefix}success3" in floors:
+                checks.append((f"{name} success@3{label}", r["overall"]["success3"], floors[f"{name}_{prefix}success3"]))
     below = [(name, value, floor) for name, value, floor in checks if value < floor]
     print()
     for name, value, floor in checks:
@@ -428,7 +557,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:]))
-    parser.add_argument("--only", choices=["scifact", "en", "zh"], help="run one part only")
+    parser.add_argument("--only", help=f"comma-separated parts to run: scifact, {', '.join(QUESTION_SETS)}")
+    parser.add_argument("--model", metavar="DIR", default=os.environ.get("DEEPVAULT_TEST_MODEL"),
+                        help="an embedding model folder: semantic and hybrid search too "
+                             "(default: $DEEPVAULT_TEST_MODEL; scripts/fetch-test-model.sh makes one)")
+    parser.add_argument("--modes", default=None,
+                        help="comma-separated search modes to run (default: lexical,semantic,hybrid with "
+                             "--model, else lexical)")
     parser.add_argument("--split", choices=["test", "train", "both"], default="test",
                         help="SciFact split(s): test (report), train (tune) or both; default test")
     parser.add_argument("--failures", action="store_true", help="list the questions whose answer is not in the top 3")
@@ -446,7 +581,18 @@ def main():
         args.split = "both"            # the floor is on the test split
     if not os.access(args.bin, os.X_OK):
         fail(f"no deepvault binary at {args.bin} (build it with cargo build --release, or set DEEPVAULT_BIN)")
-    parts = [args.only] if args.only else ["scifact", "en", "zh"]
+    parts = args.only.split(",") if args.only else ["scifact", "en", "zh", "para"]
+    if any(p not in ("scifact", *QUESTION_SETS) for p in parts):
+        fail(f"--only takes scifact, {', '.join(QUESTION_SETS)}")
+    if args.model:
+        args.model = os.path.abspath(args.model)
+        if not os.path.isfile(os.path.join(args.model, "config.json")):
+            fail(f"{args.model} is not a model folder (no config.json); scripts/fetch-test-model.sh makes one")
+    args.modes = (args.modes.split(",") if args.modes else list(MODES) if args.model else ["lexical"])
+    if any(m not in MODES for m in args.modes):
+        fail(f"--modes takes {', '.join(MODES)}")
+    if any(m != "lexical" for m in args.modes) and not args.model:
+        fail("semantic and hybrid modes need --model DIR (or DEEPVAULT_TEST_MODEL)")
 
     # SIGTERM (e.g. from CI) unwinds like Ctrl-C, so every server is stopped.
     def on_sigterm(signum, frame):
@@ -468,6 +614,8 @@ def main():
         "binary_mtime": datetime.datetime.fromtimestamp(os.path.getmtime(args.bin), datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "max_results": MAX_RESULTS,
+        "model": args.model,
+        "modes": args.modes,
     }
     print(f"{version} ({args.bin}); eval data {os.path.normpath(EVAL)}; work dir {args.work_dir}", flush=True)
     started = time.monotonic()

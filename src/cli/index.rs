@@ -13,6 +13,9 @@ use clap::Args;
 use super::CommonArgs;
 use super::output::{Progress, group, human_bytes};
 use crate::config::Config;
+use crate::index::VaultIndex;
+use crate::index::vectors::Semantic;
+use crate::index::vectors::indexer::{EmbedReport, VectorIndexer};
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer, IndexerSettings};
 use crate::vault::Vault;
 use crate::vault::cancel::Cancel;
@@ -46,6 +49,7 @@ pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
     if let crate::index::OpenOutcome::Rebuilt(reason) = &outcome {
         tracing::warn!("rebuilding the index: {reason}");
     }
+    let semantic = Semantic::from_config(&config)?;
     let cancel = Cancel::new();
     indexer.set_cancel(cancel.clone());
     crate::server::shutdown::watch_in_background(cancel);
@@ -61,26 +65,117 @@ pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
     let no_notes =
         (report.files_seen == 0 && !report.cancelled).then(|| indexer.vault().no_notes_message());
     if report.cancelled {
-        // Background merges are not waited for: they resume with the next writer.
+        // Background merges are not waited for: they resume with the next writer. Nothing is
+        // embedded: the next run embeds what is new.
         drop(indexer);
-    } else {
-        indexer.close()?;
-    }
-    let elapsed = started.elapsed();
-    print_summary(&root, &config.index_dir, notes, &report, elapsed);
-    if report.cancelled {
+        print_summary(&root, &config.index_dir, notes, &report, started.elapsed());
         eprintln!(
             "stopped before the end: {} notes are committed; run `deepvault index` again to resume",
             group(notes)
         );
         return Ok(ExitCode::from(130));
     }
+    let elapsed = started.elapsed();
+    // The vectors, behind the lexical index and under the same writer lock.
+    let vectors = match &semantic {
+        Some(semantic) => Some(update_vectors(
+            semantic,
+            indexer.index(),
+            config.semantic.as_ref().map_or(1, |s| s.threads),
+            std::io::stderr().is_terminal(),
+        )?),
+        None => None,
+    };
+    indexer.close()?;
+    print_summary(&root, &config.index_dir, notes, &report, elapsed);
+    print_vectors(semantic.as_deref(), vectors.as_ref());
     if let Some(message) = no_notes {
         eprintln!(
             "warning: {message}\n\nhint: pass the folder that holds your notes, e.g. `deepvault index ~/Notes`"
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `update_vectors` did and where the vectors stand.
+pub(crate) struct VectorSummary {
+    pub(crate) report: EmbedReport,
+    pub(crate) embedded: usize,
+    pub(crate) total: usize,
+    pub(crate) threads: usize,
+}
+
+/// Embeds every indexed note that has no vectors yet, with a progress bar; the caller holds the
+/// index's writer lock.
+pub(crate) fn update_vectors(
+    semantic: &std::sync::Arc<Semantic>,
+    index: &VaultIndex,
+    threads: usize,
+    show_progress: bool,
+) -> anyhow::Result<VectorSummary> {
+    let (mut vectors, _) = VectorIndexer::open(
+        std::sync::Arc::clone(semantic),
+        index.clone(),
+        threads,
+        false,
+    )?;
+    vectors.scan()?;
+    let (embedded, total) = vectors.counts();
+    let progress = Progress::doing(show_progress && vectors.has_work(), "embedding");
+    progress.update(embedded, total);
+    while vectors.has_work() {
+        vectors.embed_next()?;
+        let (embedded, total) = vectors.counts();
+        progress.update(embedded, total);
+    }
+    progress.finish();
+    vectors.settle()?;
+    let (embedded, total) = vectors.counts();
+    Ok(VectorSummary {
+        report: vectors.report.clone(),
+        embedded,
+        total,
+        threads: vectors.threads(),
+    })
+}
+
+fn print_vectors(semantic: Option<&Semantic>, summary: Option<&VectorSummary>) {
+    let mut err = std::io::stderr().lock();
+    let (Some(semantic), Some(summary)) = (semantic, summary) else {
+        let _ = writeln!(
+            err,
+            "  semantic search: off (to turn it on: `deepvault models pull`, then --embedding-model all-MiniLM-L6-v2)"
+        );
+        return;
+    };
+    let r = &summary.report;
+    let _ = writeln!(
+        err,
+        "  semantic search: {}: {} of {} notes have vectors",
+        semantic.model().name,
+        group(summary.embedded),
+        group(summary.total)
+    );
+    if r.chunks == 0 && r.notes == 0 {
+        let _ = writeln!(
+            err,
+            "    nothing to embed: every note's text was embedded before"
+        );
+    } else {
+        let seconds = r.seconds.max(1e-9);
+        let _ = writeln!(
+            err,
+            "    embedded {} notes: {} chunks, {} tokens in {:.1} s ({} tokens/s on {} thread{}); {} chunks reused",
+            group(r.notes),
+            group(r.chunks),
+            group(r.tokens),
+            r.seconds,
+            group((r.tokens as f64 / seconds) as usize),
+            summary.threads,
+            if summary.threads == 1 { "" } else { "s" },
+            group(r.reused)
+        );
+    }
 }
 
 fn print_summary(

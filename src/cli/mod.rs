@@ -7,6 +7,7 @@
 //! - `index`: a one-shot index with a progress bar and a summary.
 //! - `query`: `search` and `fetch`, printing what the tools return.
 //! - [`connect`]: ready-to-paste client configurations.
+//! - `models`: `models pull` and `models list`: embedding models for semantic search.
 //! - `auth`: the built-in OAuth server's passphrase, clients and revocation.
 //! - `output`: progress bars, number formatting, and how errors are shown.
 //!
@@ -24,6 +25,7 @@ mod auth;
 pub(crate) mod connect;
 mod index;
 mod logging;
+mod models;
 mod output;
 mod query;
 mod serve;
@@ -42,6 +44,7 @@ use auth::AuthArgs;
 
 pub(crate) use connect::ConnectArgs;
 use index::IndexArgs;
+use models::ModelsArgs;
 use query::{FetchArgs, SearchArgs};
 use serve::ServeArgs;
 
@@ -67,6 +70,8 @@ pub(crate) enum Command {
     /// Print ready-to-paste configurations for Codex CLI, the Responses API, Claude Desktop and
     /// ChatGPT
     Connect(ConnectArgs),
+    /// Download and list the embedding models semantic search uses
+    Models(ModelsArgs),
     /// The built-in OAuth server (ChatGPT): set the passphrase, list and revoke clients
     Auth(AuthArgs),
 }
@@ -91,6 +96,10 @@ pub(crate) struct CommonArgs {
         env = "DEEPVAULT_URL_TEMPLATE"
     )]
     pub(crate) url_template: Option<String>,
+    /// Embedding model for semantic search: a name (`deepvault models list`) or a model folder;
+    /// semantic search is off without one [env: DEEPVAULT_EMBEDDING_MODEL]
+    #[arg(long, value_name = "NAME|DIR", global = true)]
+    pub(crate) embedding_model: Option<String>,
 }
 
 /// `--auth`: which way clients prove who they are.
@@ -222,6 +231,7 @@ impl CommonArgs {
                 index_dir: self.index_dir.clone(),
                 public_url: self.public_url.clone(),
                 url_template: self.url_template.clone(),
+                embedding_model: self.embedding_model.clone(),
                 ..ConfigLayer::default()
             },
         }
@@ -319,6 +329,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(args) => query::search(args),
         Command::Fetch(args) => query::fetch(args),
         Command::Connect(args) => connect::run(args),
+        Command::Models(args) => models::run(args),
         Command::Auth(args) => auth::run(args),
     }
 }

@@ -12,12 +12,17 @@ const LINE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Progress {
     pub(crate) fn new(enabled: bool) -> Progress {
+        Progress::doing(enabled, "indexing")
+    }
+
+    /// A bar labelled with what is being done to the notes (`indexing`, `embedding`).
+    pub(crate) fn doing(enabled: bool, what: &str) -> Progress {
         let bar = enabled.then(|| {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} indexing {pos}/{len} notes [{bar:30}] {per_sec} eta {eta}",
-                )
+                indicatif::ProgressStyle::with_template(&format!(
+                    "{{spinner}} {what} {{pos}}/{{len}} notes [{{bar:30}}] {{per_sec}} eta {{eta}}"
+                ))
                 .expect("valid template")
                 .progress_chars("=> "),
             );

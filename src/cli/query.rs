@@ -13,10 +13,11 @@ use anyhow::Context;
 use clap::Args;
 
 use super::CommonArgs;
-use super::index::indexer_settings;
-use crate::config::Config;
+use super::index::{indexer_settings, update_vectors};
+use crate::config::{Config, SearchMode};
 use crate::error::Error;
 use crate::index::VaultIndex;
+use crate::index::vectors::Semantic;
 use crate::index::writer::{CommitTrigger, Indexer};
 use crate::service::citations::Citations;
 use crate::service::tools::Tools;
@@ -35,6 +36,10 @@ pub(crate) struct SearchArgs {
     /// Print exactly the `search` tool's JSON
     #[arg(long)]
     pub(crate) json: bool,
+    /// Rank by words, by meaning, or both fused [env: DEEPVAULT_SEARCH_MODE] [default: hybrid
+    /// with an embedding model, else lexical]
+    #[arg(long, value_enum)]
+    pub(crate) mode: Option<ModeArg>,
     /// Number of results [default: max_results from the config, 10]
     #[arg(long, short = 'n')]
     pub(crate) limit: Option<usize>,
@@ -43,6 +48,24 @@ pub(crate) struct SearchArgs {
     pub(crate) no_update: bool,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
+}
+
+/// `--mode`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum ModeArg {
+    Lexical,
+    Semantic,
+    Hybrid,
+}
+
+impl From<ModeArg> for SearchMode {
+    fn from(mode: ModeArg) -> SearchMode {
+        match mode {
+            ModeArg::Lexical => SearchMode::Lexical,
+            ModeArg::Semantic => SearchMode::Semantic,
+            ModeArg::Hybrid => SearchMode::Hybrid,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -62,13 +85,15 @@ pub(crate) struct FetchArgs {
     pub(crate) common: CommonArgs,
 }
 
-/// Opens the index for a query command, first bringing it up to date when no other process is
-/// writing it (a running `serve` keeps it current by itself).
+/// Opens the index for a query command, first bringing it (and its vectors, with semantic search
+/// on) up to date when no other process is writing it (a running `serve` keeps it current by
+/// itself).
 fn open_for_query(
     config: &Config,
     vault: &Vault,
     ingest: &Ingest,
     update: bool,
+    semantic: Option<&std::sync::Arc<Semantic>>,
 ) -> anyhow::Result<VaultIndex> {
     let locked = crate::index::is_locked(&config.index_dir);
     if update && !locked {
@@ -87,6 +112,22 @@ fn open_for_query(
                         removed = report.removed,
                         "brought the index up to date"
                     );
+                }
+                if let Some(semantic) = semantic {
+                    use std::io::IsTerminal;
+                    let summary = update_vectors(
+                        semantic,
+                        indexer.index(),
+                        config.semantic.as_ref().map_or(1, |s| s.threads),
+                        std::io::stderr().is_terminal(),
+                    )?;
+                    if summary.report.notes > 0 {
+                        tracing::info!(
+                            notes = summary.report.notes,
+                            chunks = summary.report.chunks,
+                            "embedded what changed"
+                        );
+                    }
                 }
                 indexer.close()?;
             }
@@ -148,11 +189,18 @@ fn tools_for(
 }
 
 pub(crate) fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.common.overrides(args.vault))?;
+    let mut overrides = args.common.overrides(args.vault);
+    overrides.values.search_mode = args.mode.map(SearchMode::from);
+    let config = Config::load(&overrides)?;
     let vault = open_vault(&config, "search", !args.no_update)?;
     let ingest = config.ingest()?;
-    let index = open_for_query(&config, &vault, &ingest, !args.no_update)?;
-    let tools = tools_for(&config, &vault, &ingest, index, args.limit)?;
+    let semantic = Semantic::from_config(&config)?;
+    let index = open_for_query(&config, &vault, &ingest, !args.no_update, semantic.as_ref())?;
+    if let Some(semantic) = &semantic {
+        // Reads the vectors (written just now, or by the process that writes the index).
+        semantic.follow()?;
+    }
+    let tools = tools_for(&config, &vault, &ingest, index, args.limit)?.with_semantic(semantic);
     let result = tools.search(&args.query)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -181,7 +229,7 @@ pub(crate) fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.common.overrides(args.vault))?;
     let vault = open_vault(&config, "fetch", !args.no_update)?;
     let ingest = config.ingest()?;
-    let index = open_for_query(&config, &vault, &ingest, !args.no_update)?;
+    let index = open_for_query(&config, &vault, &ingest, !args.no_update, None)?;
     let tools = tools_for(&config, &vault, &ingest, index, None)?;
     let result = tools.fetch(&args.id).with_context(|| {
         format!(

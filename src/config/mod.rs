@@ -117,6 +117,16 @@ config_keys! {
     max_query_chars: usize,
     max_fetch_bytes: usize,
     audit_log: PathBuf,
+    /// The sentence-embedding model: a name or a folder.
+    embedding_model: String,
+    /// `auto` (on when a model is set), `on` or `off`.
+    semantic: SemanticSwitch,
+    /// `lexical`, `semantic` or `hybrid`.
+    search_mode: SearchMode,
+    /// Threads that embed notes in the background.
+    embedding_threads: usize,
+    /// Where `models pull` puts models.
+    models_dir: PathBuf,
 }
 
 /// Reads `DEEPVAULT_<KEY>=raw` (the variable's name is for errors) into a TOML value.
@@ -137,7 +147,7 @@ macro_rules! text_from_env {
         }
     )*};
 }
-text_from_env!(String, PathBuf, PagesMode, AuthMode);
+text_from_env!(String, PathBuf, PagesMode, AuthMode, SemanticSwitch, SearchMode);
 
 macro_rules! int_from_env {
     ($($ty:ty),*) => {$(
@@ -253,6 +263,49 @@ pub(crate) enum PagesMode {
     Token,
 }
 
+/// Whether semantic search is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SemanticSwitch {
+    /// On when `embedding_model` is set.
+    Auto,
+    /// On, with `embedding_model` or else the default model.
+    On,
+    Off,
+}
+
+/// How a search ranks: by words, by meaning, or both fused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    #[default]
+    Lexical,
+    Semantic,
+    Hybrid,
+}
+
+impl SearchMode {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            SearchMode::Lexical => "lexical",
+            SearchMode::Semantic => "semantic",
+            SearchMode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// Semantic search settings, when it is on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SemanticConfig {
+    /// `embedding_model`: a model name or a folder, resolved by `index::vectors::models`.
+    pub(crate) model: String,
+    /// Background embedding threads (run at a lower priority).
+    pub(crate) threads: usize,
+}
+
+/// The model `semantic = "on"` uses when `embedding_model` is not set.
+pub(crate) const DEFAULT_EMBEDDING_MODEL: &str = "all-MiniLM-L6-v2";
+
 /// When the indexer commits a batch of changes.
 #[derive(Clone, Debug)]
 pub(crate) struct CommitPolicy {
@@ -309,6 +362,12 @@ pub struct Config {
     pub(crate) limits: Limits,
     /// JSON lines of every tool call, when set.
     pub(crate) audit_log: Option<PathBuf>,
+    /// Semantic search, when on.
+    pub(crate) semantic: Option<SemanticConfig>,
+    /// How `search` ranks (hybrid by default when semantic search is on).
+    pub(crate) search_mode: SearchMode,
+    /// Where models are pulled to and looked up by name.
+    pub(crate) models_dir: PathBuf,
     /// The file the configuration came from, if any.
     pub(crate) source: Option<PathBuf>,
 }
@@ -522,6 +581,34 @@ impl Config {
             commit,
             progress_commit: Duration::from_millis(file.progress_commit_ms.unwrap_or(2000)),
         };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let model = file
+            .embedding_model
+            .clone()
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty());
+        let semantic = match (file.semantic.unwrap_or(SemanticSwitch::Auto), model) {
+            (SemanticSwitch::Off, _) | (SemanticSwitch::Auto, None) => None,
+            (_, model) => Some(SemanticConfig {
+                model: model.unwrap_or_else(|| DEFAULT_EMBEDDING_MODEL.to_string()),
+                threads: positive(file.embedding_threads.unwrap_or(cores), "embedding_threads")?,
+            }),
+        };
+        let search_mode = match (file.search_mode, &semantic) {
+            (Some(SearchMode::Lexical), _) => SearchMode::Lexical,
+            (Some(mode), None) => {
+                return Err(Error::Config {
+                    message: format!(
+                        "search_mode = \"{}\" needs semantic search, which is off (no embedding_model, or semantic = \"off\")\n\nhint: run `deepvault models pull`, then set embedding_model = \"{DEFAULT_EMBEDDING_MODEL}\" (or --embedding-model); or use search_mode = \"lexical\"",
+                        mode.name()
+                    ),
+                });
+            }
+            (Some(mode), Some(_)) => mode,
+            (None, Some(_)) => SearchMode::Hybrid,
+            (None, None) => SearchMode::Lexical,
+        };
+        let models_dir = file.models_dir.clone().unwrap_or_else(default_models_dir);
         Ok(Config {
             vault,
             vault_is_cwd: false,
@@ -551,6 +638,9 @@ impl Config {
             allowed_hosts: file.allowed_hosts.unwrap_or_default(),
             limits,
             audit_log: file.audit_log,
+            semantic,
+            search_mode,
+            models_dir,
             source,
         })
     }
@@ -794,6 +884,14 @@ pub(crate) fn unknown_env_vars(env: &BTreeMap<String, String>) -> Vec<String> {
         .collect()
 }
 
+/// Where models are pulled to when `models_dir` is not set: `<user cache>/deepvault/models`.
+pub(crate) fn default_models_dir() -> PathBuf {
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("deepvault")
+        .join("models")
+}
+
 /// The index folder for a vault when none is configured: the user cache directory, one folder
 /// per canonical vault path, never inside the vault (so sync tools never upload it).
 pub(crate) fn default_index_dir(vault: &Path) -> PathBuf {
@@ -1011,6 +1109,55 @@ mod tests {
         for (key, _) in KEYS {
             assert!(table.contains(&format!("`{key}`")), "README lacks `{key}`");
         }
+    }
+
+    #[test]
+    fn semantic_is_on_with_a_model_and_off_on_request() {
+        let config = Config::load_with_env(&Overrides::default(), &env(&[])).unwrap();
+        assert_eq!(config.semantic, None);
+        assert_eq!(config.search_mode, SearchMode::Lexical);
+
+        let config = Config::load_with_env(
+            &Overrides::default(),
+            &env(&[("DEEPVAULT_EMBEDDING_MODEL", "all-MiniLM-L6-v2")]),
+        )
+        .unwrap();
+        assert_eq!(config.semantic.as_ref().unwrap().model, "all-MiniLM-L6-v2");
+        assert_eq!(config.search_mode, SearchMode::Hybrid);
+
+        let config = Config::load_with_env(
+            &Overrides::default(),
+            &env(&[
+                ("DEEPVAULT_EMBEDDING_MODEL", "all-MiniLM-L6-v2"),
+                ("DEEPVAULT_SEMANTIC", "off"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.semantic, None);
+
+        let config =
+            Config::load_with_env(&Overrides::default(), &env(&[("DEEPVAULT_SEMANTIC", "on")]))
+                .unwrap();
+        assert_eq!(config.semantic.unwrap().model, DEFAULT_EMBEDDING_MODEL);
+
+        let err = Config::load_with_env(
+            &Overrides::default(),
+            &env(&[("DEEPVAULT_SEARCH_MODE", "hybrid")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("needs semantic search"), "{err}");
+        assert!(err.contains("models pull"), "{err}");
+        let err = Config::load_with_env(
+            &Overrides::default(),
+            &env(&[("DEEPVAULT_SEARCH_MODE", "fuzzy")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("search_mode") || err.contains("fuzzy"),
+            "{err}"
+        );
     }
 
     #[test]

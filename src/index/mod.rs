@@ -7,15 +7,19 @@
 //! - [`queue`]: a byte budget on parsed documents waiting for tantivy's indexing threads.
 //! - [`query`], [`search`], [`snippet`]: from a query string to ranked hits with passages.
 //! - [`fetch`]: one note (or one section) by id, with its links and backlinks resolved.
+//! - [`vectors`]: semantic search: the embedding model, chunk vectors, the vector side of a
+//!   search (the [`vectors::Semantic`] handle) and their writer.
 //!
-//! On disk, an index folder holds `tantivy/` (the index itself, replaced wholesale on a rebuild)
-//! and `writer.lock` (held by the one process allowed to write, with its pid inside).
+//! On disk, an index folder holds `tantivy/` (the index itself, replaced wholesale on a rebuild),
+//! `vectors/` (the chunk vectors, rebuilt on their own when the model or chunker changes) and
+//! `writer.lock` (held by the one process allowed to write, with its pid inside).
 
 pub mod analysis;
 pub(crate) mod fetch;
 pub(crate) mod queue;
 pub mod schema;
 pub mod search;
+pub mod vectors;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -755,6 +759,30 @@ pub(crate) fn simhash(text: &str) -> u64 {
         .max(1)
 }
 
+/// The key of a note's vectors: a hash of everything the chunker reads (title, headings,
+/// sections and plain text), so that the same text is never embedded twice and any change to it
+/// is.
+pub(crate) fn text_hash(stored: &StoredNote, plain: &str) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut part = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    part(stored.title.as_bytes());
+    part(plain.as_bytes());
+    for heading in &stored.headings {
+        part(&[heading.level]);
+        part(heading.text.as_bytes());
+    }
+    for section in &stored.sections {
+        let heading = section.heading.map_or(u32::MAX, |h| h);
+        part(&heading.to_le_bytes());
+        part(&section.plain_start.to_le_bytes());
+        part(&section.plain_end.to_le_bytes());
+    }
+    hasher.digest()
+}
+
 /// Adds the text inside a frontmatter value (strings, and strings in lists and maps).
 fn add_property_text(doc: &mut TantivyDocument, field: tantivy::schema::Field, value: &Value) {
     match value {
@@ -928,6 +956,7 @@ pub(crate) fn stored_document(
     doc.add_u64(fields.size, stored.size);
     doc.add_u64(fields.hash, stored.hash);
     doc.add_u64(fields.simhash, simhash(plain));
+    doc.add_u64(fields.text_hash, text_hash(stored, plain));
     doc.add_text(
         fields.meta,
         serde_json::to_string(stored).expect("stored note serializes"),

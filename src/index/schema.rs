@@ -45,6 +45,9 @@ pub(crate) struct Fields {
     pub(crate) hash: Field,
     /// A 64-bit SimHash of the plain text's lines: near-identical notes are a few bits apart.
     pub(crate) simhash: Field,
+    /// A hash of what semantic search embeds (title, headings, sections, plain text): the key
+    /// of the note's vectors (`index::vectors`).
+    pub(crate) text_hash: Field,
     pub(crate) meta: Field,
     pub(crate) body: Field,
 }
@@ -59,6 +62,7 @@ pub(crate) mod names {
     pub(crate) const SIZE: &str = "size";
     pub(crate) const HASH: &str = "hash";
     pub(crate) const SIMHASH: &str = "simhash";
+    pub(crate) const TEXT_HASH: &str = "text_hash";
 }
 
 /// Builds the schema and its field handles.
@@ -97,6 +101,7 @@ pub(crate) fn build_schema() -> (Schema, Fields) {
         size: builder.add_u64_field(names::SIZE, FAST),
         hash: builder.add_u64_field(names::HASH, FAST),
         simhash: builder.add_u64_field(names::SIMHASH, FAST),
+        text_hash: builder.add_u64_field(names::TEXT_HASH, FAST),
         meta: builder.add_text_field("meta", STORED),
         body: builder.add_text_field("body", STORED),
     };

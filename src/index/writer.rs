@@ -174,6 +174,18 @@ impl ChangeReport {
     }
 }
 
+/// What a commit changed, for a listener such as the vector indexer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Changes {
+    /// These notes were added, changed or removed.
+    Ids(Vec<String>),
+    /// Too many to list: look at the whole index.
+    All,
+}
+
+/// More changed ids than this between two commits are reported as [`Changes::All`].
+const MAX_LISTED_CHANGES: usize = 10_000;
+
 /// Progress of a long operation: `(done, total)`.
 pub(crate) type ProgressFn<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
@@ -220,6 +232,10 @@ pub struct Indexer {
     ingest_stamp: String,
     /// Called after each commit with the number of notes, e.g. to update a status page.
     on_commit: Option<Box<dyn Fn(usize) + Send + Sync>>,
+    /// Called after each commit with what it changed (when set, changes are collected).
+    on_changes: Option<Box<dyn Fn(Changes) + Send + Sync>>,
+    changed: Vec<String>,
+    changed_overflow: bool,
     /// Called for every file read: a sign of life for a status page.
     heartbeat: Option<Box<dyn Fn() + Send + Sync>>,
     /// Raised to stop a reconcile between files.
@@ -271,6 +287,9 @@ impl Indexer {
                 last_commit: Instant::now(),
                 uncommitted: false,
                 on_commit: None,
+                on_changes: None,
+                changed: Vec::new(),
+                changed_overflow: false,
                 heartbeat: None,
                 cancel: Cancel::new(),
                 _lock: lock,
@@ -322,6 +341,24 @@ impl Indexer {
     /// Registers a function called after every commit with the number of notes.
     pub(crate) fn set_on_commit(&mut self, on_commit: impl Fn(usize) + Send + Sync + 'static) {
         self.on_commit = Some(Box::new(on_commit));
+    }
+
+    /// Registers a function called after every commit with the notes it changed.
+    pub(crate) fn set_on_changes(&mut self, on_changes: impl Fn(Changes) + Send + Sync + 'static) {
+        self.on_changes = Some(Box::new(on_changes));
+    }
+
+    /// Remembers a changed note for the `on_changes` listener.
+    fn note_change(&mut self, id: &str) {
+        if self.on_changes.is_none() || self.changed_overflow {
+            return;
+        }
+        if self.changed.len() < MAX_LISTED_CHANGES {
+            self.changed.push(id.to_string());
+        } else {
+            self.changed.clear();
+            self.changed_overflow = true;
+        }
     }
 
     /// Registers a function called for every file read (from the parse threads).
@@ -489,6 +526,7 @@ impl Indexer {
             .delete_term(Term::from_field_text(self.index.fields().id, id));
         self.manifest.remove(id);
         self.uncommitted = true;
+        self.note_change(id);
     }
 
     /// Removes every note under a folder id; returns how many.
@@ -751,6 +789,7 @@ impl Indexer {
                 }
                 self.manifest.insert(file.id.clone(), state);
                 self.uncommitted = true;
+                self.note_change(&file.id);
             }
             Outcome::Touched { state } => {
                 report.bytes_read += state.size;
@@ -766,6 +805,7 @@ impl Indexer {
                     report.removed += 1;
                     self.manifest.remove(&file.id);
                     self.uncommitted = true;
+                    self.note_change(&file.id);
                 }
             }
             Outcome::Skipped {
@@ -809,6 +849,15 @@ impl Indexer {
             on_commit(self.manifest.len());
         }
         self.index.reload()?;
+        if let Some(on_changes) = &self.on_changes {
+            let changes = if self.changed_overflow {
+                Changes::All
+            } else {
+                Changes::Ids(std::mem::take(&mut self.changed))
+            };
+            self.changed_overflow = false;
+            on_changes(changes);
+        }
         tracing::debug!(
             trigger = ?trigger,
             notes = self.manifest.len(),

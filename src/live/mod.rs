@@ -21,7 +21,11 @@
 //! Shutdown raises the indexer's [`Cancel`] flag before it asks the thread to stop, so a long
 //! reconcile (the first index above all) stops between files instead of running to its end;
 //! what is done is committed and the next start resumes from it.
+//!
+//! With semantic search on, each commit also tells the embedding thread ([`embed`]) which notes
+//! changed; it embeds them behind the lexical index, on its own bounded pool.
 
+pub(crate) mod embed;
 mod policy;
 pub(crate) mod status;
 pub(crate) mod watch;
@@ -35,6 +39,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::config::WatchConfig;
+use crate::index::vectors::Semantic;
 use crate::error::Error;
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer};
 use crate::live::status::Status;
@@ -56,35 +61,49 @@ pub(crate) enum SyncMsg {
     Shutdown,
 }
 
-/// The running sync thread.
+/// The running sync thread (and the embedding thread, with semantic search on).
 pub(crate) struct SyncHandle {
     tx: Sender<SyncMsg>,
     cancel: Cancel,
     thread: Option<JoinHandle<()>>,
+    embed: Option<embed::EmbedHandle>,
 }
 
 impl SyncHandle {
-    /// Stops the work in progress, asks the thread to commit and stop, and waits for it.
+    /// Stops the work in progress, asks the thread to commit and stop, and waits for it; then
+    /// the embedding thread.
     pub(crate) fn shutdown(mut self) {
         self.cancel.cancel();
         let _ = self.tx.send(SyncMsg::Shutdown);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        if let Some(embed) = self.embed.take() {
+            embed.shutdown();
+        }
     }
 }
 
 /// Starts watching and the sync thread. The start-up reconcile runs on that thread; `status`
 /// turns ready when it has committed. Raising `cancel` (a shutdown) stops indexing between
-/// files.
+/// files. `semantic` (with its thread count) starts the embedding thread too.
 pub(crate) fn start(
     mut indexer: Indexer,
     config: WatchConfig,
     status: Arc<Status>,
     cancel: Cancel,
+    semantic: Option<(Arc<Semantic>, usize)>,
 ) -> SyncHandle {
     indexer.set_cancel(cancel.clone());
     let (tx, rx) = crossbeam_channel::unbounded();
+    let embed = semantic.map(|(semantic, threads)| {
+        let handle = embed::start(semantic, indexer.index().clone(), threads);
+        let changes = handle.sender();
+        indexer.set_on_changes(move |changed| {
+            let _ = changes.send(embed::EmbedMsg::Changed(changed));
+        });
+        handle
+    });
     // Watching starts before the first walk (the root and `.obsidian/`), so no change made
     // during it is lost; the folders the walk finds are watched right after it.
     let watcher = if config.poll {
@@ -151,6 +170,7 @@ pub(crate) fn start(
         tx,
         cancel,
         thread: Some(thread),
+        embed,
     }
 }
 

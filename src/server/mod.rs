@@ -48,6 +48,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, PagesMode};
+use crate::index::vectors::Semantic;
 use crate::live::status::Status;
 use crate::service::audit::AuditLog;
 use crate::service::citations::Citations;
@@ -117,6 +118,9 @@ async fn serve(config: Config, vault: Vault, transport: Transport) -> anyhow::Re
         None => AuditLog::default(),
     };
     let status = Arc::new(Status::new());
+    // A configured model must exist before anything is served (the model itself loads later,
+    // in the background).
+    let semantic = Semantic::from_config(&config)?;
     let role = open_role(&config, &vault, &ingest, &status).await?;
     let shutdown = CancellationToken::new();
     let cancel = Cancel::new();
@@ -133,17 +137,40 @@ async fn serve(config: Config, vault: Vault, transport: Transport) -> anyhow::Re
         Role::Writer(indexer) => (indexer.index().clone(), Some(*indexer)),
         Role::Follower(index) => (*index, None),
     };
+    if writer.is_none()
+        && let Some(semantic) = &semantic
+    {
+        // A follower reads the vectors the writer makes; it needs the model for queries.
+        let semantic = Arc::clone(semantic);
+        std::thread::Builder::new()
+            .name("deepvault-model".into())
+            .spawn(move || {
+                if let Err(err) = semantic.follow() {
+                    tracing::warn!("semantic search is off: {err}");
+                }
+            })
+            .context("cannot start a thread")?;
+    }
     let oauth = builtin_auth::open(&config, &base_url, &audit)?;
     let citations = match address {
         Some(_) => Citations::with_base(&config, vault.name(), base_url)?,
         None => Citations::without_pages(&config, &vault)?,
     };
-    let tools = Tools::new(&config, index, citations)?.with_redactor(Arc::clone(ingest.redactor()));
+    let tools = Tools::new(&config, index, citations)?
+        .with_redactor(Arc::clone(ingest.redactor()))
+        .with_semantic(semantic.clone());
     let server = VaultServer::new(tools.clone(), Arc::clone(&status), vault.name())
         .with_timeout(config.limits.request_timeout)
         .with_audit(audit);
     let sync = start_sync(
-        writer, &config, &ingest, &vault, &status, &shutdown, &cancel,
+        writer,
+        &config,
+        &ingest,
+        &vault,
+        &status,
+        &shutdown,
+        &cancel,
+        semantic.clone(),
     );
     let mut auth = Auth::new(config.auth.tokens.clone(), config.auth.oauth.clone());
     if let Some(oauth) = &oauth {
@@ -181,6 +208,7 @@ async fn serve(config: Config, vault: Vault, transport: Transport) -> anyhow::Re
     });
 
     if stdio {
+        tracing::info!("{}", semantic_line(&config, semantic.as_deref()));
         tracing::info!(
             vault = %vault.root().display(),
             "serving MCP over stdio; {}",
@@ -235,9 +263,25 @@ async fn serve(config: Config, vault: Vault, transport: Transport) -> anyhow::Re
     if oauth.is_some() {
         eprintln!("{}", builtin_auth::banner(&config, oauth.as_ref()));
     }
+    eprintln!("{}", semantic_line(&config, semantic.as_deref()));
     crate::server::http::serve(listener, app, shutdown, idle_timeout(&config)).await;
     tokio::task::spawn_blocking(move || sync.shutdown()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `serve` says about semantic search: which model and mode, or how to turn it on.
+fn semantic_line(config: &Config, semantic: Option<&Semantic>) -> String {
+    match semantic {
+        Some(semantic) => format!(
+            "semantic search on: {} ({}), {} search; notes are embedded in the background on {} thread{}, lexical results meanwhile",
+            semantic.model().name,
+            semantic.model().path.display(),
+            config.search_mode.name(),
+            config.semantic.as_ref().map_or(1, |s| s.threads),
+            if config.semantic.as_ref().is_some_and(|s| s.threads == 1) { "" } else { "s" },
+        ),
+        None => "semantic search off (lexical only); to search by meaning too, run `deepvault models pull` once, then serve with --embedding-model all-MiniLM-L6-v2 (or set embedding_model)".to_string(),
+    }
 }
 
 /// The idle-connection timeout: never shorter than a request may take (plus a margin), so a

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::index::vectors::Semantic;
 use crate::index::writer::{Indexer, IndexerSettings};
 use crate::index::{OpenOutcome, VaultIndex};
 use crate::live::status::Status;
@@ -141,7 +142,8 @@ impl SyncSlot {
 }
 
 /// Starts syncing now (writer), or keeps trying to take the writer lock (follower). Raising
-/// `cancel` stops the indexing in progress (a shutdown).
+/// `cancel` stops the indexing in progress (a shutdown). The writer also embeds notes when
+/// `semantic` is given.
 pub(crate) fn start_sync(
     writer: Option<Indexer>,
     config: &Config,
@@ -150,14 +152,17 @@ pub(crate) fn start_sync(
     status: &Arc<Status>,
     shutdown: &CancellationToken,
     cancel: &Cancel,
+    semantic: Option<Arc<Semantic>>,
 ) -> SyncSlot {
     let slot = Arc::new(std::sync::Mutex::new(None));
+    let threads = config.semantic.as_ref().map_or(1, |s| s.threads);
     if let Some(indexer) = writer {
         let handle = crate::live::start(
             indexer,
             config.watch.clone(),
             Arc::clone(status),
             cancel.clone(),
+            semantic.map(|s| (s, threads)),
         );
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         return SyncSlot(slot);
@@ -194,6 +199,7 @@ pub(crate) fn start_sync(
                         config.watch.clone(),
                         Arc::clone(&status),
                         cancel.clone(),
+                        semantic.map(|s| (s, threads)),
                     );
                     *slot_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
                     return;

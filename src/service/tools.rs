@@ -14,13 +14,14 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
 use crate::config::url_template::Target;
+use crate::config::{Config, SearchMode};
 use crate::error::Result;
 use crate::index::VaultIndex;
 pub(crate) use crate::index::fetch::FetchMetadata;
 use crate::index::fetch::fetch;
 use crate::index::search::{SearchOptions, search};
+use crate::index::vectors::{Progress, Semantic};
 use crate::service::citations::Citations;
 use crate::service::redact::Redacted;
 use crate::vault::redact::Redactor;
@@ -80,6 +81,8 @@ impl Tools {
                 snippet_chars: config.snippet_chars,
                 max_query_chars: config.limits.max_query_chars,
                 ranking: crate::index::search::Ranking::from_env()?,
+                mode: config.search_mode,
+                semantic: None,
                 fuzzy: Default::default(),
             },
             max_fetch_bytes: Some(config.limits.max_fetch_bytes),
@@ -104,10 +107,58 @@ impl Tools {
         Redacted::new(value, &self.redactor)
     }
 
+    /// The same tools with semantic search (`None`: lexical only).
+    pub fn with_semantic(mut self, semantic: Option<Arc<Semantic>>) -> Tools {
+        self.search.semantic = semantic;
+        self
+    }
+
+    /// The configured search mode.
+    pub(crate) fn mode(&self) -> SearchMode {
+        self.search.mode
+    }
+
+    /// Whether semantic search is on.
+    pub(crate) fn has_semantic(&self) -> bool {
+        self.search.semantic.is_some()
+    }
+
+    /// How far embedding is, when semantic search is on.
+    pub(crate) fn semantic_progress(&self) -> Option<Progress> {
+        let semantic = self.search.semantic.as_ref()?;
+        Some(semantic.progress(Some(&self.index.searcher())))
+    }
+
     /// `search`: never an error for any query string; an empty query gives no results.
     pub fn search(&self, query: &str) -> Result<Redacted<SearchResponse>> {
+        self.search_options(query, &self.search)
+    }
+
+    /// `search` in another mode than the configured one (the CLI's `--mode`, the search page).
+    pub fn search_in(&self, query: &str, mode: SearchMode) -> Result<Redacted<SearchResponse>> {
+        if mode == self.search.mode {
+            return self.search(query);
+        }
+        let options = SearchOptions {
+            mode,
+            ..self.search.clone()
+        };
+        self.search_options(query, &options)
+    }
+
+    fn search_options(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Result<Redacted<SearchResponse>> {
         let searcher = self.index.searcher();
-        let hits = search(&self.index, &searcher, query, &self.search)?;
+        let hits = search(&self.index, &searcher, query, options)?;
+        tracing::debug!(
+            mode = options.mode.name(),
+            hits = hits.len(),
+            top_score = hits.first().map(|h| h.score),
+            "search"
+        );
         let results = hits
             .into_iter()
             .map(|hit| {

@@ -14,6 +14,8 @@ mod first_hour;
 mod hostile;
 /// `serve`: MCP over HTTP, legacy SSE and stdio; health, readiness and the Host guard.
 mod mcp;
+/// `models pull` from a local stand-in for the Hugging Face hub.
+mod models;
 /// The built-in OAuth authorization server: the ChatGPT sequence and every negative case.
 mod oauth;
 /// The vault as Obsidian shows it: comments, embeds, block ids, canvases, Excalidraw, fields.
@@ -24,5 +26,8 @@ mod pages;
 mod secrets;
 /// Security and limits: safe defaults, tokens, OAuth, limits, audit log, bad input.
 mod security;
+/// Semantic search with a tiny random BERT: background embedding, modes, edits, kill -9,
+/// `models pull` from a local stand-in for the hub.
+mod semantic;
 /// The live index: every kind of vault change while serving, restarts, polling, the lock.
 mod watch;

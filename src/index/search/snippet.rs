@@ -135,6 +135,65 @@ fn passage_with(
     }
 }
 
+/// The passage of a note that semantic search found by one of its chunks: the window of the
+/// chunk's text (`range` in the plain text) that holds the most query weight, or its start; its
+/// section is the one that window's best match (or the chunk) starts in.
+pub(crate) fn chunk_passage(
+    doc: &NoteDoc,
+    range: std::ops::Range<usize>,
+    section: Option<usize>,
+    weights: &FxHashMap<String, f32>,
+    max_chars: usize,
+) -> Passage {
+    let start = floor_char_boundary(&doc.plain, range.start.min(doc.plain.len()));
+    let end = floor_char_boundary(&doc.plain, range.end.min(doc.plain.len()));
+    let text = &doc.plain[start..end.max(start)];
+    if text.trim().is_empty() {
+        return best_passage(doc, weights, max_chars);
+    }
+    let scanned = &text[..floor_char_boundary(text, SCAN_BUDGET_BYTES.min(text.len()))];
+    let mut matches = Vec::new();
+    if !weights.is_empty() {
+        TOKENIZER.with_borrow_mut(|tokenizer| {
+            for_each_match(
+                tokenizer,
+                scanned,
+                weights.keys().map(String::as_str),
+                |token| {
+                    if let Some(&weight) = weights.get(token.text.as_str())
+                        && matches.len() < MAX_MATCHES
+                    {
+                        matches.push(Match {
+                            start: token.offset_from,
+                            end: token.offset_to,
+                            weight,
+                        });
+                    }
+                },
+            )
+        });
+    }
+    let anchor = matches
+        .iter()
+        .max_by(|a, b| a.weight.total_cmp(&b.weight).then(b.start.cmp(&a.start)))
+        .map(|m| start + m.start);
+    let section = match anchor {
+        Some(offset) => doc
+            .meta
+            .sections
+            .iter()
+            .position(|s| (s.plain_start as usize) <= offset && offset < s.plain_end as usize)
+            .or(section),
+        None => section,
+    };
+    let (text, shown) = window(text, &matches, max_chars);
+    Passage {
+        text,
+        section,
+        block: block_of(doc, &matches, start, shown),
+    }
+}
+
 /// The block (by index) whose plain text holds the most weight of the matches inside `span`
 /// (offsets in the section's text, which starts at `base` in the note's plain text). A match in
 /// nested blocks counts for the innermost.
@@ -346,6 +405,24 @@ mod tests {
         let p = best_passage(&doc(&src), &weights(&[("群组", 3.0)]), 50);
         assert!(p.text.contains("群组"), "{}", p.text);
         assert!(p.text.trim_matches('…').chars().count() <= 51);
+    }
+
+    #[test]
+    fn a_chunk_passage_stays_in_the_chunk_and_points_at_its_section() {
+        let d =
+            doc("# Intro\nwater here\n\n## Grind\nA medium grind.\n\n## Water\nUse soft water.\n");
+        let water = &d.meta.sections[2];
+        let range = water.plain_start as usize..water.plain_end as usize;
+        // The best-matching chunk decides, even where another section has the word too.
+        let p = chunk_passage(&d, range.clone(), Some(2), &weights(&[("water", 1.0)]), 300);
+        assert_eq!((p.text.as_str(), p.section), ("Use soft water.", Some(2)));
+        // No query word in it: its start, its section.
+        let p = chunk_passage(&d, range, Some(2), &weights(&[("zebra", 1.0)]), 300);
+        assert_eq!((p.text.as_str(), p.section), ("Use soft water.", Some(2)));
+        // A chunk spanning two sections points at the one holding the match.
+        let span = d.meta.sections[1].plain_start as usize..d.meta.sections[2].plain_end as usize;
+        let p = chunk_passage(&d, span, Some(1), &weights(&[("soft", 1.0)]), 300);
+        assert_eq!(p.section, Some(2));
     }
 
     #[test]

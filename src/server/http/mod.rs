@@ -5,7 +5,8 @@
 //! | `/mcp`                    | MCP streamable HTTP (rmcp), stateless, SSE response bodies   |
 //! | `/sse`, `/messages`       | the legacy 2024-11-05 HTTP+SSE transport ([`sse`])           |
 //! | `/healthz`                | the process is up                                           |
-//! | `/readyz`                 | 200 once the index has caught up with the vault, else 503   |
+//! | `/readyz`                 | 200 once the index has caught up with the vault, else 503;  |
+//! |                           | `semantic` says how far embedding is (never holds `ready`)  |
 //! | `/notes/{path}`           | a note as HTML: the default citation target ([`pages`])      |
 //! | `/`                       | index status and a search box ([`pages`])                    |
 //!
@@ -270,6 +271,20 @@ async fn readyz(
     let body = if authenticated {
         let mut body = state.status.to_json();
         body["redactions"] = state.pages.tools.redactor.count().into();
+        let tools = state.pages.tools.clone();
+        body["semantic"] = tokio::task::spawn_blocking(move || tools.semantic_progress())
+            .await
+            .ok()
+            .flatten()
+            .map(|mut progress| {
+                // The reason may name the model's folder: it is in the server log.
+                if progress.error.is_some() {
+                    progress.error = Some("the model failed to load; the server log says why".into());
+                }
+                progress
+            })
+            .and_then(|progress| serde_json::to_value(progress).ok())
+            .unwrap_or(serde_json::Value::Null);
         body
     } else {
         state.status.to_public_json()

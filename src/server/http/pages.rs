@@ -23,13 +23,13 @@ use serde_json::{Map, Value};
 
 use super::auth::{Auth, Verdict};
 use super::error::AppError;
-use crate::config::PagesMode;
+use crate::config::{PagesMode, SearchMode};
 use crate::index::fetch::{backlinks, embedded, resolve_link, rfc3339};
 use crate::live::status::Status;
 use crate::server::http::html::{Embed, RenderContext, escape, properties_table, render_markdown};
 use crate::service::citations::signing::PageSigner;
 use crate::service::redact::Redacted;
-use crate::service::tools::Tools;
+use crate::service::tools::{SearchResponse, Tools};
 use crate::vault::note::Heading;
 
 /// What the pages need.
@@ -63,6 +63,27 @@ pub(crate) struct NoteQuery {
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct SearchQuery {
     q: Option<String>,
+    /// `lexical`, `semantic`, `hybrid`, or `compare` (all three side by side); the configured
+    /// mode when absent.
+    mode: Option<String>,
+}
+
+/// The modes one search page shows.
+fn page_modes(tools: &Tools, asked: Option<&str>) -> Vec<SearchMode> {
+    if !tools.has_semantic() {
+        return vec![SearchMode::Lexical];
+    }
+    match asked {
+        Some("lexical") => vec![SearchMode::Lexical],
+        Some("semantic") => vec![SearchMode::Semantic],
+        Some("hybrid") => vec![SearchMode::Hybrid],
+        Some("compare") => vec![
+            SearchMode::Lexical,
+            SearchMode::Semantic,
+            SearchMode::Hybrid,
+        ],
+        _ => vec![tools.mode()],
+    }
 }
 
 impl PagesState {
@@ -303,24 +324,47 @@ pub(crate) async fn home(
     }
     let q = query.q.unwrap_or_default();
     let q = q.chars().take(1000).collect::<String>();
+    let modes = page_modes(&state.tools, query.mode.as_deref());
+    let asked = query.mode.clone().unwrap_or_default();
     let tools = state.tools.clone();
     let query_for_search = q.clone();
-    let result = if q.trim().is_empty() {
+    let searched_modes = modes.clone();
+    type Searched = Vec<(SearchMode, Result<Redacted<SearchResponse>, AppError>)>;
+    let results: Option<Searched> = if q.trim().is_empty() {
         None
     } else {
-        match tokio::task::spawn_blocking(move || tools.search(&query_for_search)).await {
-            Ok(Ok(result)) => Some(Ok(result)),
-            Ok(Err(err)) => Some(Err(AppError::internal("searching", err))),
-            Err(join) => Some(Err(AppError::internal("searching", join))),
+        match tokio::task::spawn_blocking(move || {
+            searched_modes
+                .into_iter()
+                .map(|mode| {
+                    let result = tools
+                        .search_in(&query_for_search, mode)
+                        .map_err(|err| AppError::internal("searching", err));
+                    (mode, result)
+                })
+                .collect::<Searched>()
+        })
+        .await
+        {
+            Ok(results) => Some(results),
+            Err(join) => Some(vec![(
+                modes[0],
+                Err(AppError::internal("searching", join)),
+            )]),
         }
     };
     // The query is shown back as the search tool would log it: redacted.
     let q = state.tools.redacted(q);
     let status = state.status.to_json();
+    let tools = state.tools.clone();
+    let progress = tokio::task::spawn_blocking(move || tools.semantic_progress())
+        .await
+        .ok()
+        .flatten();
     let mut html = String::new();
     let _ = write!(
         html,
-        "<h1 class=\"title\">{}</h1><p class=\"meta\" id=\"status\">{} notes · {} · last commit {} · last change {}</p>",
+        "<h1 class=\"title\">{}</h1><p class=\"meta\" id=\"status\">{} notes · {} · last commit {} · last change {}{}</p>",
         escape(&state.vault_name),
         status["notes"],
         if state.status.is_ready() {
@@ -334,41 +378,122 @@ pub(crate) async fn home(
         status["last_event"]
             .as_str()
             .map_or_else(|| "none yet".to_string(), time_text),
+        semantic_status(progress.as_ref()),
     );
-    let _ = write!(
-        html,
-        "<form role=\"search\" action=\"/\" method=\"get\" class=\"search\"><label for=\"q\">Search the notes</label><div class=\"row\"><input id=\"q\" name=\"q\" type=\"search\" value=\"{}\" placeholder=\"A question or keywords\" autofocus><button type=\"submit\">Search</button></div></form>",
-        escape(&q)
-    );
-    if let Some(Ok(result)) = &result {
-        let hits = &result.results;
-        let _ = write!(
-            html,
-            "<section aria-labelledby=\"results\"><h2 id=\"results\">{} result{} for “{}”</h2><ol class=\"results\">",
-            hits.len(),
-            if hits.len() == 1 { "" } else { "s" },
-            escape(&q)
+    let mut mode_picker = String::new();
+    if state.tools.has_semantic() {
+        mode_picker.push_str(
+            "<label for=\"mode\" class=\"mode\">Ranking</label><select id=\"mode\" name=\"mode\">",
         );
-        for hit in hits {
+        for (value, label) in [
+            ("", "as configured"),
+            ("hybrid", "hybrid"),
+            ("lexical", "lexical (words)"),
+            ("semantic", "semantic (meaning)"),
+            ("compare", "compare all three"),
+        ] {
             let _ = write!(
-                html,
-                "<li><a class=\"hit\" href=\"{}\">{}</a><div class=\"id\">{}</div><p>{}</p></li>",
-                escape(&hit.url),
-                escape(&hit.title),
-                escape(&hit.id),
-                escape(&hit.text)
+                mode_picker,
+                "<option value=\"{value}\"{}>{label}</option>",
+                if asked == value { " selected" } else { "" }
             );
         }
-        html.push_str("</ol>");
-        let _ = write!(
-            html,
-            "<details class=\"raw\"><summary>The <code>search</code> tool's JSON</summary><pre>{}</pre></details></section>",
-            escape(&serde_json::to_string_pretty(result).unwrap_or_default())
-        );
-    } else if let Some(Err(error)) = &result {
-        let _ = write!(html, "<p>{}</p>", escape(error.message()));
+        mode_picker.push_str("</select>");
+    }
+    let _ = write!(
+        html,
+        "<form role=\"search\" action=\"/\" method=\"get\" class=\"search\"><label for=\"q\">Search the notes</label><div class=\"row\"><input id=\"q\" name=\"q\" type=\"search\" value=\"{}\" placeholder=\"A question or keywords\" autofocus><button type=\"submit\">Search</button></div>{mode_picker}</form>",
+        escape(&q)
+    );
+    if let Some(results) = &results {
+        let compare = results.len() > 1;
+        if compare {
+            html.push_str("<div class=\"compare\">");
+        }
+        for (mode, result) in results {
+            let result = match result {
+                Ok(result) => result,
+                Err(error) => {
+                    let _ = write!(html, "<p>{}</p>", escape(error.message()));
+                    continue;
+                }
+            };
+            let hits = &result.results;
+            let id = if compare {
+                format!("results-{}", mode.name())
+            } else {
+                "results".to_string()
+            };
+            let _ = write!(
+                html,
+                "<section aria-labelledby=\"{id}\"><h2 id=\"{id}\">{}{} result{} for “{}”</h2><ol class=\"results\">",
+                if compare || state.tools.has_semantic() {
+                    format!("{}: ", mode.name())
+                } else {
+                    String::new()
+                },
+                hits.len(),
+                if hits.len() == 1 { "" } else { "s" },
+                escape(&q)
+            );
+            for hit in hits {
+                let _ = write!(
+                    html,
+                    "<li><a class=\"hit\" href=\"{}\">{}</a><div class=\"id\">{}</div><p>{}</p></li>",
+                    escape(&hit.url),
+                    escape(&hit.title),
+                    escape(&hit.id),
+                    escape(&hit.text)
+                );
+            }
+            html.push_str("</ol>");
+            let _ = write!(
+                html,
+                "<details class=\"raw\"><summary>The <code>search</code> tool's JSON</summary><pre>{}</pre></details></section>",
+                escape(&serde_json::to_string_pretty(result).unwrap_or_default())
+            );
+        }
+        if compare {
+            html.push_str("</div>");
+        }
     }
     Html(layout(&state, "Search", &html)).into_response()
+}
+
+/// ` · semantic: model, 1,234 / 5,183 notes embedded` for the status line.
+fn semantic_status(progress: Option<&crate::index::vectors::Progress>) -> String {
+    use crate::index::vectors::State;
+    let Some(p) = progress else {
+        return " · semantic search off".to_string();
+    };
+    let state = match p.state {
+        State::Loading => "loading the model".to_string(),
+        // The reason may name the model's folder: it is in the server log.
+        State::Failed => "off (the model failed to load; the server log says why)".to_string(),
+        State::Ready | State::Following if p.embedded >= p.total => {
+            format!("{} notes embedded", p.total)
+        }
+        _ => {
+            let mut text = format!("{} of {} notes embedded", p.embedded, p.total);
+            if p.rate > 0.0 {
+                let _ = write!(text, ", {:.1}/s", p.rate);
+            }
+            if let Some(eta) = p.eta_secs {
+                let _ = write!(text, ", about {} left", human_duration(eta));
+            }
+            text
+        }
+    };
+    format!(" · semantic ({}): {}", escape(&p.model), escape(&state))
+}
+
+/// `95` → `2 min`, `7200` → `2 h`.
+fn human_duration(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=5399 => format!("{} min", secs.div_ceil(60)),
+        _ => format!("{:.1} h", secs as f64 / 3600.0),
+    }
 }
 
 /// `<time>` for nanoseconds since the epoch, shown as `2026-11-21 07:22 UTC`.
@@ -437,6 +562,8 @@ fn page_layout(vault_name: &str, title: &str, body: &str) -> String {
 }
 
 const STYLE: &str = r#"
+.compare{display:grid;grid-template-columns:repeat(auto-fit,minmax(14rem,1fr));gap:1rem}.compare h2{font-size:1.05rem}
+label.mode{display:inline-block;margin:.5rem .5rem 0 0;color:var(--muted);font-size:.9rem}select{font:inherit;padding:.3rem .4rem;border:1px solid var(--control);border-radius:.4rem;background:var(--card);color:var(--fg)}
 :root{color-scheme:light dark;--fg:#1d1f23;--muted:#5d6470;--bg:#fbfbfa;--card:#fff;--tint:#f1f3f8;--line:#e3e4e6;--control:#8a909a;--accent:#2f5fd0;--on-accent:#fff;--note:#2f5fd0;--tip:#128262;--warn:#b26200;--danger:#c0313b}
 @media (prefers-color-scheme:dark){:root{--fg:#e6e6e3;--muted:#a3a8b1;--bg:#17181b;--card:#1f2024;--tint:#23262e;--line:#34363c;--control:#6b707a;--accent:#8fb0ff;--on-accent:#17181b;--note:#8fb0ff;--tip:#5fd0a9;--warn:#f0b25a;--danger:#ff7b84}}
 *{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--fg);font:17px/1.6 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC","PingFang SC","Hiragino Sans",sans-serif;overflow-wrap:anywhere}
