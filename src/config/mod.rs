@@ -147,7 +147,14 @@ macro_rules! text_from_env {
         }
     )*};
 }
-text_from_env!(String, PathBuf, PagesMode, AuthMode, SemanticSwitch, SearchMode);
+text_from_env!(
+    String,
+    PathBuf,
+    PagesMode,
+    AuthMode,
+    SemanticSwitch,
+    SearchMode
+);
 
 macro_rules! int_from_env {
     ($($ty:ty),*) => {$(

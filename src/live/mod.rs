@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::config::WatchConfig;
-use crate::index::vectors::Semantic;
 use crate::error::Error;
+use crate::index::vectors::Semantic;
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer};
 use crate::live::status::Status;
 use crate::live::watch::DirWatcher;

@@ -59,7 +59,7 @@ use http::auth::Auth;
 use http::pages::PagesState;
 use http::{AppState, guard::HostAllowList, router};
 use mcp::VaultServer;
-use roles::{Role, open_role, start_sync};
+use roles::{OpenedVault, Role, open_role, start_sync};
 use stdio::serve_stdio;
 
 /// How `serve` talks to its clients.
@@ -162,16 +162,13 @@ async fn serve(config: Config, vault: Vault, transport: Transport) -> anyhow::Re
     let server = VaultServer::new(tools.clone(), Arc::clone(&status), vault.name())
         .with_timeout(config.limits.request_timeout)
         .with_audit(audit);
-    let sync = start_sync(
-        writer,
-        &config,
-        &ingest,
-        &vault,
-        &status,
-        &shutdown,
-        &cancel,
-        semantic.clone(),
-    );
+    let opened = OpenedVault {
+        config: &config,
+        ingest: &ingest,
+        vault: &vault,
+        status: &status,
+    };
+    let sync = start_sync(writer, &opened, &shutdown, &cancel, semantic.clone());
     let mut auth = Auth::new(config.auth.tokens.clone(), config.auth.oauth.clone());
     if let Some(oauth) = &oauth {
         auth = auth.with_builtin(oauth.clone());

@@ -141,19 +141,31 @@ impl SyncSlot {
     }
 }
 
+/// The served vault: what every role is started with.
+#[derive(Clone, Copy)]
+pub(crate) struct OpenedVault<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) ingest: &'a Ingest,
+    pub(crate) vault: &'a Vault,
+    pub(crate) status: &'a Arc<Status>,
+}
+
 /// Starts syncing now (writer), or keeps trying to take the writer lock (follower). Raising
 /// `cancel` stops the indexing in progress (a shutdown). The writer also embeds notes when
 /// `semantic` is given.
 pub(crate) fn start_sync(
     writer: Option<Indexer>,
-    config: &Config,
-    ingest: &Ingest,
-    vault: &Vault,
-    status: &Arc<Status>,
+    vault: &OpenedVault<'_>,
     shutdown: &CancellationToken,
     cancel: &Cancel,
     semantic: Option<Arc<Semantic>>,
 ) -> SyncSlot {
+    let OpenedVault {
+        config,
+        ingest,
+        vault,
+        status,
+    } = *vault;
     let slot = Arc::new(std::sync::Mutex::new(None));
     let threads = config.semantic.as_ref().map_or(1, |s| s.threads);
     if let Some(indexer) = writer {

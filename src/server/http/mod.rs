@@ -279,7 +279,8 @@ async fn readyz(
             .map(|mut progress| {
                 // The reason may name the model's folder: it is in the server log.
                 if progress.error.is_some() {
-                    progress.error = Some("the model failed to load; the server log says why".into());
+                    progress.error =
+                        Some("the model failed to load; the server log says why".into());
                 }
                 progress
             })

@@ -347,10 +347,7 @@ pub(crate) async fn home(
         .await
         {
             Ok(results) => Some(results),
-            Err(join) => Some(vec![(
-                modes[0],
-                Err(AppError::internal("searching", join)),
-            )]),
+            Err(join) => Some(vec![(modes[0], Err(AppError::internal("searching", join)))]),
         }
     };
     // The query is shown back as the search tool would log it: redacted.
