@@ -706,7 +706,8 @@ async fn connect_prints_commands_that_work_when_pasted() {
         .filter(|line| !line.contains("--stdio"))
         .collect();
     let server = crate::common::Server::start(shell(&t, serves[0]));
-    let response = client
+    // A new client: the old one's pooled connection went to the server stopped above.
+    let response = reqwest::Client::new()
         .post(server.url("/mcp"))
         .header("host", "quiet-fox-1234.trycloudflare.com")
         .header("content-type", "application/json")
