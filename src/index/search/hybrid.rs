@@ -73,7 +73,7 @@ pub(super) fn vector_side(
     strict: bool,
     depth: usize,
 ) -> Result<Vec<VectorHit>> {
-    let allowed: Option<HashSet<DocAddress>> = match planner.filter_query(parsed, strict) {
+    let allowed: Option<HashSet<DocAddress>> = match planner.filter_query(parsed, strict)? {
         Some(filter) => Some(
             planner
                 .searcher

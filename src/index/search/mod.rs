@@ -214,23 +214,41 @@ pub(crate) fn search(
     } else {
         options.limit
     };
-    let semantic = hybrid::query_vector(options, &parsed);
-    let semantic_only = semantic.is_some() && options.mode == SearchMode::Semantic;
-    let mut plan = planner.build(&parsed, true)?;
-    let mut strict = true;
-    let mut top = if semantic_only {
-        Vec::new()
-    } else {
-        planner.run(&plan, depth)?
+    // The lexical side: strict first; quoted phrases and `title:` narrow the results while
+    // something matches them, and when nothing does, the ranking falls back to their words.
+    // `skip`: a semantic search that has its vector needs only the plan (for passages).
+    let lexical = |skip: bool| -> Result<LexicalSide> {
+        let plan = planner.build(&parsed, true)?;
+        if skip {
+            return Ok((plan, Vec::new(), true));
+        }
+        let top = planner.run(&plan, depth)?;
+        if top.is_empty() && (!parsed.phrases.is_empty() || !parsed.titles.is_empty()) {
+            let plan = planner.build(&parsed, false)?;
+            let top = planner.run(&plan, depth)?;
+            return Ok((plan, top, false));
+        }
+        Ok((plan, top, true))
     };
-    if !semantic_only && top.is_empty() && (!parsed.phrases.is_empty() || !parsed.titles.is_empty())
-    {
-        // Quoted phrases and `title:` narrow the results while something matches them; when
-        // nothing does, fall back to ranking on their words.
-        plan = planner.build(&parsed, false)?;
-        top = planner.run(&plan, depth)?;
-        strict = false;
-    }
+    let (semantic, lexical) = if options.mode == SearchMode::Hybrid && options.semantic.is_some() {
+        // A hybrid search needs both sides, and they do not depend on each other: the query is
+        // embedded on another thread while the lexical side runs on this one.
+        std::thread::scope(|scope| {
+            let embedding = scope.spawn(|| hybrid::query_vector(options, &parsed));
+            let lexical = lexical(false);
+            let semantic = embedding.join().unwrap_or_else(|_| {
+                tracing::warn!("embedding a query failed; lexical results only");
+                None
+            });
+            (semantic, lexical)
+        })
+    } else {
+        let semantic = hybrid::query_vector(options, &parsed);
+        let semantic_only = semantic.is_some() && options.mode == SearchMode::Semantic;
+        (semantic, lexical(semantic_only))
+    };
+    let (plan, mut top, strict) = lexical?;
+    let semantic_only = semantic.is_some() && options.mode == SearchMode::Semantic;
     let mut chunks: rustc_hash::FxHashMap<DocAddress, ChunkRef> = Default::default();
     if let Some((semantic, vector)) = &semantic {
         let mut hits = hybrid::vector_side(&planner, semantic, vector, &parsed, strict, depth)?;
@@ -329,6 +347,18 @@ struct Planner<'a> {
     fuzzy: RefCell<Expander>,
 }
 
+/// The lexical side of a search: its plan, its candidates, and whether quoted phrases and
+/// `title:` were required (`strict`).
+type LexicalSide = (Plan, Vec<(f32, DocAddress)>, bool);
+
+/// A query's `key:value` filters, sorted by whether some note has the key.
+#[derive(Default)]
+struct Properties {
+    clauses: Vec<(Occur, Box<dyn Query>)>,
+    as_text: Vec<String>,
+    as_excluded: Vec<String>,
+}
+
 /// One analyzed query token.
 struct QueryToken {
     term: String,
@@ -368,26 +398,14 @@ impl<'a> Planner<'a> {
     fn build(&self, parsed: &ParsedQuery, strict: bool) -> Result<Plan> {
         let fields = self.index.fields();
         // `key:value` filters on keys some note has; the others are text (or excluded words).
+        let properties = self.properties(parsed)?;
         let mut text = parsed.text.clone();
-        let mut excluded = parsed.excluded.clone();
-        let mut property_clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for filter in &parsed.properties {
-            let key = crate::index::property_key(&filter.key);
-            let present = Term::from_field_text(fields.property, &key);
-            if self.doc_freq(&present)? > 0 {
-                let occur = if filter.negated {
-                    Occur::MustNot
-                } else {
-                    Occur::Must
-                };
-                property_clauses.push((occur, self.property_filter(&key, &filter.value)));
-            } else if filter.negated {
-                excluded.push(filter.raw.clone());
-            } else {
-                text.push(' ');
-                text.push_str(&filter.raw);
-            }
+        for raw in &properties.as_text {
+            text.push(' ');
+            text.push_str(raw);
         }
+        let mut excluded = parsed.excluded.clone();
+        excluded.extend(properties.as_excluded);
         let tokens = analyze_query(&text);
         let meaningful: Vec<&QueryToken> = tokens.iter().filter(|t| !t.stop).collect();
         let ranked: Vec<&QueryToken> = if meaningful.is_empty() {
@@ -484,19 +502,8 @@ impl<'a> Planner<'a> {
                 clauses.push((occur, query));
             }
         }
-        for tag in &parsed.tags {
-            clauses.push((
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(fields.tag_key, tag),
-                    IndexRecordOption::Basic,
-                )),
-            ));
-        }
-        for path in &parsed.paths {
-            clauses.push((Occur::Must, self.path_filter(path)));
-        }
-        clauses.extend(property_clauses);
+        clauses.extend(self.tag_and_path_clauses(parsed));
+        clauses.extend(properties.clauses);
         for excluded in &excluded {
             if let Some(query) = self.phrase_any_field(excluded) {
                 clauses.push((Occur::MustNot, query));
@@ -780,7 +787,7 @@ impl<'a> Planner<'a> {
     /// The query's filters alone, for the semantic side: `tag:` and `path:` required, `-words`
     /// excluded, and (when `strict`) quoted phrases and `title:` required. `None` when the query
     /// has no filter.
-    fn filter_query(&self, parsed: &ParsedQuery, strict: bool) -> Option<Box<dyn Query>> {
+    fn filter_query(&self, parsed: &ParsedQuery, strict: bool) -> Result<Option<Box<dyn Query>>> {
         let fields = self.index.fields();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if strict {
@@ -795,6 +802,28 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+        clauses.extend(self.tag_and_path_clauses(parsed));
+        // A `key:value` on a key no note has is text, which the vector side ranks anyway.
+        let properties = self.properties(parsed)?;
+        clauses.extend(properties.clauses);
+        for excluded in parsed.excluded.iter().chain(&properties.as_excluded) {
+            if let Some(query) = self.phrase_any_field(excluded) {
+                clauses.push((Occur::MustNot, query));
+            }
+        }
+        if clauses.is_empty() {
+            return Ok(None);
+        }
+        if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
+            clauses.push((Occur::Must, Box::new(AllQuery)));
+        }
+        Ok(Some(Box::new(BooleanQuery::new(clauses))))
+    }
+
+    /// `tag:` and `path:`: required by every plan, lexical or semantic.
+    fn tag_and_path_clauses(&self, parsed: &ParsedQuery) -> Vec<(Occur, Box<dyn Query>)> {
+        let fields = self.index.fields();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for tag in &parsed.tags {
             clauses.push((
                 Occur::Must,
@@ -807,37 +836,32 @@ impl<'a> Planner<'a> {
         for path in &parsed.paths {
             clauses.push((Occur::Must, self.path_filter(path)));
         }
-        // `key:value` on keys some note has; on others it is text, which the vector side ranks.
-        let fields_present = |key: &str| {
-            self.doc_freq(&Term::from_field_text(fields.property, key))
-                .is_ok_and(|n| n > 0)
-        };
-        let mut excluded: Vec<&str> = parsed.excluded.iter().map(String::as_str).collect();
+        clauses
+    }
+
+    /// The `key:value` filters: a clause for each key some note has; the others are text to
+    /// rank, or (negated) words to exclude.
+    fn properties(&self, parsed: &ParsedQuery) -> Result<Properties> {
+        let field = self.index.fields().property;
+        let mut properties = Properties::default();
         for filter in &parsed.properties {
             let key = crate::index::property_key(&filter.key);
-            if fields_present(&key) {
+            if self.doc_freq(&Term::from_field_text(field, &key))? > 0 {
                 let occur = if filter.negated {
                     Occur::MustNot
                 } else {
                     Occur::Must
                 };
-                clauses.push((occur, self.property_filter(&key, &filter.value)));
+                properties
+                    .clauses
+                    .push((occur, self.property_filter(&key, &filter.value)));
             } else if filter.negated {
-                excluded.push(&filter.raw);
+                properties.as_excluded.push(filter.raw.clone());
+            } else {
+                properties.as_text.push(filter.raw.clone());
             }
         }
-        for excluded in excluded {
-            if let Some(query) = self.phrase_any_field(excluded) {
-                clauses.push((Occur::MustNot, query));
-            }
-        }
-        if clauses.is_empty() {
-            return None;
-        }
-        if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
-            clauses.push((Occur::Must, Box::new(AllQuery)));
-        }
-        Some(Box::new(BooleanQuery::new(clauses)))
+        Ok(properties)
     }
 
     /// `key:value` (the key normalised): notes whose property or inline field `key` has the
