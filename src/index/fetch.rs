@@ -826,6 +826,16 @@ mod tests {
         // The note's own text is all there; the long embed is cut, the next stays a link.
         assert!(host.text.starts_with("short host\n"), "{}", host.text);
         assert!(host.text.contains("…\n"), "{}", host.text);
+        // The cut falls between words: the last word before `…` is whole.
+        let before_cut = &host.text[..host.text.find('…').unwrap()];
+        let last_word = before_cut
+            .split_whitespace()
+            .next_back()
+            .unwrap_or_default();
+        assert!(
+            ["lorem", "ipsum", "dolor", "sit", "amet", ">"].contains(&last_word),
+            "{before_cut:?}"
+        );
         assert!(
             host.text.contains("![[Other]]\nend of host"),
             "{}",

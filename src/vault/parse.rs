@@ -667,12 +667,47 @@ pub(crate) fn at_line_end(text: &str, offset: usize) -> bool {
         .is_none_or(|b| matches!(b, b'\n' | b'\r'))
 }
 
-/// The kinds of block the pass keeps track of, for block ids.
+/// The kinds of block that `^id`s attach to (paragraphs and list items own theirs; the others
+/// only end a block), for the parser and for the page renderer, which must agree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BlockKind {
+pub(crate) enum BlockKind {
     Paragraph,
     Item,
     Other,
+}
+
+impl BlockKind {
+    /// The block a start tag opens, if it opens one.
+    pub(crate) fn opened_by(tag: &Tag<'_>) -> Option<BlockKind> {
+        match tag {
+            Tag::Paragraph => Some(BlockKind::Paragraph),
+            Tag::Item => Some(BlockKind::Item),
+            Tag::Heading { .. }
+            | Tag::CodeBlock(_)
+            | Tag::BlockQuote(_)
+            | Tag::List(_)
+            | Tag::Table(_)
+            | Tag::HtmlBlock
+            | Tag::FootnoteDefinition(_) => Some(BlockKind::Other),
+            _ => None,
+        }
+    }
+
+    /// Whether an end tag closes a block that [`BlockKind::opened_by`] opened.
+    pub(crate) fn closed_by(tag: &TagEnd) -> bool {
+        matches!(
+            tag,
+            TagEnd::Paragraph
+                | TagEnd::Item
+                | TagEnd::Heading(_)
+                | TagEnd::CodeBlock
+                | TagEnd::BlockQuote(_)
+                | TagEnd::List(_)
+                | TagEnd::Table
+                | TagEnd::HtmlBlock
+                | TagEnd::FootnoteDefinition
+        )
+    }
 }
 
 /// A block the pass is inside of.
@@ -850,18 +885,7 @@ impl<'a> MarkdownPass<'a> {
     }
 
     fn start(&mut self, tag: Tag<'a>, range: std::ops::Range<usize>) {
-        let kind = match &tag {
-            Tag::Paragraph => Some(BlockKind::Paragraph),
-            Tag::Item => Some(BlockKind::Item),
-            Tag::Heading { .. }
-            | Tag::CodeBlock(_)
-            | Tag::BlockQuote(_)
-            | Tag::List(_)
-            | Tag::Table(_)
-            | Tag::HtmlBlock
-            | Tag::FootnoteDefinition(_) => Some(BlockKind::Other),
-            _ => None,
-        };
+        let kind = BlockKind::opened_by(&tag);
         if let Tag::CodeBlock(_) = &tag {
             self.code.push(range.clone());
         }
@@ -912,18 +936,7 @@ impl<'a> MarkdownPass<'a> {
     }
 
     fn end(&mut self, tag: TagEnd) {
-        let closes_block = matches!(
-            tag,
-            TagEnd::Paragraph
-                | TagEnd::Item
-                | TagEnd::Heading(_)
-                | TagEnd::CodeBlock
-                | TagEnd::BlockQuote(_)
-                | TagEnd::List(_)
-                | TagEnd::Table
-                | TagEnd::HtmlBlock
-                | TagEnd::FootnoteDefinition
-        );
+        let closes_block = BlockKind::closed_by(&tag);
         self.end_tag(tag);
         if closes_block && let Some(open) = self.open_blocks.pop() {
             let plain_end = self.plain.trim_end().len().max(open.plain_start);

@@ -324,17 +324,9 @@ async fn an_empty_vault_is_named_at_start_and_on_readyz() {
 
     // A note appears: the notice goes.
     t.note("first.md", "# First\n");
-    let client = reqwest::Client::new();
     let mut last = Value::Null;
     let cleared = wait_until(Duration::from_secs(30), async || {
-        last = client
-            .get(server.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        last = server.readyz().await.1;
         last["no_notes"].is_null() && last["notes"] == 1
     })
     .await;

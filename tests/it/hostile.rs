@@ -55,12 +55,6 @@ async fn expect_found(
     );
 }
 
-async fn readyz(server: &Server) -> (u16, Value) {
-    let response = reqwest::get(server.url("/readyz")).await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 fn mkfifo(path: &std::path::Path) {
     let status = std::process::Command::new("mkfifo")
         .arg(path)
@@ -88,7 +82,7 @@ async fn fifo_and_socket_never_freeze_the_index() {
     mkfifo(&t.path("pipes/deep.md"));
     t.note("pipes/later.md", "# Later\nwombatpipe\n");
     expect_found(&server, &client, "wombatpipe", "pipes/later.md").await;
-    let (status, body) = readyz(&server).await;
+    let (status, body) = server.readyz().await;
     assert_eq!(status, 200, "{body}");
     let log = server.log();
     assert!(
@@ -110,7 +104,7 @@ async fn vault_recreated_while_serving() {
     std::fs::remove_dir_all(t.root()).unwrap();
     let mut last = Value::Null;
     let lost = wait_until(TIMEOUT, async || {
-        let (status, body) = readyz(&server).await;
+        let (status, body) = server.readyz().await;
         last = body;
         status == 503
             && last["watcher"]
@@ -131,7 +125,7 @@ async fn vault_recreated_while_serving() {
         );
     }
     let healed = wait_until(TIMEOUT, async || {
-        let (status, body) = readyz(&server).await;
+        let (status, body) = server.readyz().await;
         last = body;
         status == 200 && last["notes"] == 50
     })
@@ -183,7 +177,7 @@ async fn a_vault_folder_swapped_for_a_symlink_is_not_followed() {
     std::os::unix::fs::symlink(elsewhere.path(), &vault).unwrap();
     let mut last = Value::Null;
     let refused = wait_until(TIMEOUT, async || {
-        let (status, body) = readyz(&server).await;
+        let (status, body) = server.readyz().await;
         last = body;
         status == 503
             && last["watcher"]
@@ -198,7 +192,7 @@ async fn a_vault_folder_swapped_for_a_symlink_is_not_followed() {
     // Put the real folder back: the watcher heals.
     std::fs::remove_file(&vault).unwrap();
     std::fs::rename(parent.path().join("vault_real"), &vault).unwrap();
-    let healed = wait_until(TIMEOUT, async || readyz(&server).await.0 == 200).await;
+    let healed = wait_until(TIMEOUT, async || server.readyz().await.0 == 200).await;
     assert!(healed, "{}", server.log());
     assert_eq!(search_ids(&client, "insideword").await, vec!["inside.md"]);
 }
@@ -468,7 +462,7 @@ async fn silent_and_slow_connections_are_closed() {
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
     // Others are served all along.
-    assert_eq!(readyz(&server).await.0, 200);
+    assert_eq!(server.readyz().await.0, 200);
 }
 
 async fn post_raw(

@@ -43,20 +43,11 @@ fn serve_with(t: &TestVault, model: &Path, extra_env: &[(&str, &str)]) -> Server
     Server::start(command)
 }
 
-async fn readyz(server: &Server) -> Value {
-    reqwest::get(server.url("/readyz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap_or(Value::Null)
-}
-
 /// Waits until every note has vectors; returns `/readyz`.
 async fn wait_embedded(server: &Server) -> Value {
     let mut last = Value::Null;
     let done = wait_until(Duration::from_secs(60), async || {
-        last = readyz(server).await;
+        last = server.readyz().await.1;
         let s = &last["semantic"];
         last["ready"] == true
             && s["state"] == "ready"
@@ -188,10 +179,12 @@ async fn edits_are_semantically_searchable_and_deleted_notes_lose_their_vectors(
         "the garden is a vault of notes ."
     );
 
-    let before = readyz(&server).await["semantic"]["total"].as_u64().unwrap();
+    let before = server.readyz().await.1["semantic"]["total"]
+        .as_u64()
+        .unwrap();
     std::fs::remove_file(t.path("coffee.md")).unwrap();
     let gone = wait_until(Duration::from_secs(30), async || {
-        let s = readyz(&server).await;
+        let s = server.readyz().await.1;
         s["semantic"]["total"].as_u64() == Some(before - 1)
             && s["semantic"]["embedded"].as_u64() == Some(before - 1)
     })
@@ -224,7 +217,7 @@ async fn a_kill_during_embedding_then_a_restart_embeds_the_rest_once() {
     let server = serve_with(&t, &model, &[]);
     let mut seen = Value::Null;
     let started = wait_until(Duration::from_secs(60), async || {
-        seen = readyz(&server).await;
+        seen = server.readyz().await.1;
         seen["semantic"]["embedded"].as_u64().unwrap_or(0) > 0
     })
     .await;

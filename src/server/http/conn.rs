@@ -42,6 +42,25 @@ impl<T> IdleTimeout<T> {
     fn timed_out() -> io::Error {
         io::Error::new(io::ErrorKind::TimedOut, "the connection was idle too long")
     }
+
+    /// What a write of the inner stream means for the timer: bytes written reset it; pending
+    /// past the deadline is a timeout.
+    fn after_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match result {
+            Poll::Ready(Ok(written)) => {
+                if written > 0 {
+                    self.touch();
+                }
+                Poll::Ready(Ok(written))
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(Self::timed_out())),
+            other => other,
+        }
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for IdleTimeout<T> {
@@ -70,16 +89,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Ready(Ok(written)) => {
-                if written > 0 {
-                    self.touch();
-                }
-                Poll::Ready(Ok(written))
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(Self::timed_out())),
-            other => other,
-        }
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.after_write(cx, result)
     }
 
     fn poll_write_vectored(
@@ -87,16 +98,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(written)) => {
-                if written > 0 {
-                    self.touch();
-                }
-                Poll::Ready(Ok(written))
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(Self::timed_out())),
-            other => other,
-        }
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.after_write(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -17,8 +17,8 @@ use crate::config::url_template::push_segments;
 use crate::index::fetch::MAX_EMBED_DEPTH;
 use crate::vault::note::{Heading, link_key};
 use crate::vault::parse::{
-    at_line_end, block_marker, callout_at, has_url_scheme, markdown_options, resolve_relative,
-    slugify, split_fragment, without_marker,
+    BlockKind, at_line_end, block_marker, callout_at, has_url_scheme, markdown_options,
+    resolve_relative, slugify, split_fragment, without_marker,
 };
 
 /// What rendering needs besides the Markdown.
@@ -49,14 +49,6 @@ pub struct Embed {
     pub fragment: Option<String>,
     /// Its Markdown.
     pub markdown: String,
-}
-
-/// A block the renderer is inside of, for `^id` anchors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BlockKind {
-    Paragraph,
-    Item,
-    Other,
 }
 
 /// How an open link-like element is closed.
@@ -111,17 +103,7 @@ fn render_html(
             continue;
         }
         let block = match &event {
-            Event::Start(Tag::Paragraph) => Some(BlockKind::Paragraph),
-            Event::Start(Tag::Item) => Some(BlockKind::Item),
-            Event::Start(
-                Tag::Heading { .. }
-                | Tag::CodeBlock(_)
-                | Tag::BlockQuote(_)
-                | Tag::List(_)
-                | Tag::Table(_)
-                | Tag::HtmlBlock
-                | Tag::FootnoteDefinition(_),
-            ) => Some(BlockKind::Other),
+            Event::Start(tag) => BlockKind::opened_by(tag),
             _ => None,
         };
         if let Some(kind) = block {
@@ -134,20 +116,8 @@ fn render_html(
             Event::End(TagEnd::Heading(_)) => in_heading = false,
             _ => {}
         }
-        if matches!(
-            event,
-            Event::End(
-                TagEnd::Paragraph
-                    | TagEnd::Item
-                    | TagEnd::Heading(_)
-                    | TagEnd::CodeBlock
-                    | TagEnd::BlockQuote(_)
-                    | TagEnd::List(_)
-                    | TagEnd::Table
-                    | TagEnd::HtmlBlock
-                    | TagEnd::FootnoteDefinition
-            )
-        ) && let Some((kind, _, index)) = open_blocks.pop()
+        if matches!(&event, Event::End(tag) if BlockKind::closed_by(tag))
+            && let Some((kind, _, index)) = open_blocks.pop()
         {
             last_closed = Some((open_blocks.len(), index, kind));
         }

@@ -191,6 +191,13 @@ impl Server {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// `/readyz` once: its status code and body.
+    pub async fn readyz(&self) -> (u16, Value) {
+        let response = reqwest::get(self.url("/readyz")).await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Waits until `/readyz` says 200.
     pub async fn wait_ready(&self) -> Value {
         let client = reqwest::Client::new();
