@@ -486,7 +486,7 @@ class Deepvault:
         index = self.index_dir(corpus, run)
         os.makedirs(os.path.dirname(index), exist_ok=True)
         result = timed([self.binary, "index", vault, "--index-dir", index])
-        match = re.search(r"indexed ([\d,]+) notes", result["stdout"] + result["stderr"])
+        match = re.search(r"indexed ([\d,]+) (?:notes|documents)", result["stdout"] + result["stderr"])
         result["notes"] = int(match.group(1).replace(",", "")) if match else None
         result["index_bytes"] = dir_size(index)
         return result

@@ -89,6 +89,10 @@ QUESTION_SETS = {
     "zh": ("questions-zh.tsv", os.path.join("corpora", "pkmer-docs-zh")),
     "para": ("questions-paraphrase.tsv",
              os.path.join("corpora", "windows-powershell-docs", "docset", "winserver2025-ps")),
+    # Known-item questions over real PDFs: the PDFs of four TeX Live documentation packages
+    # (scripts/texlive-pdfs.sh links them into a folder, installing the packages when missing).
+    # Not run by default: it needs that folder, named by $DEEPVAULT_PDF_VAULT.
+    "pdf": ("questions-pdf.tsv", os.environ.get("DEEPVAULT_PDF_VAULT", "texlive-pdfs")),
 }
 # The part of the PowerShell reference the paraphrase set runs over (everything else in the
 # folder is excluded): everyday administration, 2.2 MB of text.
@@ -204,10 +208,13 @@ class Corpus:
             "ready_s": round(ready_s, 3),
             "reconcile_ms": self.server.reconcile_ms(),
             "notes": (body or {}).get("notes"),
+            "documents": (body or {}).get("documents"),
             "skipped": (body or {}).get("skipped"),
         }
         what = "caught up with the kept index" if reused else "indexed"
-        print(f"[{self.name} {self.mode}] {what} {self.index['notes']} notes: ready in {ready_s:.2f} s "
+        kinds = ", ".join(f"{n} {k}" for k, n in (self.index["documents"] or {}).items())
+        print(f"[{self.name} {self.mode}] {what} {self.index['notes']} documents ({kinds}; "
+              f"{self.index['skipped']} skipped): ready in {ready_s:.2f} s "
               f"(server's start-up reconcile {self.index['reconcile_ms']} ms), port {self.server.port}",
               flush=True)
         if self.args.model:
@@ -494,7 +501,8 @@ def run_questions(args, name, out):
             if mode != "lexical":
                 result["modes"][mode]["gained"] = [q["id"] for q in per_q if q["success3"] and not base[q["id"]]]
                 result["modes"][mode]["lost"] = [q["id"] for q in per_q if not q["success3"] and base[q["id"]]]
-    print(f"\nQuestions {name} ({fname} over ../shared/eval/{vault}): {len(questions)} questions")
+    where = vault if os.path.isabs(vault) else f"../shared/eval/{vault}"
+    print(f"\nQuestions {name} ({fname} over {where}): {len(questions)} questions")
     header = "".join(f" {m + ' s@3':>14} {m + ' MRR':>14}" for m in args.modes)
     print(f"  {'kind':<10} {'n':>3}{header}")
     first = result["modes"][args.modes[0]]

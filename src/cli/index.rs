@@ -20,6 +20,7 @@ use crate::index::writer::{ChangeReport, CommitTrigger, Indexer, IndexerSettings
 use crate::vault::Vault;
 use crate::vault::cancel::Cancel;
 use crate::vault::ingest::Ingest;
+use crate::vault::note::DocumentKind;
 
 #[derive(Debug, Args)]
 pub(crate) struct IndexArgs {
@@ -61,6 +62,7 @@ pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
     }
     indexer.commit(CommitTrigger::Command)?;
     let notes = indexer.note_count();
+    let kinds = indexer.index().kind_counts();
     let root = indexer.vault().root().to_path_buf();
     let no_notes =
         (report.files_seen == 0 && !report.cancelled).then(|| indexer.vault().no_notes_message());
@@ -68,7 +70,14 @@ pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
         // Background merges are not waited for: they resume with the next writer. Nothing is
         // embedded: the next run embeds what is new.
         drop(indexer);
-        print_summary(&root, &config.index_dir, notes, &report, started.elapsed());
+        print_summary(
+            &root,
+            &config.index_dir,
+            notes,
+            &kinds,
+            &report,
+            started.elapsed(),
+        );
         eprintln!(
             "stopped before the end: {} notes are committed; run `deepvault index` again to resume",
             group(notes)
@@ -87,7 +96,7 @@ pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     indexer.close()?;
-    print_summary(&root, &config.index_dir, notes, &report, elapsed);
+    print_summary(&root, &config.index_dir, notes, &kinds, &report, elapsed);
     print_vectors(semantic.as_deref(), vectors.as_ref());
     if let Some(message) = no_notes {
         eprintln!(
@@ -178,10 +187,32 @@ fn print_vectors(semantic: Option<&Semantic>, summary: Option<&VectorSummary>) {
     }
 }
 
+/// `38,429 notes, 2 PDFs, 1 text file`: what the index holds, by kind.
+fn kinds_summary(kinds: &[(DocumentKind, usize)]) -> String {
+    if kinds.is_empty() {
+        return "none".into();
+    }
+    let parts: Vec<String> = kinds
+        .iter()
+        .map(|&(kind, n)| {
+            let (one, many) = match kind {
+                DocumentKind::Markdown => ("note", "notes"),
+                DocumentKind::Excalidraw => ("drawing", "drawings"),
+                DocumentKind::Canvas => ("canvas", "canvases"),
+                DocumentKind::Pdf => ("PDF", "PDFs"),
+                DocumentKind::Text => ("text file", "text files"),
+            };
+            format!("{} {}", group(n), if n == 1 { one } else { many })
+        })
+        .collect();
+    parts.join(", ")
+}
+
 fn print_summary(
     root: &std::path::Path,
     index_dir: &std::path::Path,
     notes: usize,
+    kinds: &[(DocumentKind, usize)],
     report: &ChangeReport,
     elapsed: Duration,
 ) {
@@ -189,8 +220,9 @@ fn print_summary(
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
-        "indexed {} notes from {} in {:.2} s",
+        "indexed {} documents ({}) from {} in {:.2} s",
         group(notes),
+        kinds_summary(kinds),
         root.display(),
         seconds
     );

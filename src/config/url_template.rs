@@ -16,6 +16,11 @@
 //! | `{#anchor}`      | `#kinkaku-ji` (`#^id` for a block), or nothing when there is no section |
 //! | `{heading}`      | `Kinkaku-ji`, the heading text encoded for a query string, or empty    |
 //! | `{line}`         | the section's line number in the file (1 without a section)            |
+//! | `{page}`         | a PDF's page number (`3` for the passage on page 3), else 1            |
+//!
+//! A PDF's sections are its pages, whose anchors are `page=N`: `{#anchor}` gives `#page=3`, which
+//! browsers' PDF viewers open at that page. With the default template, a PDF's citation opens the
+//! file itself, `{public_url}/files/{path}#page=N` ([`FILES_TEMPLATE`]).
 //!
 //! Presets (documented in the README): deepvault's pages `{public_url}/notes/{path}{#anchor}`,
 //! Obsidian `obsidian://open?vault={vault}&file={path_encoded}`, a Quartz or Publish site
@@ -34,6 +39,10 @@ use crate::error::{Error, Result};
 pub(crate) const OBSIDIAN_TEMPLATE: &str = "obsidian://open?vault={vault}&file={path_encoded}";
 /// Citations that open the note's file.
 pub(crate) const FILE_TEMPLATE: &str = "file://{root}/{path}";
+/// Citations of a PDF with the default template: the file as deepvault serves it, at the page.
+pub(crate) const FILES_TEMPLATE: &str = "{public_url}/files/{path}{#anchor}";
+/// Citations of a PDF with [`FILE_TEMPLATE`]: the file, at the page.
+pub(crate) const FILE_PAGE_TEMPLATE: &str = "file://{root}/{path}{#anchor}";
 
 /// Characters encoded inside one path segment: everything but unreserved characters and a few
 /// sub-delimiters that are safe in paths.
@@ -90,6 +99,7 @@ enum Part {
     HashAnchor,
     Heading,
     Line,
+    Page,
 }
 
 /// A parsed `url_template`.
@@ -137,10 +147,11 @@ impl UrlTemplate {
                 "#anchor" => Part::HashAnchor,
                 "heading" => Part::Heading,
                 "line" => Part::Line,
+                "page" => Part::Page,
                 other => {
                     return Err(Error::Config {
                         message: format!(
-                            "url_template `{template}` has an unknown placeholder `{{{other}}}`\n\nhint: known placeholders are {{public_url}}, {{path}}, {{path_raw}}, {{path_encoded}}, {{path_noext}}, {{slug}}, {{vault}}, {{root}}, {{anchor}}, {{#anchor}}, {{heading}}, {{line}}"
+                            "url_template `{template}` has an unknown placeholder `{{{other}}}`\n\nhint: known placeholders are {{public_url}}, {{path}}, {{path_raw}}, {{path_encoded}}, {{path_noext}}, {{slug}}, {{vault}}, {{root}}, {{anchor}}, {{#anchor}}, {{heading}}, {{line}}, {{page}}"
                         ),
                     });
                 }
@@ -158,10 +169,11 @@ impl UrlTemplate {
         Ok(UrlTemplate { parts })
     }
 
-    /// True when the template points at deepvault's own note pages.
+    /// True when the template points at deepvault's own note pages (or the files it serves).
     pub(crate) fn uses_own_pages(&self) -> bool {
         self.parts.first() == Some(&Part::PublicUrl)
-            && matches!(self.parts.get(1), Some(Part::Literal(l)) if l.starts_with("/notes/"))
+            && matches!(self.parts.get(1), Some(Part::Literal(l))
+                if l.starts_with("/notes/") || l.starts_with("/files/"))
     }
 
     /// Renders the URL for a note. `root` is the vault folder's absolute path (`/`-separated).
@@ -204,6 +216,10 @@ impl UrlTemplate {
                     }
                 }
                 Part::Line => out.push_str(&target.line.unwrap_or(1).to_string()),
+                Part::Page => {
+                    let page = target.anchor.and_then(crate::vault::text::anchor_page);
+                    out.push_str(&page.unwrap_or(1).to_string());
+                }
             }
         }
         out

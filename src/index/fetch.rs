@@ -14,7 +14,7 @@ use tantivy::{DocAddress, Searcher, Term};
 use super::{NoteDoc, VaultIndex};
 use crate::error::{Error, Result};
 use crate::vault::note::{
-    Callout, DocumentKind, Heading, LinkKind, file_stem, link_key, name_keys,
+    Callout, DocumentInfo, DocumentKind, Heading, LinkKind, file_stem, link_key, name_keys,
 };
 use crate::vault::parse::{markdown_options, split_fragment};
 
@@ -35,8 +35,9 @@ pub(crate) struct Fetched {
 pub(crate) struct FetchMetadata {
     /// The note's vault-relative path (its id without a `#section`).
     pub(crate) path: String,
-    /// What kind of document it is: `markdown`, `excalidraw` (a drawing's text) or `canvas`
-    /// (a canvas rendered as Markdown).
+    /// What kind of document it is: `markdown`, `excalidraw` (a drawing's text), `canvas`
+    /// (a canvas rendered as Markdown), `pdf` (its text, a `## Page N` line before each page) or
+    /// `text`.
     pub(crate) kind: DocumentKind,
     pub(crate) tags: Vec<String>,
     pub(crate) aliases: Vec<String>,
@@ -53,6 +54,9 @@ pub(crate) struct FetchMetadata {
     pub(crate) backlinks: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) callouts: Vec<Callout>,
+    /// A PDF's page count, author, producer and its own creation and modification dates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) document: Option<DocumentInfo>,
     /// RFC 3339, when the file system knows it.
     pub(crate) created: Option<String>,
     /// RFC 3339.
@@ -625,6 +629,7 @@ fn metadata(
         links,
         backlinks: backlinks(index, searcher, &meta.id)?,
         callouts: meta.callouts.clone(),
+        document: meta.info.clone(),
         created: meta.created.map(rfc3339),
         modified: rfc3339(meta.mtime),
         size: meta.size,

@@ -35,7 +35,9 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::error::{Error, Result};
-use crate::vault::note::{Block, Callout, DocumentKind, Heading, Link, Note, Section};
+use crate::vault::note::{
+    Block, Callout, DocumentInfo, DocumentKind, Heading, Link, Note, Section,
+};
 use analysis::tokenizer::{ANALYZER, VaultTokenizer};
 use schema::{Fields, SCHEMA_VERSION, build_schema};
 
@@ -73,6 +75,9 @@ pub(crate) struct StoredNote {
     #[serde(default)]
     pub(crate) created: Option<i64>,
     pub(crate) hash: u64,
+    /// A PDF's page count and Info dictionary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) info: Option<DocumentInfo>,
 }
 
 /// File facts that parsing does not know.
@@ -676,6 +681,21 @@ impl VaultIndex {
         })
     }
 
+    /// How many documents of each kind the index holds, kinds with none left out.
+    pub(crate) fn kind_counts(&self) -> Vec<(DocumentKind, usize)> {
+        let searcher = self.searcher();
+        DocumentKind::ALL
+            .into_iter()
+            .filter_map(|kind| {
+                let term = Term::from_field_text(self.fields.kind, kind.as_str());
+                let query =
+                    tantivy::query::TermQuery::new(term, tantivy::schema::IndexRecordOption::Basic);
+                let count = searcher.search(&query, &tantivy::collector::Count).ok()?;
+                (count > 0).then_some((kind, count))
+            })
+            .collect()
+    }
+
     /// Reads the note with this id, if indexed.
     pub(crate) fn load_by_id(&self, searcher: &Searcher, id: &str) -> Result<Option<NoteDoc>> {
         match self.address_of(searcher, id)? {
@@ -879,6 +899,7 @@ pub(crate) fn note_document(fields: &Fields, note: &Note, facts: FileFacts) -> T
         mtime: facts.mtime,
         created: facts.created,
         hash: facts.hash,
+        info: note.info.clone(),
     };
     stored_document(fields, &stored, &note.body, &note.plain)
 }
@@ -898,8 +919,11 @@ pub(crate) fn stored_document(
     for alias in &stored.aliases {
         doc.add_text(fields.aliases, alias);
     }
-    for heading in &stored.headings {
-        doc.add_text(fields.headings, &heading.text);
+    // A PDF's headings are its page markers (`Page 3`): not words of the document.
+    if stored.kind.is_markdown() {
+        for heading in &stored.headings {
+            doc.add_text(fields.headings, &heading.text);
+        }
     }
     for tag in &stored.tags {
         doc.add_text(fields.tags, tag.replace('/', " "));

@@ -217,6 +217,7 @@ fn startup(indexer: &mut Indexer, status: &Status) -> Option<Vec<PathBuf>> {
         }
     };
     status.committed(indexer.note_count());
+    status.set_documents(&indexer.index().kind_counts());
     status.reconciled();
     Some(folders)
 }
@@ -537,6 +538,8 @@ impl SyncLoop {
                     "index updated"
                 );
                 self.status.committed(self.indexer.note_count());
+                self.status
+                    .set_documents(&self.indexer.index().kind_counts());
                 self.status.clear_error();
                 if self.indexer.note_count() > 0 {
                     self.status.set_no_notes(None);

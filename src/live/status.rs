@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// A sync thread silent this long (no loop turn, no file read) is reported stuck.
 pub(crate) const STUCK_AFTER: Duration = Duration::from_secs(120);
 
+use crate::vault::note::DocumentKind;
 use serde_json::{Value, json};
 
 /// Shared state of a running server.
@@ -33,6 +34,8 @@ pub(crate) struct Status {
 #[derive(Debug, Default, Clone)]
 struct Inner {
     notes: usize,
+    /// Documents in the index by kind (`markdown`, `pdf`, …), kinds with none left out.
+    documents: Vec<(&'static str, usize)>,
     phase: String,
     progress: Option<(usize, usize)>,
     last_commit: Option<SystemTime>,
@@ -110,6 +113,12 @@ impl Status {
 
     pub(crate) fn set_notes(&self, notes: usize) {
         self.update(|s| s.notes = notes);
+    }
+
+    /// The documents the committed index holds, by kind.
+    pub(crate) fn set_documents(&self, kinds: &[(DocumentKind, usize)]) {
+        let documents = kinds.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        self.update(|s| s.documents = documents);
     }
 
     pub(crate) fn committed(&self, notes: usize) {
@@ -255,6 +264,7 @@ impl Status {
             "phase": inner.phase,
             "progress": inner.progress.map(|(done, total)| json!({"done": done, "total": total})),
             "notes": inner.notes,
+            "documents": inner.documents.iter().map(|(k, n)| (k.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
             "pending_changes": inner.pending,
             "skipped": inner.skipped,
             "warnings": inner.warnings,

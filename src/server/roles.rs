@@ -70,6 +70,7 @@ pub(crate) async fn open_role(
                 OpenOutcome::Opened => {}
             }
             status.set_notes(indexer.note_count());
+            status.set_documents(&indexer.index().kind_counts());
             Ok(Role::Writer(Box::new(indexer)))
         }
         Err(Error::IndexLocked { holder, .. }) => {
@@ -94,6 +95,7 @@ pub(crate) async fn open_role(
             );
             status.set_watcher(&format!("following another process{holder}"));
             status.set_notes(index.searcher().num_docs() as usize);
+            status.set_documents(&index.kind_counts());
             status.set_phase("following");
             if index.is_complete() {
                 status.set_ready();
@@ -121,6 +123,7 @@ fn wait_for_first_index(index: VaultIndex, status: Arc<Status>) {
                     .unwrap_or(false);
             if complete {
                 status.set_notes(index.searcher().num_docs() as usize);
+                status.set_documents(&index.kind_counts());
                 status.set_ready();
                 return;
             }

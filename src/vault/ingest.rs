@@ -18,6 +18,9 @@
 //!    percent-escape in a link) is found in the derived text and redacted where it came from in
 //!    the body; if that does not clear it, the body is withheld.
 //!
+//! PDFs and `.txt` files are text, not Markdown ([`super::text`]): their text is redacted page by
+//! page, and nothing in it is a private marker (`exclude` and `private_paths` keep them out).
+//!
 //! [`Ingest::stamp`] names the redaction patterns, the privacy settings and the parse options:
 //! an index made with other ones is rebuilt, so a changed pattern, private tag or
 //! `keep_comments` applies to every note at once.
@@ -37,6 +40,7 @@ use super::parse::{
 use super::privacy::Privacy;
 use super::privacy::{frontmatter_is_private, raw_frontmatter_is_private, tags_are_private};
 use super::redact::Redactor;
+use super::text::{TextDocument, build_text_note};
 
 /// Rounds of redacting derived secrets in the body before the body is withheld.
 const MAX_ROUNDS: usize = 3;
@@ -110,8 +114,29 @@ impl Ingest {
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(stamp.as_bytes()))
     }
 
-    /// Reads one file's bytes as the index keeps them; its kind follows from `id`.
+    /// Reads one file's bytes as the index keeps them; its kind follows from `id`. A PDF's bytes
+    /// go through the extractor first ([`Ingest::read_text`] takes its pages).
     pub fn read(&self, id: &str, bytes: &[u8]) -> Intake {
+        match super::rules::document_kind(id) {
+            Some(DocumentKind::Text) => {
+                let (text, warnings) = decode(bytes);
+                let mut note = build_text_note(
+                    id,
+                    DocumentKind::Text,
+                    TextDocument {
+                        pages: vec![text.into_owned()],
+                        ..TextDocument::default()
+                    },
+                    &self.redactor,
+                );
+                note.warnings = warnings;
+                return Intake::Note(Box::new(note));
+            }
+            Some(DocumentKind::Pdf) => {
+                return Intake::Invalid("a PDF is read through the PDF extractor".into());
+            }
+            _ => {}
+        }
         let is_canvas = super::rules::document_kind(id) == Some(DocumentKind::Canvas);
         let (text, mut warnings) = if is_canvas {
             match render_canvas(bytes) {
@@ -176,6 +201,16 @@ impl Ingest {
             return Intake::Note(Box::new(note));
         }
         Intake::Note(Box::new(self.redact_residue(note)))
+    }
+
+    /// A document that is text, not Markdown (a PDF's pages as extracted): redacted page by page.
+    pub fn read_text(&self, id: &str, kind: DocumentKind, document: TextDocument) -> Intake {
+        Intake::Note(Box::new(build_text_note(
+            id,
+            kind,
+            document,
+            &self.redactor,
+        )))
     }
 
     /// True when something derived from the redacted body still holds a secret: Markdown

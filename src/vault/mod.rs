@@ -1,4 +1,4 @@
-//! The vault: a folder of Markdown notes (and other documents: canvases), the rules that say
+//! The vault: a folder of Markdown notes (and other documents: canvases, PDFs, text files), the rules that say
 //! which files are documents, and the mapping between file paths and note ids.
 //!
 //! - [`note`]: the note model, and the [`note::DocumentKind`]s.
@@ -6,6 +6,8 @@
 //! - [`canvas`]: JSON Canvas → the same model, through a Markdown rendering.
 //! - [`ingest`]: a document as the index keeps it: privacy decided on the text as written,
 //!   secrets redacted before anything is derived from it.
+//! - [`text`]: documents that are text, not Markdown (a PDF's pages, `.txt` files) → the same
+//!   model, one section per page.
 //! - `privacy`: the private marker and private tags, failing closed.
 //! - [`redact`]: the secret patterns, used when notes are read and again on the way out.
 //! - [`walk`]: the full scan, in parallel, with every exclusion rule applied.
@@ -29,6 +31,7 @@ pub mod parse;
 pub(crate) mod privacy;
 pub mod redact;
 pub(crate) mod rules;
+pub mod text;
 pub(crate) mod walk;
 
 use std::path::{Component, Path, PathBuf};
@@ -43,7 +46,7 @@ fn no_notes_reason() -> String {
         .map(|ext| format!("`{ext}`"))
         .collect();
     format!(
-        "deepvault indexes Markdown files ({}) and canvases (`.canvas`) and found none there; dot-folders, .gitignore'd paths and `exclude` globs are skipped",
+        "deepvault indexes Markdown files ({}), canvases (`.canvas`), PDFs and text files (`.txt`) and found none there; dot-folders, .gitignore'd paths and `exclude` globs are skipped",
         kinds.join(", ")
     )
 }

@@ -22,6 +22,10 @@ pub enum DocumentKind {
     Excalidraw,
     /// A JSON Canvas (`.canvas`), rendered as Markdown.
     Canvas,
+    /// A PDF (`.pdf`): its text layer, one section per page (`#page=N`).
+    Pdf,
+    /// A plain-text file (`.txt`): its text as it is, not read as Markdown.
+    Text,
 }
 
 impl DocumentKind {
@@ -31,17 +35,54 @@ impl DocumentKind {
             DocumentKind::Markdown => "markdown",
             DocumentKind::Excalidraw => "excalidraw",
             DocumentKind::Canvas => "canvas",
+            DocumentKind::Pdf => "pdf",
+            DocumentKind::Text => "text",
         }
     }
 
     /// Whether an embed (`![[doc]]`) of this kind is inlined as text. Attachments that are not
-    /// documents stay links; so will kinds whose text is not the point of embedding them.
+    /// documents stay links; so do PDFs and text files, which Obsidian shows as files, not as
+    /// quoted text.
     pub fn inlines(self) -> bool {
         matches!(
             self,
             DocumentKind::Markdown | DocumentKind::Excalidraw | DocumentKind::Canvas
         )
     }
+
+    /// Whether the body is Markdown (every kind but PDFs and text files, whose body is their
+    /// text as extracted: pages render it as text, never as Markdown).
+    pub fn is_markdown(self) -> bool {
+        !matches!(self, DocumentKind::Pdf | DocumentKind::Text)
+    }
+
+    /// Every kind, in the order summaries list them.
+    pub const ALL: [DocumentKind; 5] = [
+        DocumentKind::Markdown,
+        DocumentKind::Excalidraw,
+        DocumentKind::Canvas,
+        DocumentKind::Pdf,
+        DocumentKind::Text,
+    ];
+}
+
+/// What a document that is not Markdown says about itself: a PDF's page count and Info
+/// dictionary (each string redacted like the text).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DocumentInfo {
+    /// Pages in the file (a PDF); the text has one section per page.
+    pub pages: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// The program that made the PDF (`pdfTeX-1.40.25`, `Microsoft Word`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer: Option<String>,
+    /// The document's own creation date (RFC 3339), as the PDF states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The document's own modification date (RFC 3339), as the PDF states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<String>,
 }
 
 /// A block with an id (`^id` at the end of a paragraph or list item, or on its own line after
@@ -165,6 +206,8 @@ pub struct Note {
     pub plain: String,
     /// Problems found while parsing (invalid UTF-8, bad frontmatter). The note is still usable.
     pub warnings: Vec<String>,
+    /// A PDF's page count and Info dictionary; `None` for Markdown.
+    pub info: Option<DocumentInfo>,
 }
 
 impl Note {

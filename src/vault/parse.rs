@@ -55,6 +55,18 @@ pub fn parse_document(
             Ok(parse_note_with(id, bytes, options))
         }
         DocumentKind::Canvas => super::canvas::parse_canvas(id, bytes, options),
+        DocumentKind::Text => {
+            let (text, warnings) = decode(bytes);
+            let nothing = super::redact::Redactor::new(false, &[]).map_err(|e| e.to_string())?;
+            let document = super::text::TextDocument {
+                pages: vec![text.into_owned()],
+                ..Default::default()
+            };
+            let mut note = super::text::build_text_note(id, kind, document, &nothing);
+            note.warnings = warnings;
+            Ok(note)
+        }
+        DocumentKind::Pdf => Err("a PDF is read through the PDF extractor".into()),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Which files of a vault are documents, and of which kind.
 //!
 //! A file is a document when its name says so ([`document_kind`]: `.md` and `.markdown` notes,
-//! `*.excalidraw.md` drawings, `.canvas` canvases) and nothing excludes it. Excluded are:
+//! `*.excalidraw.md` drawings, `.canvas` canvases, `.pdf` and `.txt` files) and nothing
+//! excludes it. Excluded are:
 //! dot-files and dot-folders (`.obsidian/`, `.git/`, `.trash/`), whatever `.gitignore` and
 //! `.ignore` files in the vault say (no git repository needed), Obsidian's own "Excluded files"
 //! (`userIgnoreFilters` in `.obsidian/app.json`), and the config's `exclude` globs. Symlinks are
@@ -36,8 +37,20 @@ pub(crate) fn document_kind(name: &str) -> Option<DocumentKind> {
             DocumentKind::Markdown
         });
     }
-    let cut = name.len().checked_sub(".canvas".len())?;
-    (cut > 0 && name.get(cut..)?.eq_ignore_ascii_case(".canvas")).then_some(DocumentKind::Canvas)
+    [
+        (".canvas", DocumentKind::Canvas),
+        (".pdf", DocumentKind::Pdf),
+        (".txt", DocumentKind::Text),
+    ]
+    .into_iter()
+    .find(|(ext, _)| {
+        name.len()
+            .checked_sub(ext.len())
+            .filter(|&cut| cut > 0)
+            .and_then(|cut| name.get(cut..))
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(ext))
+    })
+    .map(|(_, kind)| kind)
 }
 
 /// A dot-file or dot-folder, hidden the way Obsidian hides them (`.obsidian`, `.git`,
@@ -458,7 +471,13 @@ mod tests {
         assert_eq!(document_kind("Board.Canvas"), Some(DocumentKind::Canvas));
         assert_eq!(document_kind(".canvas"), None);
         assert_eq!(document_kind("photo.png"), None);
-        assert_eq!(document_kind("notes.txt"), None);
+        assert_eq!(document_kind("notes.txt"), Some(DocumentKind::Text));
+        assert_eq!(
+            document_kind("Papers/Attention.PDF"),
+            Some(DocumentKind::Pdf)
+        );
+        assert_eq!(document_kind(".pdf"), None);
+        assert_eq!(document_kind("pdf"), None);
         assert_eq!(document_kind("canvas"), None);
     }
 

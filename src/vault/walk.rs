@@ -258,7 +258,7 @@ mod tests {
         let files = [
             "a.md",
             "b.markdown",
-            "c.txt",
+            "c.png",
             "sub/deep/d.md",
             ".obsidian/x.md",
             ".trash/y.md",
@@ -368,7 +368,7 @@ mod tests {
         assert!(stopped.files.len() < 50);
         assert!(has_notes(&vault, &rules));
         let empty = tempfile::tempdir().unwrap();
-        std::fs::write(empty.path().join("a.txt"), "x").unwrap();
+        std::fs::write(empty.path().join("a.png"), "x").unwrap();
         let vault = Vault::open(empty.path(), &[]).unwrap();
         assert!(!has_notes(&vault, &Rules::load(&vault).unwrap()));
     }

@@ -21,7 +21,10 @@ fn example_vault_index_search_fetch() {
     let out = t.run(&["index", vault]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = stderr(&out);
-    assert!(summary.contains("indexed 32 notes"), "{summary}");
+    assert!(
+        summary.contains("indexed 32 documents (30 notes, 1 drawing, 1 canvas)"),
+        "{summary}"
+    );
     assert!(summary.contains("skipped 2: 2 private"), "{summary}");
     assert!(
         summary.contains("MB/s") || summary.contains("KB/s"),
@@ -261,7 +264,10 @@ fn hostile_inputs_are_indexed() {
     let out = t.run(&["index", &root]);
     let summary = stderr(&out);
     assert!(out.status.success(), "{summary}");
-    assert!(summary.contains("indexed 11 notes"), "{summary}");
+    assert!(
+        summary.contains("indexed 11 documents (11 notes)"),
+        "{summary}"
+    );
     assert!(
         summary.contains("1 notes indexed with warnings"),
         "{summary}"

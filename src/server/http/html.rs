@@ -478,6 +478,44 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
     })
 }
 
+/// Renders the body of a document that is text, not Markdown (a PDF's pages, a `.txt` file):
+/// escaped, line breaks kept, and each page marker (a line that `headings` names) a heading with
+/// the page's anchor (`id="page=3"`), so `#page=3` scrolls to it.
+pub fn render_text(body: &str, headings: &[Heading]) -> String {
+    let mut html = String::with_capacity(body.len() + body.len() / 8);
+    let mut paragraph = String::new();
+    let flush = |html: &mut String, paragraph: &mut String| {
+        let text = paragraph.trim_matches('\n');
+        if !text.is_empty() {
+            html.push_str("<p class=\"text\">");
+            html.push_str(&escape(text));
+            html.push_str("</p>");
+        }
+        paragraph.clear();
+    };
+    let mut marks = headings.iter().peekable();
+    for (number, line) in body.lines().enumerate() {
+        let number = number as u32 + 1;
+        while marks.next_if(|h| h.line < number).is_some() {}
+        if let Some(heading) = marks.next_if(|h| h.line == number) {
+            flush(&mut html, &mut paragraph);
+            let _ = write!(
+                html,
+                "<h2 id=\"{}\">{}</h2>",
+                escape(&heading.anchor),
+                escape(&heading.text)
+            );
+        } else if line.trim().is_empty() {
+            flush(&mut html, &mut paragraph);
+        } else {
+            paragraph.push_str(line);
+            paragraph.push('\n');
+        }
+    }
+    flush(&mut html, &mut paragraph);
+    html
+}
+
 /// HTML-escapes text for element content and attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -26,11 +26,13 @@ use super::error::AppError;
 use crate::config::{PagesMode, SearchMode};
 use crate::index::fetch::{backlinks, embedded, resolve_link, rfc3339};
 use crate::live::status::Status;
-use crate::server::http::html::{Embed, RenderContext, escape, properties_table, render_markdown};
+use crate::server::http::html::{
+    Embed, RenderContext, escape, properties_table, render_markdown, render_text,
+};
 use crate::service::citations::signing::PageSigner;
 use crate::service::redact::Redacted;
 use crate::service::tools::{SearchResponse, Tools};
-use crate::vault::note::Heading;
+use crate::vault::note::{DocumentKind, Heading};
 
 /// What the pages need.
 #[derive(Clone)]
@@ -141,6 +143,7 @@ pub(crate) async fn note(
 #[derive(Debug, Serialize, Deserialize)]
 struct NoteView {
     id: String,
+    kind: DocumentKind,
     title: String,
     /// The Markdown without frontmatter.
     body: String,
@@ -184,6 +187,7 @@ pub fn note_html(
     let meta = doc.meta;
     let view = tools.redacted(NoteView {
         id: meta.id,
+        kind: meta.kind,
         title: meta.title,
         body: doc.body,
         tags: meta.tags,
@@ -232,16 +236,20 @@ fn note_page(tools: &Tools, vault_name: &str, view: &Redacted<NoteView>, full: b
             markdown,
         })
     };
-    let content = render_markdown(
-        &view.body,
-        &RenderContext {
-            id: &view.id,
-            headings: &view.headings,
-            resolve: &resolve,
-            link_notes: full,
-            embed: Some(&embed),
-        },
-    );
+    let content = if view.kind.is_markdown() {
+        render_markdown(
+            &view.body,
+            &RenderContext {
+                id: &view.id,
+                headings: &view.headings,
+                resolve: &resolve,
+                link_notes: full,
+                embed: Some(&embed),
+            },
+        )
+    } else {
+        render_text(&view.body, &view.headings)
+    };
     let mut html = String::new();
     let _ = write!(html, "<nav class=\"crumbs\" aria-label=\"Path\">");
     if full {
@@ -571,7 +579,7 @@ a{color:var(--accent)}a:focus-visible,button:focus-visible,input:focus-visible,s
 .crumbs{font-size:.9rem;color:var(--muted);overflow-wrap:anywhere}.title{line-height:1.25;margin:.4rem 0}.meta{color:var(--muted);font-size:.9rem}
 .tag{background:var(--line);border-radius:.4rem;padding:0 .35rem;font-size:.85rem}
 h1,h2,h3,h4{line-height:1.3;scroll-margin-top:1rem}h2:target,h3:target,h4:target,h5:target,h6:target{background:color-mix(in srgb,var(--accent) 15%,transparent)}
-pre{background:var(--card);border:1px solid var(--line);border-radius:.5rem;padding:.75rem;overflow-x:auto;font-size:.9rem}code{font-size:.92em}
+p.text{white-space:pre-wrap}pre{background:var(--card);border:1px solid var(--line);border-radius:.5rem;padding:.75rem;overflow-x:auto;font-size:.9rem}code{font-size:.92em}
 table{border-collapse:collapse;display:block;overflow-x:auto}th,td{border:1px solid var(--line);padding:.3rem .6rem;text-align:left;vertical-align:top}
 blockquote{margin:1rem 0;padding:.1rem 1rem;border-left:4px solid var(--line);color:var(--muted)}
 .callout{margin:1rem 0;border-left:4px solid var(--note);background:var(--tint);border-radius:.4rem;padding:.5rem .9rem}.callout-title{font-weight:600}.callout>summary{cursor:pointer}

@@ -10,16 +10,22 @@
 
 pub(crate) mod signing;
 
-use crate::config::url_template::{FILE_TEMPLATE, OBSIDIAN_TEMPLATE, Target, UrlTemplate};
+use crate::config::url_template::{
+    FILE_PAGE_TEMPLATE, FILE_TEMPLATE, FILES_TEMPLATE, OBSIDIAN_TEMPLATE, Target, UrlTemplate,
+};
 use crate::config::{Config, DEFAULT_URL_TEMPLATE, PagesMode};
 use crate::error::Result;
 use crate::vault::Vault;
+use crate::vault::note::DocumentKind;
 use signing::PageSigner;
 
 /// How citation URLs are made.
 #[derive(Clone, Debug)]
 pub struct Citations {
     pub(crate) template: UrlTemplate,
+    /// What a PDF's citation uses instead, when the template is a default one: the file itself
+    /// at the page (`/files/…#page=N`), which a note page could not show.
+    pub(crate) pdf_template: Option<UrlTemplate>,
     pub(crate) public_url: String,
     pub(crate) vault_name: String,
     /// The vault folder's absolute path, for `{root}`.
@@ -75,8 +81,14 @@ impl Citations {
             )?),
             PagesMode::Public | PagesMode::Token => None,
         };
+        let pdf_template = match template {
+            DEFAULT_URL_TEMPLATE => Some(FILES_TEMPLATE),
+            FILE_TEMPLATE => Some(FILE_PAGE_TEMPLATE),
+            _ => None,
+        };
         Ok(Citations {
             template: UrlTemplate::parse(template)?,
+            pdf_template: pdf_template.map(UrlTemplate::parse).transpose()?,
             public_url: base_url,
             vault_name: vault_name.to_string(),
             root: root.to_string_lossy().replace('\\', "/"),
@@ -97,11 +109,17 @@ impl Citations {
     }
 
     pub(crate) fn url(&self, target: Target<'_>) -> String {
-        let url = self
-            .template
-            .render(&self.public_url, &self.vault_name, &self.root, target);
+        let template = match &self.pdf_template {
+            Some(pdf)
+                if crate::vault::rules::document_kind(target.id) == Some(DocumentKind::Pdf) =>
+            {
+                pdf
+            }
+            _ => &self.template,
+        };
+        let url = template.render(&self.public_url, &self.vault_name, &self.root, target);
         match &self.signer {
-            Some(signer) if self.template.uses_own_pages() => {
+            Some(signer) if template.uses_own_pages() => {
                 let (before, fragment) = match url.split_once('#') {
                     Some((before, fragment)) => (before, Some(fragment)),
                     None => (url.as_str(), None),
@@ -126,6 +144,8 @@ mod tests {
     fn citations(template: &str, signed: bool) -> Citations {
         Citations {
             template: UrlTemplate::parse(template).unwrap(),
+            pdf_template: (template == DEFAULT_URL_TEMPLATE)
+                .then(|| UrlTemplate::parse(FILES_TEMPLATE).unwrap()),
             public_url: "https://notes.example.com".into(),
             vault_name: "Vault".into(),
             root: "/home/me/Vault".into(),
@@ -169,6 +189,21 @@ mod tests {
         assert_eq!(
             unsigned.url(target("A b.md", Some("x"))),
             "https://notes.example.com/notes/A%20b.md#x"
+        );
+        // A PDF's citation opens the file at the page, signed the same way.
+        let paper = signer.query("P/Paper.pdf");
+        assert_eq!(
+            plain.url(target("P/Paper.pdf", Some("page=3"))),
+            format!("https://notes.example.com/files/P/Paper.pdf?{paper}#page=3")
+        );
+        let paged = citations("https://example.com/{path}?p={page}", false);
+        assert_eq!(
+            paged.url(target("P/Paper.pdf", Some("page=12"))),
+            "https://example.com/P/Paper.pdf?p=12"
+        );
+        assert_eq!(
+            paged.url(target("a.md", Some("x"))),
+            "https://example.com/a.md?p=1"
         );
         let elsewhere = citations("https://github.com/me/notes/blob/main/{path}#L{line}", true);
         assert_eq!(
