@@ -38,6 +38,7 @@ pub(crate) fn indexer_settings(config: &Config, ingest: &Ingest) -> IndexerSetti
         commit_every: Some(Duration::from_secs(30)),
         ..IndexerSettings::default()
     }
+    .with_pdf_workers()
 }
 
 pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
@@ -246,6 +247,14 @@ fn print_summary(
         human_bytes(report.bytes_read as f64),
         human_bytes(rate)
     );
+    if report.pdf_pages > 0 {
+        let _ = writeln!(
+            err,
+            "  extracted {} PDF pages ({:.0} pages/s)",
+            group(report.pdf_pages as usize),
+            report.pdf_pages as f64 / seconds.max(1e-9)
+        );
+    }
     let mut reasons: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     if report.private > 0 {
         reasons.insert("private".into(), report.private);

@@ -30,6 +30,11 @@ use crate::vault::Vault;
 use crate::vault::cancel::Cancel;
 use crate::vault::contain::{Refused, RootState};
 use crate::vault::ingest::{Ingest, Intake};
+use crate::vault::note::{DocumentInfo, DocumentKind};
+use crate::vault::pdf::{
+    ExtractorConfig, Limits as PdfLimits, PdfExtractor, SkipKind as PdfSkipKind,
+};
+use crate::vault::text::TextDocument;
 use crate::vault::rules::{NotANote, Rules, document_kind, is_rules_file};
 use crate::vault::walk::{FileEntry, created_ns, mtime_ns, walk};
 
@@ -72,6 +77,9 @@ pub struct IndexerSettings {
     pub(crate) parse_threads: usize,
     /// During a long reconcile, commit at least this often (so searches see progress).
     pub(crate) commit_every: Option<Duration>,
+    /// Extracts PDFs' text in worker processes; without it (a library user, unit tests) PDFs
+    /// are skipped with that reason.
+    pub(crate) pdf: Option<Arc<PdfExtractor>>,
 }
 
 impl Default for IndexerSettings {
@@ -85,7 +93,26 @@ impl Default for IndexerSettings {
             writer_threads: cores.clamp(1, 4),
             parse_threads: cores.clamp(1, 8),
             commit_every: None,
+            pdf: None,
         }
+    }
+}
+
+impl IndexerSettings {
+    /// The same, with PDFs read by worker processes of this very program
+    /// (`deepvault __extract-pdf`), one per file, each with a time and memory limit.
+    pub(crate) fn with_pdf_workers(mut self) -> IndexerSettings {
+        let limits = PdfLimits {
+            max_file_bytes: self.max_file_bytes,
+            ..PdfLimits::default()
+        };
+        match ExtractorConfig::for_current_exe(limits) {
+            Ok(config) => self.pdf = Some(Arc::new(PdfExtractor::new(config))),
+            Err(err) => tracing::warn!(
+                "PDFs will be skipped: the PDF extractor needs this program's path ({err})"
+            ),
+        }
+        self
     }
 }
 
@@ -105,6 +132,13 @@ pub(crate) enum SkipKind {
     /// Not a regular file inside the vault (a FIFO, a socket, a device, a symlink out of the
     /// vault or to an excluded note).
     Refused,
+    /// A PDF that needs a password.
+    Encrypted,
+    /// A PDF without a text layer (a scan, or drawings only).
+    NoTextLayer,
+    /// A PDF the extractor could not read: malformed, too slow, too big in memory, or it
+    /// crashed the extractor's worker process.
+    PdfFailed,
 }
 
 impl SkipKind {
@@ -116,6 +150,9 @@ impl SkipKind {
             SkipKind::Invalid => "not a valid document",
             SkipKind::Walk => "not a readable note path",
             SkipKind::Refused => "not a regular note file inside the vault",
+            SkipKind::Encrypted => "encrypted PDF",
+            SkipKind::NoTextLayer => "PDF without a text layer",
+            SkipKind::PdfFailed => "PDF the extractor could not read",
         }
     }
 }
@@ -141,6 +178,8 @@ pub struct ChangeReport {
     pub(crate) warnings: Vec<(String, String)>,
     /// Bytes read from disk.
     pub(crate) bytes_read: u64,
+    /// Pages of the PDFs extracted.
+    pub(crate) pdf_pages: u64,
     /// Files seen by the walk (for a reconcile).
     pub(crate) files_seen: usize,
     /// Folders the walk entered (for a reconcile): what the watcher must watch.
@@ -167,6 +206,7 @@ impl ChangeReport {
         self.skipped.extend(other.skipped);
         self.warnings.extend(other.warnings);
         self.bytes_read += other.bytes_read;
+        self.pdf_pages += other.pdf_pages;
         self.files_seen += other.files_seen;
         self.folders.extend(other.folders);
         self.root_reopened |= other.root_reopened;
@@ -195,6 +235,8 @@ enum Outcome {
         state: FileState,
         new: bool,
         warning: Option<String>,
+        /// A PDF's pages.
+        pages: u64,
     },
     Touched {
         state: FileState,
@@ -624,6 +666,43 @@ impl Indexer {
         })
     }
 
+    /// A PDF's text and metadata, from a worker process (blocking: this runs on the parse
+    /// pool), or why it has none.
+    fn extract_pdf(
+        &self,
+        id: &str,
+        bytes: &[u8],
+    ) -> std::result::Result<TextDocument, (SkipKind, String)> {
+        let Some(extractor) = &self.settings.pdf else {
+            return Err((
+                SkipKind::PdfFailed,
+                "PDF extraction is not available in this process".into(),
+            ));
+        };
+        match extractor.extract(id, bytes) {
+            Ok(pdf) => Ok(TextDocument {
+                title: pdf.title,
+                info: Some(DocumentInfo {
+                    pages: u32::try_from(pdf.page_count).unwrap_or(u32::MAX),
+                    author: pdf.author,
+                    producer: pdf.producer,
+                    created: pdf.created,
+                    modified: pdf.modified,
+                }),
+                pages: pdf.pages,
+            }),
+            Err(skip) => {
+                let kind = match skip.kind() {
+                    PdfSkipKind::Encrypted => SkipKind::Encrypted,
+                    PdfSkipKind::NoTextLayer => SkipKind::NoTextLayer,
+                    PdfSkipKind::TooLarge => SkipKind::TooLarge,
+                    _ => SkipKind::PdfFailed,
+                };
+                Err((kind, skip.to_string()))
+            }
+        }
+    }
+
     /// Reads one file and hands its document to the writer. Runs on the parse pool.
     fn process_file(
         &self,
@@ -721,9 +800,22 @@ impl Indexer {
         // (The reader's only state is a counter and the regex engines' scratch space, which a
         // panic leaves usable.)
         let ingest = &self.settings.ingest;
-        let intake = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            ingest.read(&file.id, &bytes)
-        }));
+        let intake = if document_kind(&file.id) == Some(DocumentKind::Pdf) {
+            match self.extract_pdf(&file.id, &bytes) {
+                Ok(document) => Ok(ingest.read_text(&file.id, DocumentKind::Pdf, document)),
+                Err((kind, message)) => {
+                    return Outcome::Skipped {
+                        kind,
+                        message,
+                        was_indexed,
+                    };
+                }
+            }
+        } else {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                ingest.read(&file.id, &bytes)
+            }))
+        };
         let note = match intake {
             Ok(Intake::Note(note)) => *note,
             Ok(Intake::Private) => {
@@ -748,6 +840,10 @@ impl Indexer {
             }
         };
         let warning = (!note.warnings.is_empty()).then(|| note.warnings.join("; "));
+        let pages = match note.kind {
+            DocumentKind::Pdf => note.sections.len() as u64,
+            _ => 0,
+        };
         let doc = note_document(fields, &note, facts);
         let doc = QueuedDoc::new(doc, &self.queue);
         // The manifest is the committed index plus what this process added since: an id it does
@@ -761,6 +857,7 @@ impl Indexer {
                 state,
                 new: !was_indexed,
                 warning,
+                pages,
             },
             Err(err) => Outcome::Skipped {
                 kind: SkipKind::Unreadable,
@@ -776,8 +873,10 @@ impl Indexer {
                 state,
                 new,
                 warning,
+                pages,
             } => {
                 report.bytes_read += state.size;
+                report.pdf_pages += pages;
                 if new {
                     report.added += 1;
                 } else {

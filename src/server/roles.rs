@@ -28,6 +28,7 @@ fn serve_settings(config: &Config, ingest: &Ingest) -> IndexerSettings {
         max_file_bytes: config.max_file_bytes,
         ..IndexerSettings::default()
     }
+    .with_pdf_workers()
 }
 
 /// Who keeps the index current.
