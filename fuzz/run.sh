@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the document parser (notes, Excalidraw drawings, canvases; and the page renderer), the
-# query parser, and the secret boundary (a secret planted in arbitrary Markdown never leaves:
-# parse → index → tool response → page) with cargo-fuzz.
+# query parser, the secret boundary (a secret planted in arbitrary Markdown never leaves:
+# parse → index → tool response → page) and the PDF extractor wrapper (extraction, metadata
+# heuristics, worker replies) with cargo-fuzz.
 #
 #   fuzz/run.sh [SECONDS]      # each target for SECONDS (default 30: the CI smoke run)
 #
@@ -17,7 +18,7 @@ if ! cargo fuzz --version 2>/dev/null | grep -q '0\.13\.2'; then
     cargo install cargo-fuzz --version 0.13.2 --locked
 fi
 
-mkdir -p corpus/parse_note corpus/query corpus/secret_boundary
+mkdir -p corpus/parse_note corpus/query corpus/secret_boundary corpus/extract_pdf
 # parse_note reads its first byte as the document kind (0 Markdown, 1 Excalidraw, 2 Canvas).
 find ../corpus.example \( -name '*.md' -o -name '*.canvas' \) -print0 | while IFS= read -r -d '' f; do
     case $f in *.canvas) kind='\x02' ;; *.excalidraw.md) kind='\x01' ;; *) kind='\x00' ;; esac
@@ -33,11 +34,27 @@ for tsv in ../benches/relevance/questions-en.tsv ../benches/relevance/questions-
     done
 done
 
+# extract_pdf: a one-page PDF with Info metadata (its xref offsets are not exact: the extractor
+# rebuilds them by scanning, which is worth fuzzing too), and a PDF date and a title as text.
+printf '%s\n' '%PDF-1.4' '1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj' \
+    '2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 /MediaBox [0 0 612 792] >> endobj' \
+    '3 0 obj << /Type /Page /Parent 2 0 R /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >> endobj' \
+    '4 0 obj << /Length 60 >> stream' 'BT /F1 18 Tf 72 720 Td (Observations on Lichens) Tj ET' 'endstream endobj' \
+    '5 0 obj << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> endobj' \
+    "6 0 obj << /Title (A Study) /Author (Ada) /CreationDate (D:20240131235959+01'00') >> endobj" \
+    'xref' '0 7' 'trailer << /Size 7 /Root 1 0 R /Info 6 0 R >>' 'startxref' '0' '%%EOF' \
+    > corpus/extract_pdf/one-page.pdf
+printf '%s' "D:20240131235959+01'00'" > corpus/extract_pdf/date
+printf '%s' 'Microsoft Word - draft3.docx' > corpus/extract_pdf/title
+
 cargo fuzz build -O
 # secret_boundary keeps its vault and index in a temporary folder: this one, removed afterwards.
 export TMPDIR=$(mktemp -d)
 trap 'rm -rf "$TMPDIR"' EXIT
-for target in parse_note query secret_boundary; do
+# extract_pdf: the worker's decompression bound (vault::pdf::Limits, 64 MiB by default; 16 here
+# keeps each run small), which pdf_oxide reads from its environment.
+export PDF_OXIDE_MAX_DECOMPRESS_MB=16
+for target in parse_note query secret_boundary extract_pdf; do
     echo "==> fuzzing $target for ${seconds}s"
     cargo fuzz run -O "$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=262144 2>&1 \
         | grep -E '^(#[0-9]+ +(DONE|INITED)|==[0-9]+==|SUMMARY|Done [0-9]+ runs)' || true

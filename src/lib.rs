@@ -10,7 +10,8 @@
 //!
 //! - [`error`]: the library's error type, which names the path or id it concerns.
 //! - [`vault`]: which files are documents (notes, canvases), the parallel walk, and the pure
-//!   parsers: bytes → note. It takes no configuration, only arguments.
+//!   parsers: bytes → note; PDF text extraction, in worker processes. It takes no configuration,
+//!   only arguments.
 //! - [`config`]: flags over `DEEPVAULT_*` over `deepvault.toml` over defaults → [`config::Config`];
 //!   the auth settings and the citation URL template it holds.
 //! - [`index`]: the tantivy index: schema, analysis, the one writer, search with passages, fetch;

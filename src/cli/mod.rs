@@ -74,6 +74,17 @@ pub(crate) enum Command {
     Models(ModelsArgs),
     /// The built-in OAuth server (ChatGPT): set the passphrase, list and revoke clients
     Auth(AuthArgs),
+    /// Internal: a PDF extraction worker, started by deepvault itself (`vault::pdf`)
+    #[command(name = "__extract-pdf", hide = true, disable_help_flag = true)]
+    ExtractPdf(ExtractPdfArgs),
+}
+
+/// The worker's arguments, passed as they are to [`crate::vault::pdf::worker_main`], which
+/// defines them next to the code that sends them.
+#[derive(Debug, Args)]
+pub(crate) struct ExtractPdfArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    args: Vec<String>,
 }
 
 /// Options every command takes.
@@ -241,7 +252,11 @@ impl CommonArgs {
 /// Parses arguments, sets up logging and runs the command.
 pub fn main() -> ExitCode {
     let cli = parse(std::env::args_os().collect());
-    logging::init();
+    // A PDF worker's stderr is read only for why it died; pdf_oxide's warnings about broken
+    // files would cost time and bury that line.
+    if !matches!(cli.command, Command::ExtractPdf(_)) {
+        logging::init();
+    }
     let json = cli.command.json_output();
     match run(cli) {
         Ok(code) => code,
@@ -331,6 +346,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Connect(args) => connect::run(args),
         Command::Models(args) => models::run(args),
         Command::Auth(args) => auth::run(args),
+        Command::ExtractPdf(args) => Ok(crate::vault::pdf::worker_main(&args.args)),
     }
 }
 
@@ -374,6 +390,30 @@ mod tests {
                 assert_eq!(arg.get_env(), None, "{} --{}", sub.get_name(), arg.get_id());
             }
         }
+    }
+
+    /// The PDF worker's arguments reach it untouched, and the subcommand is not in the help.
+    #[test]
+    fn the_pdf_worker_subcommand_takes_its_arguments_as_they_are() {
+        let Command::ExtractPdf(args) = try_parse([
+            "deepvault",
+            crate::vault::pdf::WORKER_SUBCOMMAND,
+            "--mem-limit-mb",
+            "512",
+            "--limits",
+            "{\"max_pages\":3}",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("__extract-pdf")
+        };
+        assert_eq!(
+            args.args,
+            ["--mem-limit-mb", "512", "--limits", "{\"max_pages\":3}"]
+        );
+        let help = command_for_help().render_help().to_string();
+        assert!(!help.contains("extract-pdf"), "{help}");
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! - [`note`]: the note model, and the [`note::DocumentKind`]s.
 //! - [`parse`]: bytes → [`note::Note`], pure; Markdown (and Excalidraw drawings) here.
 //! - [`canvas`]: JSON Canvas → the same model, through a Markdown rendering.
+//! - [`pdf`]: PDF bytes → text page by page and metadata, run in worker processes (the
+//!   deepvault binary as `__extract-pdf`) under a time and memory limit, so that a hostile PDF
+//!   costs one skipped file.
 //! - [`ingest`]: a document as the index keeps it: privacy decided on the text as written,
 //!   secrets redacted before anything is derived from it.
 //! - [`text`]: documents that are text, not Markdown (a PDF's pages, `.txt` files) → the same
@@ -28,6 +31,7 @@ pub(crate) mod contain;
 pub mod ingest;
 pub mod note;
 pub mod parse;
+pub mod pdf;
 pub(crate) mod privacy;
 pub mod redact;
 pub(crate) mod rules;

@@ -22,6 +22,8 @@ mod oauth;
 mod obsidian;
 /// Citations that open: note pages, URL templates, signed links, hostile HTML.
 mod pages;
+/// Issue 19: PDF extraction in worker processes: verdicts, a real crash, time and memory limits.
+mod pdf;
 /// Nothing secret leaves: secret kinds × places × channels, and private notes, on one server.
 mod secrets;
 /// Security and limits: safe defaults, tokens, OAuth, limits, audit log, bad input.
