@@ -17,7 +17,6 @@ use crate::index::VaultIndex;
 use crate::index::vectors::Semantic;
 use crate::index::vectors::indexer::{EmbedReport, VectorIndexer};
 use crate::index::writer::{ChangeReport, CommitTrigger, Indexer, IndexerSettings};
-use crate::vault::Vault;
 use crate::vault::cancel::Cancel;
 use crate::vault::ingest::Ingest;
 use crate::vault::note::DocumentKind;
@@ -43,7 +42,7 @@ pub(crate) fn indexer_settings(config: &Config, ingest: &Ingest) -> IndexerSetti
 
 pub(crate) fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.common.overrides(args.vault))?;
-    let vault = Vault::open(&config.vault, &config.exclude)?;
+    let vault = config.open_vault()?;
     let started = Instant::now();
     let ingest = config.ingest()?;
     let (mut indexer, outcome) =

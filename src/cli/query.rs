@@ -153,7 +153,7 @@ fn open_for_query(
 /// Opens the configured vault; when it is the current folder by default, checks that it holds
 /// notes (before anything is created) and says which folder it is.
 fn open_vault(config: &Config, command: &str, update: bool) -> anyhow::Result<Vault> {
-    let vault = Vault::open(&config.vault, &config.exclude)?;
+    let vault = config.open_vault()?;
     if !config.vault_is_cwd {
         return Ok(vault);
     }

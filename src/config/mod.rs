@@ -71,6 +71,8 @@ config_keys! {
     url_template: String,
     /// Globs of paths to skip.
     exclude: Vec<String>,
+    /// Globs of paths whose files are private: never indexed, never served.
+    private_paths: Vec<String>,
     /// The frontmatter key that marks private notes.
     private_key: String,
     /// The value of that key that marks private notes.
@@ -349,6 +351,8 @@ pub struct Config {
     pub(crate) public_url: Option<String>,
     pub(crate) url_template: String,
     pub(crate) exclude: Vec<String>,
+    /// Globs (vault-relative, as `exclude`) of files that are private whatever they say.
+    pub(crate) private_paths: Vec<String>,
     pub(crate) privacy: Privacy,
     pub(crate) max_results: usize,
     pub(crate) snippet_chars: usize,
@@ -390,6 +394,12 @@ impl Config {
         .with_parse(crate::vault::parse::ParseOptions {
             keep_comments: self.keep_comments,
         }))
+    }
+
+    /// Opens the vault with the configured `exclude` and `private_paths` globs.
+    pub fn open_vault(&self) -> Result<crate::vault::Vault> {
+        Ok(crate::vault::Vault::open(&self.vault, &self.exclude)?
+            .with_private_paths(&self.private_paths))
     }
 
     /// Loads the configuration from defaults, the file, the process environment and `overrides`.
@@ -624,6 +634,7 @@ impl Config {
             public_url,
             url_template,
             exclude: file.exclude.unwrap_or_default(),
+            private_paths: file.private_paths.unwrap_or_default(),
             privacy,
             max_results,
             snippet_chars,

@@ -575,6 +575,16 @@ fn best_candidate(key: &str, candidates: impl Iterator<Item = String>) -> Option
     })
 }
 
+/// True when an indexed document links to or embeds `key` (a [`link_key`]), whatever the key
+/// resolves to: what `/files` asks of an attachment, which is not in the index itself.
+pub(crate) fn is_linked(index: &VaultIndex, searcher: &Searcher, key: &str) -> Result<bool> {
+    if key.is_empty() {
+        return Ok(false);
+    }
+    let term = Term::from_field_text(index.fields().link_key, key);
+    Ok(!postings_ids(index, searcher, term, 1)?.is_empty())
+}
+
 /// Notes whose links resolve to `id`.
 pub(crate) fn backlinks(index: &VaultIndex, searcher: &Searcher, id: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();

@@ -470,7 +470,12 @@ impl Indexer {
         let mut changed = Vec::new();
         for file in walked.files {
             match self.manifest.get(&file.id) {
-                Some(state) if state.size == file.size && state.mtime == file.mtime => {
+                // A note that `private_paths` now covers is read again, to be removed.
+                Some(state)
+                    if state.size == file.size
+                        && state.mtime == file.mtime
+                        && !self.rules.leads_to_private(&file.id) =>
+                {
                     report.unchanged += 1
                 }
                 _ => changed.push(file),
@@ -712,6 +717,14 @@ impl Indexer {
     ) -> Outcome {
         let previous = self.manifest.get(&file.id).copied();
         let was_indexed = previous.is_some();
+        // `private_paths`: private whatever the file says, so it is not even read.
+        if self.rules.leads_to_private(&file.id) {
+            if was_indexed {
+                let id_term = Term::from_field_text(self.index.fields().id, &file.id);
+                self.writer.delete_term(id_term);
+            }
+            return Outcome::Private { was_indexed };
+        }
         if file.size > self.settings.max_file_bytes {
             return Outcome::Skipped {
                 kind: SkipKind::TooLarge,
@@ -1018,5 +1031,40 @@ mod tests {
         assert_eq!((report.removed, report.cancelled), (0, true));
         assert_eq!(indexer.note_count(), 3);
         assert!(indexer.index().is_complete());
+    }
+
+    /// A note under `private_paths` is private: counted so, and removed at the next start when
+    /// it was indexed before (its file unchanged).
+    #[test]
+    fn private_paths_notes_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let index_dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("Journal")).unwrap();
+        std::fs::write(dir.path().join("Journal/day.md"), "# Day\nsecret day\n").unwrap();
+        std::fs::write(dir.path().join("a.md"), "# A\n").unwrap();
+        let vault = Vault::open(dir.path(), &[]).unwrap();
+        let (mut indexer, _) =
+            Indexer::open(vault.clone(), index_dir.path(), IndexerSettings::default()).unwrap();
+        let report = indexer.reconcile(None).unwrap();
+        assert_eq!((report.added, report.private), (2, 0));
+        indexer.commit(CommitTrigger::Command).unwrap();
+        drop(indexer);
+
+        let vault = vault.with_private_paths(&["Journal/**".to_string()]);
+        let (mut indexer, _) =
+            Indexer::open(vault, index_dir.path(), IndexerSettings::default()).unwrap();
+        let report = indexer.reconcile(None).unwrap();
+        assert_eq!((report.removed, report.private), (1, 1), "{report:?}");
+        assert_eq!(report.bytes_read, 0, "a private path is not read");
+        indexer.commit(CommitTrigger::Command).unwrap();
+        assert_eq!(indexer.note_count(), 1);
+        let searcher = indexer.index().searcher();
+        let found = indexer.index().load_by_id(&searcher, "Journal/day.md");
+        assert!(found.unwrap().is_none());
+        let report = indexer.reconcile(None).unwrap();
+        assert_eq!(
+            (report.removed, report.private, report.unchanged),
+            (0, 1, 1)
+        );
     }
 }

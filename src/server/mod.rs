@@ -79,7 +79,7 @@ impl Transport {
 
 /// `deepvault serve`: opens the vault, then serves it over HTTP or stdio.
 pub(crate) fn run(config: Config, transport: Transport) -> anyhow::Result<ExitCode> {
-    let vault = Vault::open(&config.vault, &config.exclude)?;
+    let vault = config.open_vault()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("deepvault-rt")
@@ -197,6 +197,7 @@ async fn serve(config: Config, vault: Vault, transport: Transport) -> anyhow::Re
                 signer: tools.citations.signer.clone(),
                 auth: Arc::clone(&auth),
             },
+            vault: vault.clone(),
             auth: Arc::clone(&auth),
             oauth: oauth.clone(),
             limits: config.limits.clone(),

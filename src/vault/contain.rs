@@ -222,6 +222,26 @@ impl RootDir {
         id: &str,
         max_bytes: u64,
     ) -> Result<(Vec<u8>, std::fs::Metadata), Refused> {
+        let (file, metadata) = self.open_file(id)?;
+        if metadata.len() > max_bytes {
+            return Err(Refused::TooLarge(metadata.len()));
+        }
+        let mut bytes = Vec::with_capacity(metadata.len() as usize + 1);
+        // The file may grow while it is read: never read past the limit.
+        file.take(max_bytes + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(Refused::TooLarge(bytes.len() as u64));
+        }
+        Ok((bytes, metadata))
+    }
+
+    /// Opens the regular file at the vault-relative, already resolved `id` for reading, with
+    /// the opened handle's metadata: the same checks as [`RootDir::read`], for a caller that
+    /// reads only part of the file (a range of an attachment).
+    pub(crate) fn open_file(
+        &self,
+        id: &str,
+    ) -> Result<(std::fs::File, std::fs::Metadata), Refused> {
         let dir = self.dir();
         let mut options = OpenOptions::new();
         // Opening a FIFO for reading waits for a writer, and a device may act on open: neither
@@ -236,16 +256,7 @@ impl RootDir {
         if !kind.is_file() {
             return Err(Refused::NotRegular(kind_name(&kind)));
         }
-        if metadata.len() > max_bytes {
-            return Err(Refused::TooLarge(metadata.len()));
-        }
-        let mut bytes = Vec::with_capacity(metadata.len() as usize + 1);
-        // The file may grow while it is read: never read past the limit.
-        file.take(max_bytes + 1).read_to_end(&mut bytes)?;
-        if bytes.len() as u64 > max_bytes {
-            return Err(Refused::TooLarge(bytes.len() as u64));
-        }
-        Ok((bytes, metadata))
+        Ok((file, metadata))
     }
 
     /// [`RootDir::resolve`] then [`RootDir::read`].

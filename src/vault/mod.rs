@@ -16,7 +16,7 @@
 //! - [`walk`]: the full scan, in parallel, with every exclusion rule applied.
 //! - [`rules`]: which file names are documents of which kind, and the exclusion rules
 //!   (dot-files, `.gitignore`/`.ignore`, Obsidian's excluded files, config globs), usable for one
-//!   path at a time by the watcher.
+//!   path at a time by the watcher; and the `private_paths` globs, whose files are private.
 //! - `cancel`: the stop flag that the walk checks between entries and the indexer between files,
 //!   so a shutdown is prompt (it lives here, in the lowest layer that checks it).
 //! - [`contain`]: the one containment rule: every vault file is read through a handle of the
@@ -62,6 +62,8 @@ pub struct Vault {
     root: PathBuf,
     name: String,
     exclude: Vec<String>,
+    /// The config's `private_paths` globs.
+    private: Vec<String>,
     dir: Arc<contain::RootDir>,
 }
 
@@ -93,8 +95,16 @@ impl Vault {
             root,
             name,
             exclude: exclude.to_vec(),
+            private: Vec::new(),
             dir: Arc::new(dir),
         })
+    }
+
+    /// The same vault, with the config's `private_paths` globs: files there are private
+    /// whatever they say (see [`rules::Rules::is_private_path`]).
+    pub fn with_private_paths(mut self, globs: &[String]) -> Vault {
+        self.private = globs.to_vec();
+        self
     }
 
     /// The handle every vault file is read through.
@@ -134,6 +144,11 @@ impl Vault {
     /// The config's `exclude` globs.
     pub(crate) fn exclude_globs(&self) -> &[String] {
         &self.exclude
+    }
+
+    /// The config's `private_paths` globs.
+    pub(crate) fn private_globs(&self) -> &[String] {
+        &self.private
     }
 
     /// The id of a file under the root: its relative path with `/` separators. `None` for paths

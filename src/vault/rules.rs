@@ -9,6 +9,11 @@
 //! followed only while they stay inside the vault, and a symlink is a note only when its target
 //! is one too: the rules apply to the target's path as well as to the link's.
 //!
+//! The config's `private_paths` globs are not exclusions: a file there is found and counted,
+//! but it is private whatever it says ([`Rules::is_private_path`]): the indexer keeps it out as
+//! it keeps out a note marked private, and `/files` never serves it. A symlink to such a file is
+//! private too ([`Rules::leads_to_private`]).
+//!
 //! The same [`Rules`] drive the full walk ([`super::walk`]) and the one-path-at-a-time checks the
 //! watcher needs, so both always agree. The rule files themselves are read through the root
 //! handle ([`super::contain`]), like notes: a `.gitignore` that is a FIFO, a device or a link out
@@ -51,6 +56,23 @@ pub(crate) fn document_kind(name: &str) -> Option<DocumentKind> {
             .is_some_and(|tail| tail.eq_ignore_ascii_case(ext))
     })
     .map(|(_, kind)| kind)
+}
+
+/// True for a document whose text is what deepvault serves (redacted), never its bytes: notes,
+/// drawings, canvases and plain-text files. Their file is never served as it is (`/files`);
+/// their page is.
+pub(crate) fn is_text_document(name: &str) -> bool {
+    let name = name.rsplit('/').next().unwrap_or(name);
+    let is_txt = name
+        .len()
+        .checked_sub(".txt".len())
+        .and_then(|cut| name.get(cut..))
+        .is_some_and(|ext| ext.eq_ignore_ascii_case(".txt"));
+    is_txt
+        || matches!(
+            document_kind(name),
+            Some(DocumentKind::Markdown | DocumentKind::Excalidraw | DocumentKind::Canvas)
+        )
 }
 
 /// A dot-file or dot-folder, hidden the way Obsidian hides them (`.obsidian`, `.git`,
@@ -215,6 +237,8 @@ pub(crate) struct Rules {
     vault: Vault,
     extra: ExtraRules,
     ignore: Arc<IgnoreFiles>,
+    /// The config's `private_paths`.
+    private: Option<GlobSet>,
     /// Problems found while loading the rules (a broken `app.json`), for the log.
     pub(crate) warnings: Vec<String>,
 }
@@ -234,12 +258,13 @@ impl Rules {
     pub(crate) fn load(vault: &Vault) -> Result<Rules> {
         let mut warnings = Vec::new();
         let obsidian = load_obsidian_filters(vault, &mut warnings);
-        let globs = compile_globs(vault.exclude_globs())?;
+        let globs = compile_globs(vault.exclude_globs(), "exclude")?;
         let extra = ExtraRules { obsidian, globs };
         Ok(Rules {
             vault: vault.clone(),
             extra,
             ignore: Arc::new(IgnoreFiles::new(vault)),
+            private: compile_globs(vault.private_globs(), "private_paths")?,
             warnings,
         })
     }
@@ -265,6 +290,91 @@ impl Rules {
     /// [`Rules::check_target`].
     pub(crate) fn is_excluded(&self, id: &str, is_dir: bool) -> bool {
         excluded_with_ancestors(&self.ignore, &self.extra, id, is_dir)
+    }
+
+    /// True when `private_paths` names this file or one of its folders (same glob semantics as
+    /// `exclude`). Symlinks are not followed; see [`Rules::leads_to_private`].
+    pub(crate) fn is_private_path(&self, id: &str) -> bool {
+        let Some(globs) = &self.private else {
+            return false;
+        };
+        if globs.is_match(id) {
+            return true;
+        }
+        id.match_indices('/').any(|(end, _)| {
+            let folder = &id[..end];
+            globs.is_match(folder) || globs.is_match(&id[..=end])
+        })
+    }
+
+    /// [`Rules::is_private_path`] for the file and, through its symlinks, for the file they
+    /// lead to (looked up only when `private_paths` is set). A link that cannot be resolved is
+    /// not private here: reading it fails anyway.
+    pub(crate) fn leads_to_private(&self, id: &str) -> bool {
+        if self.private.is_none() {
+            return false;
+        }
+        self.is_private_path(id)
+            || self
+                .vault
+                .dir()
+                .resolve(id)
+                .is_ok_and(|target| target != id && self.is_private_path(&target))
+    }
+
+    /// The files (not folders) of the vault, exclusions applied, whose link key is `key` or ends
+    /// with `/key`: the files a link written `key` could mean. At most `limit`; one thread.
+    pub(crate) fn files_with_key(&self, key: &str, limit: usize) -> Vec<String> {
+        let name = key.rsplit('/').next().unwrap_or(key).to_string();
+        let suffix = format!("/{key}");
+        let root = self.vault.root().to_path_buf();
+        let mut out = Vec::new();
+        let mut builder = walk_builder(&root);
+        let rules = self.clone();
+        let filter_root = root.clone();
+        builder.filter_entry(move |entry| {
+            if entry.depth() == 0 {
+                return true;
+            }
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            let Some(id) = entry
+                .path()
+                .strip_prefix(&filter_root)
+                .ok()
+                .and_then(super::relative_id)
+            else {
+                return false;
+            };
+            !is_hidden_name(&entry.file_name().to_string_lossy(), is_dir)
+                && !rules.extra.excludes(&id, is_dir)
+                && !rules.ignore.is_ignored(&id, is_dir)
+        });
+        for entry in builder.build().flatten() {
+            if entry.file_type().is_some_and(|t| t.is_dir())
+                || !entry
+                    .file_name()
+                    .to_string_lossy()
+                    .eq_ignore_ascii_case(&name)
+            {
+                continue;
+            }
+            let Some(id) = entry
+                .path()
+                .strip_prefix(&root)
+                .ok()
+                .and_then(super::relative_id)
+            else {
+                continue;
+            };
+            let id_key = super::note::link_key(&id);
+            if id_key == key || id_key.ends_with(&suffix) {
+                out.push(id);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        out
     }
 
     /// The target id of `id` through its symlinks, if it is inside the vault and not excluded:
@@ -380,19 +490,20 @@ fn load_obsidian_filters(vault: &Vault, warnings: &mut Vec<String>) -> Vec<Obsid
         .collect()
 }
 
-fn compile_globs(patterns: &[String]) -> Result<Option<GlobSet>> {
+/// Compiles the globs of a config key (`exclude`, `private_paths`), named in errors.
+fn compile_globs(patterns: &[String], key: &str) -> Result<Option<GlobSet>> {
     if patterns.is_empty() {
         return Ok(None);
     }
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
         let glob = Glob::new(pattern.trim_end_matches('/')).map_err(|err| Error::Config {
-            message: format!("exclude pattern `{pattern}` is not a valid glob: {err}"),
+            message: format!("{key} pattern `{pattern}` is not a valid glob: {err}"),
         })?;
         builder.add(glob);
     }
     builder.build().map(Some).map_err(|err| Error::Config {
-        message: format!("exclude patterns cannot be compiled: {err}"),
+        message: format!("{key} patterns cannot be compiled: {err}"),
     })
 }
 
@@ -479,6 +590,113 @@ mod tests {
         assert_eq!(document_kind(".pdf"), None);
         assert_eq!(document_kind("pdf"), None);
         assert_eq!(document_kind("canvas"), None);
+    }
+
+    /// `private_paths` globs match a file by its own path or any of its folders', like
+    /// `exclude`, follow symlinks, and are not exclusions.
+    #[test]
+    fn private_paths_match_files_folders_and_links_to_them() {
+        let (dir, vault) = vault_with(
+            &[
+                ("Journal/2026/day.md", ""),
+                ("Papers/secret-draft.pdf", ""),
+                ("Papers/public.pdf", ""),
+                ("notes/a.md", ""),
+            ],
+            &[],
+        );
+        std::os::unix::fs::symlink("../Journal/2026/day.md", dir.path().join("notes/link.md"))
+            .unwrap();
+        let none = Rules::load(&vault).unwrap();
+        assert!(!none.is_private_path("Journal/2026/day.md"));
+        assert!(!none.leads_to_private("notes/link.md"));
+        let vault = vault.with_private_paths(&[
+            "Journal".to_string(),
+            "**/*-draft.pdf".to_string(),
+            "Health/**".to_string(),
+        ]);
+        let rules = Rules::load(&vault).unwrap();
+        for private in [
+            "Journal/2026/day.md",
+            "Journal/x.png",
+            "Papers/secret-draft.pdf",
+            "Health/a.md",
+            "Health/deep/b.pdf",
+        ] {
+            assert!(
+                rules.is_private_path(private),
+                "{private} should be private"
+            );
+            assert!(
+                !rules.is_excluded(private, false),
+                "{private} is not excluded"
+            );
+        }
+        for public in [
+            "Papers/public.pdf",
+            "notes/a.md",
+            "Journals.md",
+            "notes/Journal.md",
+            "HealthX/a.md",
+        ] {
+            assert!(
+                !rules.is_private_path(public),
+                "{public} should not be private"
+            );
+        }
+        assert!(!rules.is_private_path("notes/link.md"));
+        assert!(
+            rules.leads_to_private("notes/link.md"),
+            "through the symlink"
+        );
+        assert!(!rules.leads_to_private("notes/a.md"));
+        let bad = vault.with_private_paths(&["a/[b".to_string()]);
+        let err = Rules::load(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("private_paths") && err.contains("a/[b"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn text_documents_are_never_files() {
+        for text in [
+            "a.md",
+            "b/c.MARKDOWN",
+            "d.canvas",
+            "e.excalidraw.md",
+            "f.TXT",
+        ] {
+            assert!(is_text_document(text), "{text}");
+        }
+        for file in ["a.pdf", "b.png", "c.svg", "md", "txt", "x.md.png"] {
+            assert!(!is_text_document(file), "{file}");
+        }
+    }
+
+    #[test]
+    fn files_with_a_link_key() {
+        let (_dir, vault) = vault_with(
+            &[
+                ("img/Diagram.png", ""),
+                ("other/diagram.png", ""),
+                ("solo.png", ""),
+                (".hidden/solo.png", ""),
+                ("Templates/solo.png", ""),
+            ],
+            &["Templates/**"],
+        );
+        let rules = Rules::load(&vault).unwrap();
+        let mut both = rules.files_with_key("diagram.png", 10);
+        both.sort();
+        assert_eq!(both, ["img/Diagram.png", "other/diagram.png"]);
+        assert_eq!(
+            rules.files_with_key("img/diagram.png", 10),
+            ["img/Diagram.png"]
+        );
+        assert_eq!(rules.files_with_key("diagram.png", 1).len(), 1);
+        assert_eq!(rules.files_with_key("solo.png", 10), ["solo.png"]);
+        assert!(rules.files_with_key("g/diagram.png", 10).is_empty());
     }
 
     #[test]

@@ -8,6 +8,8 @@ mod common;
 mod cli;
 /// SIGKILL during a large first index, edits while down, restart: equals a fresh index.
 mod crash;
+/// Issue 19: `/files/<path>`: what is served, headers, ranges, access; `private_paths`.
+mod files;
 /// Issue 16: Ctrl-C mid-index, stdio without a port, empty folders, JSON errors, help, hints.
 mod first_hour;
 /// Hostile vaults and clients: FIFOs, symlink races, a recreated vault, HTTP/2 hosts, timeouts.

@@ -8,6 +8,8 @@
 //! | `/readyz`                 | 200 once the index has caught up with the vault, else 503;  |
 //! |                           | `semantic` says how far embedding is (never holds `ready`)  |
 //! | `/notes/{path}`           | a note as HTML: the default citation target ([`pages`])      |
+//! | `/files/{path}`           | a vault file as it is (a PDF, an attachment a note embeds),  |
+//! |                           | under the note pages' access rules ([`files`])               |
 //! | `/`                       | index status and a search box ([`pages`])                    |
 //!
 //! | `/.well-known/oauth-protected-resource[/mcp]` | RFC 9728 metadata when OAuth is on |
@@ -27,13 +29,14 @@
 //! - this file: the router and the accept loop ([`serve`]).
 //! - [`auth`], [`guard`], [`limit`]: who may ask, from which host, how much and how fast.
 //! - [`conn`]: the idle-connection timeout; [`jsonrpc`]: JSON-RPC errors and batches at `/mcp`.
-//! - [`pages`], [`html`]: the web pages; [`sse`]: the legacy SSE transport; [`error`]: one
+//! - [`pages`], [`html`]: the web pages; [`files`]: vault files as they are; [`sse`]: the legacy SSE transport; [`error`]: one
 //!   error response for every route.
 //! - [`oauth`]: the built-in OAuth 2.1 authorization server (`auth = "builtin"`).
 
 pub(crate) mod auth;
 pub(crate) mod conn;
 pub(crate) mod error;
+pub(crate) mod files;
 pub(crate) mod guard;
 pub mod html;
 pub(crate) mod jsonrpc;
@@ -73,6 +76,8 @@ pub(crate) struct AppState {
     pub(crate) hosts: guard::HostAllowList,
     pub(crate) shutdown: CancellationToken,
     pub(crate) pages: pages::PagesState,
+    /// The vault `/files` opens files in.
+    pub(crate) vault: crate::vault::Vault,
     pub(crate) auth: Arc<auth::Auth>,
     /// The built-in authorization server, when `auth = "builtin"`.
     pub(crate) oauth: Option<oauth::AuthServer>,
@@ -138,10 +143,17 @@ pub(crate) fn router(state: AppState) -> Router {
             Arc::clone(&state.auth),
             auth::require,
         ));
+    let files = Router::new()
+        .route("/files/{*path}", get(files::file))
+        .with_state(files::FilesState {
+            pages: state.pages.clone(),
+            vault: state.vault.clone(),
+        });
     let mut web = Router::new()
         .route("/", get(pages::home))
         .route("/notes/{*path}", get(pages::note))
-        .with_state(state.pages.clone());
+        .with_state(state.pages.clone())
+        .merge(files);
     if let Some(oauth) = &state.oauth {
         web = web.merge(oauth.router());
     }
@@ -354,6 +366,7 @@ mod tests {
                 signer: tools.citations.signer.clone(),
                 auth: Arc::clone(&auth),
             },
+            vault: vault.clone(),
             auth,
             limits: config.limits.clone(),
             oauth: None,

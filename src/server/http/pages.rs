@@ -48,7 +48,7 @@ pub(crate) struct PagesState {
 
 /// How much of the vault a request may see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Access {
+pub(super) enum Access {
     /// Every page, with links between them.
     Full,
     /// This one note, through its signature.
@@ -89,7 +89,13 @@ fn page_modes(tools: &Tools, asked: Option<&str>) -> Vec<SearchMode> {
 }
 
 impl PagesState {
-    async fn access(&self, headers: &HeaderMap, note: Option<(&str, &NoteQuery)>) -> Access {
+    /// Who may see what: `note` is the id (a note's, or a file's at `/files`) and the query
+    /// that may sign it.
+    pub(super) async fn access(
+        &self,
+        headers: &HeaderMap,
+        note: Option<(&str, &NoteQuery)>,
+    ) -> Access {
         if self.mode == PagesMode::Public {
             return Access::Full;
         }
@@ -537,7 +543,7 @@ fn not_found(state: &PagesState) -> Response {
         .into_response()
 }
 
-fn denied(state: &PagesState, what: &str) -> Response {
+pub(super) fn denied(state: &PagesState, what: &str) -> Response {
     let body = format!(
         "<h1 class=\"title\">Sign-in needed</h1><p>{what} needs a valid link or an access token. Citation links from search results open their note directly; ask the vault's owner for a new link if this one has expired.</p>"
     );
