@@ -693,6 +693,7 @@ impl Indexer {
                     producer: pdf.producer,
                     created: pdf.created,
                     modified: pdf.modified,
+                    redacted: false,
                 }),
                 pages: pdf.pages,
             }),

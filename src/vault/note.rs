@@ -83,6 +83,10 @@ pub struct DocumentInfo {
     /// The document's own modification date (RFC 3339), as the PDF states it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified: Option<String>,
+    /// True when a secret was redacted from the text or the Info dictionary: the file itself
+    /// holds it, so deepvault never serves the file (`/files`), only the redacted text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
 }
 
 /// A block with an id (`^id` at the end of a paragraph or list item, or on its own line after

@@ -62,17 +62,7 @@ pub(crate) fn document_kind(name: &str) -> Option<DocumentKind> {
 /// drawings, canvases and plain-text files. Their file is never served as it is (`/files`);
 /// their page is.
 pub(crate) fn is_text_document(name: &str) -> bool {
-    let name = name.rsplit('/').next().unwrap_or(name);
-    let is_txt = name
-        .len()
-        .checked_sub(".txt".len())
-        .and_then(|cut| name.get(cut..))
-        .is_some_and(|ext| ext.eq_ignore_ascii_case(".txt"));
-    is_txt
-        || matches!(
-            document_kind(name),
-            Some(DocumentKind::Markdown | DocumentKind::Excalidraw | DocumentKind::Canvas)
-        )
+    document_kind(name).is_some_and(|kind| kind.is_markdown() || kind == DocumentKind::Text)
 }
 
 /// A dot-file or dot-folder, hidden the way Obsidian hides them (`.obsidian`, `.git`,

@@ -52,8 +52,11 @@ pub(crate) fn build_text_note(
         ..Note::default()
     };
     let mut line = 1u32;
+    let mut redacted = false;
     for (index, page) in document.pages.iter().enumerate() {
-        let text = tidy(&redactor.redact(page));
+        let page = redactor.redact(page);
+        redacted |= matches!(page, std::borrow::Cow::Owned(_));
+        let text = tidy(&page);
         let start = note.body.len() as u32;
         let section_line = line;
         let mut heading = None;
@@ -96,7 +99,11 @@ pub(crate) fn build_text_note(
     }
     note.title = document
         .title
-        .map(|title| redactor.redact(title.trim()).into_owned())
+        .map(|title| {
+            let mut title = title.trim().to_string();
+            redacted |= redactor.redact_string(&mut title);
+            title
+        })
         .filter(|title| !title.is_empty())
         .unwrap_or_else(|| file_name_title(id).to_string());
     note.info = document.info.map(|mut info| {
@@ -109,8 +116,9 @@ pub(crate) fn build_text_note(
         .into_iter()
         .flatten()
         {
-            redactor.redact_string(field);
+            redacted |= redactor.redact_string(field);
         }
+        info.redacted = redacted;
         info
     });
     note
@@ -251,6 +259,9 @@ mod tests {
         let everything = format!("{note:?}");
         assert!(!everything.contains(secret), "{everything}");
         assert!(note.plain.contains("token"));
+        // The file itself still holds it: it is marked so that it is never served.
+        assert!(note.info.as_ref().unwrap().redacted);
+        assert!(!pdf(&["nothing secret"]).info.unwrap().redacted);
     }
 
     /// A text file is one section without a heading, its text tidied but not interpreted.

@@ -133,13 +133,14 @@ fn is_clean_id(id: &str) -> bool {
             .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
-/// True when `id` is an indexed document, or an indexed document links to it (see the module
+/// True when `id` is an indexed document (whose text held no secret), or an indexed document links to it (see the module
 /// docs for how links resolve).
 fn is_referenced(tools: &Tools, rules: &Rules, id: &str) -> crate::Result<bool> {
     let index = &tools.index;
     let searcher = index.searcher();
-    if index.address_of(&searcher, id)?.is_some() {
-        return Ok(true);
+    if let Some(doc) = index.load_by_id(&searcher, id)? {
+        // A document whose text had a secret redacted holds it in its file: never served.
+        return Ok(!doc.meta.info.is_some_and(|info| info.redacted));
     }
     for (i, key) in name_keys(id).into_iter().enumerate() {
         if !is_linked(index, &searcher, &key)? {

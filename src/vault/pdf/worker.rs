@@ -266,6 +266,14 @@ pub struct PdfExtractor {
     freed: Condvar,
 }
 
+impl std::fmt::Debug for PdfExtractor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PdfExtractor")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PdfExtractor {
     pub fn new(config: ExtractorConfig) -> Self {
         let workers = config.max_workers.max(1);
