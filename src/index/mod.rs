@@ -821,58 +821,84 @@ const MAX_PROPERTY_VALUE: usize = 256;
 /// A property key as `key:value` filters match it: lowercase, whitespace runs as `-` (as
 /// Dataview writes keys), no control characters.
 pub(crate) fn property_key(key: &str) -> String {
-    key.split_whitespace()
-        .collect::<Vec<_>>()
-        .join("-")
-        .chars()
-        .filter(|c| !c.is_control())
-        .flat_map(char::to_lowercase)
-        .collect()
+    let mut out = String::with_capacity(key.len());
+    for (i, part) in key.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        if part.bytes().all(|b| b.is_ascii() && !b.is_ascii_control()) {
+            push_lowercase(&mut out, part);
+        } else {
+            out.extend(
+                part.chars()
+                    .filter(|c| !c.is_control())
+                    .flat_map(char::to_lowercase),
+            );
+        }
+    }
+    out
+}
+
+/// Appends `text` as [`str::to_lowercase`] gives it; ASCII in place, without a second string.
+fn push_lowercase(out: &mut String, text: &str) {
+    if text.is_ascii() {
+        let start = out.len();
+        out.push_str(text);
+        out[start..].make_ascii_lowercase();
+    } else {
+        out.push_str(&text.to_lowercase());
+    }
+}
+
+/// The words of a property value, before lowercasing (see [`property_words`]).
+fn raw_property_words(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.len() <= 64)
 }
 
 /// The words of a property value as filters match them: runs of letters and digits, lowercase.
 pub(crate) fn property_words(value: &str) -> impl Iterator<Item = String> + '_ {
-    value
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty() && w.len() <= 64)
-        .map(str::to_lowercase)
+    raw_property_words(value).map(str::to_lowercase)
 }
 
 /// The terms of one property (see [`schema::Fields::property`]) for scalar values and the
 /// scalars in a list; nested maps are not filterable.
+///
+/// Each term is built in one allocation (key, separator, lowercased text), not through
+/// `format!` and a lowercased copy: on a vault whose every note has a handful of properties
+/// (URLs, descriptions) this was most of what the property terms cost at indexing.
 fn property_terms(key: &str, value: &Value, terms: &mut Vec<String>) {
     let key = property_key(key);
     if key.is_empty() || key.len() > 64 {
         return;
     }
+    let term = |text: &str| {
+        let mut term = String::with_capacity(key.len() + 1 + text.len());
+        term.push_str(&key);
+        term.push(schema::PROPERTY_SEPARATOR);
+        push_lowercase(&mut term, text);
+        term
+    };
     let mut add = |text: &str| {
         let text = text.trim();
         if text.is_empty() || terms.len() >= MAX_PROPERTY_TERMS {
             return;
         }
-        let sep = schema::PROPERTY_SEPARATOR;
         if text.len() <= MAX_PROPERTY_VALUE {
-            terms.push(format!("{key}{sep}{}", text.to_lowercase()));
+            terms.push(term(text));
         }
-        for word in property_words(text).take(64) {
-            terms.push(format!("{key}{sep}{word}"));
-        }
+        terms.extend(raw_property_words(text).take(64).map(&term));
     };
-    match value {
+    let mut scalar = |value: &Value| match value {
         Value::String(s) => add(s),
         Value::Number(n) => add(&n.to_string()),
-        Value::Bool(b) => add(&b.to_string()),
-        Value::Array(items) => {
-            for item in items {
-                match item {
-                    Value::String(s) => add(s),
-                    Value::Number(n) => add(&n.to_string()),
-                    Value::Bool(b) => add(&b.to_string()),
-                    _ => {}
-                }
-            }
-        }
+        Value::Bool(b) => add(if *b { "true" } else { "false" }),
         _ => {}
+    };
+    match value {
+        Value::Array(items) => items.iter().for_each(&mut scalar),
+        value => scalar(value),
     }
     if terms.len() < MAX_PROPERTY_TERMS {
         terms.push(key);
