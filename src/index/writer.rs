@@ -34,8 +34,8 @@ use crate::vault::note::{DocumentInfo, DocumentKind};
 use crate::vault::pdf::{
     ExtractorConfig, Limits as PdfLimits, PdfExtractor, SkipKind as PdfSkipKind,
 };
-use crate::vault::text::TextDocument;
 use crate::vault::rules::{NotANote, Rules, document_kind, is_rules_file};
+use crate::vault::text::TextDocument;
 use crate::vault::walk::{FileEntry, created_ns, mtime_ns, walk};
 
 /// Why a commit happened (logged with it).

@@ -57,7 +57,7 @@ pub(crate) fn build_text_note(
         let page = redactor.redact(page);
         redacted |= matches!(page, std::borrow::Cow::Owned(_));
         let text = tidy(&page);
-        let start = note.body.len() as u32;
+        let mut start = note.body.len() as u32;
         let section_line = line;
         let mut heading = None;
         if paged {
@@ -67,6 +67,7 @@ pub(crate) fn build_text_note(
                 note.body.push_str("\n\n");
                 note.plain.push_str("\n\n");
                 line += 2;
+                start = note.body.len() as u32;
             }
             note.headings.push(Heading {
                 level: 2,
@@ -213,8 +214,8 @@ mod tests {
             &note.body[s.start as usize..s.end as usize]
         };
         assert_eq!(body_of(0), "## Page 1\n\nFirst page\nline two");
-        assert_eq!(body_of(1).trim(), "## Page 2");
-        assert!(body_of(2).ends_with("## Page 3\n\nThird # not a heading %%x%% [[y]]"));
+        assert_eq!(body_of(1), "## Page 2\n\n");
+        assert_eq!(body_of(2), "## Page 3\n\nThird # not a heading %%x%% [[y]]");
         assert_eq!(
             note.section_plain(&note.sections[0]),
             "First page\nline two"

@@ -184,3 +184,99 @@ fn parse_threads_share_the_workers() {
         thread.join().unwrap();
     }
 }
+
+/// A vault with notes and PDFs, served for real: `search` finds a page's words and cites the PDF
+/// at that page (`/files/…#page=N`, which serves the file), `fetch …#page=N` returns that page,
+/// the literature note is a backlink, and the PDFs that cannot be read are counted by reason.
+#[tokio::test]
+async fn pdfs_are_searched_fetched_and_cited_to_the_page() {
+    use serde_json::json;
+
+    use crate::common::{TestVault, call, tool_json};
+
+    let t = TestVault::new();
+    t.note(
+        "Reading notes.md",
+        "# Reading notes\n\nSee ![[Generated.pdf]] and [[Generated.pdf#page=4|page four]].\n",
+    )
+    .note(
+        "plain.txt",
+        "# not a heading\nthe txt file's own words: quokka\n",
+    )
+    .write_bytes("Papers/Generated.pdf", &testpdf::multi_page(5))
+    .write_bytes("Papers/locked.pdf", &testpdf::encrypted("secret"))
+    .write_bytes("Papers/scan.pdf", &testpdf::no_text(2))
+    .write_bytes("Papers/broken.pdf", &testpdf::garbage());
+    let out = t.run(&["index", t.root().to_str().unwrap()]);
+    let summary = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{summary}");
+    assert!(
+        summary.contains("indexed 3 documents (1 note, 1 PDF, 1 text file)"),
+        "{summary}"
+    );
+    assert!(summary.contains("extracted 5 PDF pages"), "{summary}");
+    for reason in [
+        "1 encrypted PDF",
+        "1 PDF without a text layer",
+        "1 PDF the extractor could not read",
+    ] {
+        assert!(summary.contains(reason), "{reason}: {summary}");
+    }
+    assert!(
+        summary.contains("no text layer (scanned; OCR is not supported)"),
+        "{summary}"
+    );
+
+    let server = t.serve(&[]);
+    let ready = server.wait_ready().await;
+    assert_eq!(ready["documents"]["pdf"], 1, "{ready}");
+    assert_eq!(ready["documents"]["text"], 1, "{ready}");
+    let client = server.mcp().await;
+
+    let found =
+        tool_json(&call(&client, "search", json!({"query": testpdf::page_marker(3)})).await);
+    let hit = &found["results"][0];
+    assert_eq!(hit["id"], "Papers/Generated.pdf", "{found}");
+    assert_eq!(hit["title"], "A Study of Generated Documents", "{found}");
+    let url = hit["url"].as_str().unwrap();
+    assert!(url.ends_with("/files/Papers/Generated.pdf#page=3"), "{url}");
+    let file = reqwest::get(url.split('#').next().unwrap()).await.unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.headers()["content-type"], "application/pdf");
+    assert_eq!(file.bytes().await.unwrap(), testpdf::multi_page(5));
+
+    let page = tool_json(
+        &call(
+            &client,
+            "fetch",
+            json!({"id": "Papers/Generated.pdf#page=3"}),
+        )
+        .await,
+    );
+    let text = page["text"].as_str().unwrap();
+    assert!(text.starts_with("## Page 3\n"), "{text}");
+    assert!(text.contains(&testpdf::page_marker(3)), "{text}");
+    assert!(!text.contains(&testpdf::page_marker(4)), "{text}");
+    assert!(page["url"].as_str().unwrap().ends_with("#page=3"), "{page}");
+    assert_eq!(page["metadata"]["kind"], "pdf");
+    assert_eq!(page["metadata"]["document"]["pages"], 5);
+    assert_eq!(page["metadata"]["document"]["author"], "Ada Lovelace");
+    assert_eq!(page["metadata"]["backlinks"], json!(["Reading notes.md"]));
+
+    let whole = tool_json(&call(&client, "fetch", json!({"id": "Papers/Generated.pdf"})).await);
+    let text = whole["text"].as_str().unwrap();
+    for k in 1..=5 {
+        assert!(text.contains(&format!("## Page {k}\n")), "{text}");
+    }
+    let txt = tool_json(&call(&client, "fetch", json!({"id": "plain.txt"})).await);
+    assert_eq!(txt["metadata"]["kind"], "text");
+    assert!(
+        txt["text"].as_str().unwrap().starts_with("# not a heading"),
+        "{txt}"
+    );
+    let quokka = tool_json(&call(&client, "search", json!({"query": "quokka"})).await);
+    assert_eq!(quokka["results"][0]["id"], "plain.txt", "{quokka}");
+    // The text file is served as its page, never as its bytes.
+    let raw = reqwest::get(server.url("/files/plain.txt")).await.unwrap();
+    assert_eq!(raw.status(), 404);
+}
