@@ -293,6 +293,63 @@ async function desktop() {
   }
 }
 
+// A search hit on a PDF cites the file at the page of its passage, and Chromium opens it there:
+// the PDF's page 2 holds the words searched for, so the link is /files/…pdf#page=2.
+const PDF_QUERY = 'bitterness rose sharply past 21% extraction';
+const PDF_PATH = '/files/Reading/Papers/Extraction%20yield%20and%20grind%20size.pdf';
+async function pdfCitation() {
+  const { context, page } = await openBrowser({});
+  try {
+    let href = null;
+    const found = await check(`a search for "${PDF_QUERY}" cites the PDF at page 2`, async () => {
+      await open(page, `/?q=${encodeURIComponent(PDF_QUERY)}`);
+      const hit = page.locator('ol.results > li a.hit').first();
+      await hit.waitFor({ state: 'visible' });
+      href = new URL(await hit.getAttribute('href'), page.url());
+      if (href.pathname !== PDF_PATH || href.hash !== '#page=2') fail(`the first hit cites ${href}`);
+      return href.toString();
+    });
+    if (!found) return;
+    await check('the citation opens the PDF in Chromium at #page=2 (200, application/pdf)', async () => {
+      const hit = page.locator('ol.results > li a.hit').first();
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname === PDF_PATH),
+        hit.click(),
+      ]);
+      if (response.status() !== 200) fail(`the PDF answered ${response.status()}`);
+      const type = response.headers()['content-type'];
+      if (type !== 'application/pdf') fail(`content-type ${type}`);
+      await page.waitForURL((url) => url.pathname === PDF_PATH && url.hash === '#page=2');
+      // Chromium's own PDF viewer shows it (not a download, not a page of text).
+      const viewer = await pdfViewerPage(page, '2');
+      await shot(page, 'pdf-citation.png');
+      return `${page.url()}: Chromium's PDF viewer shows page ${viewer}`;
+    });
+  } finally {
+    await context.close();
+  }
+}
+
+// The page number Chromium's PDF viewer shows (its toolbar's page field, inside the viewer's own
+// frame and shadow roots, which Playwright's CSS locators pierce).
+// Polled until it shows `wanted` (the viewer loads the file, then scrolls to the page).
+async function pdfViewerPage(page, wanted) {
+  const deadline = Date.now() + TIMEOUT;
+  let shown = null;
+  while (Date.now() < deadline) {
+    for (const frame of page.frames()) {
+      const field = frame.locator('viewer-page-selector input, #pageSelector');
+      if ((await field.count().catch(() => 0)) > 0) {
+        shown = await field.first().inputValue().catch(() => shown);
+        if (shown === wanted) return shown;
+      }
+    }
+    await page.waitForTimeout(100);
+  }
+  if (shown === null) fail(`no PDF viewer page field in frames ${page.frames().map((f) => f.url()).join(', ')}`);
+  fail(`the PDF viewer shows page ${shown}, not ${wanted}`);
+}
+
 async function calloutStyles(page) {
   const callouts = page.locator('.callout');
   await callouts.first().waitFor({ state: 'visible' });
@@ -497,6 +554,7 @@ try {
   if (launched) {
     await desktop();
     await phone();
+    await pdfCitation();
     await consent();
   }
 } catch (error) {

@@ -10,7 +10,7 @@
 #                       version) marks a complete install; any other content is replaced.
 #
 # Then starts two `deepvault serve corpus.example` on free ports with throwaway indexes: one for the
-# note and search pages, one with built-in OAuth (`--auth builtin`, its passphrase set with
+# note and search pages and a PDF citation (Chromium's viewer must open it at the cited page), one with built-in OAuth (`--auth builtin`, its passphrase set with
 # `deepvault auth passphrase`) for the consent page. Waits for /readyz, runs the check and stops
 # the servers. Exits non-zero if any check fails.
 #
