@@ -62,7 +62,7 @@ const TEST_STALL_ARG: &str = "--test-stall";
 #[derive(Serialize, Deserialize)]
 enum Reply {
     #[serde(rename = "ok")]
-    Ok(PdfDocument),
+    Ok(Box<PdfDocument>),
     #[serde(rename = "err")]
     Err(PdfError),
 }
@@ -547,6 +547,7 @@ pub fn decode_reply(line: &str) -> Result<PdfDocument, PdfSkip> {
     };
     match serde_json::from_str::<Reply>(line) {
         Ok(Reply::Ok(doc)) => {
+            let doc = *doc;
             let pages_fit = doc.pages.len() <= doc.page_count
                 && (doc.truncated || doc.pages.len() == doc.page_count);
             let errors_fit = doc
@@ -567,7 +568,7 @@ pub fn decode_reply(line: &str) -> Result<PdfDocument, PdfSkip> {
 /// Encodes the worker's reply as one line (no trailing newline).
 pub fn encode_reply(result: &Result<PdfDocument, PdfError>) -> String {
     let reply = match result {
-        Ok(doc) => Reply::Ok(doc.clone()),
+        Ok(doc) => Reply::Ok(Box::new(doc.clone())),
         Err(error) => Reply::Err(error.clone()),
     };
     serde_json::to_string(&reply).unwrap_or_else(|e| {
