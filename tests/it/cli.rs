@@ -22,7 +22,7 @@ fn example_vault_index_search_fetch() {
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = stderr(&out);
     assert!(
-        summary.contains("indexed 32 documents (30 notes, 1 drawing, 1 canvas)"),
+        summary.contains("indexed 34 documents (31 notes, 1 drawing, 1 canvas, 1 PDF)"),
         "{summary}"
     );
     assert!(summary.contains("skipped 2: 2 private"), "{summary}");

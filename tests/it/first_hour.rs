@@ -302,7 +302,7 @@ async fn stdio_binds_no_port_and_cites_the_note_itself() {
 #[tokio::test]
 async fn an_empty_vault_is_named_at_start_and_on_readyz() {
     let t = TestVault::new();
-    t.note("readme.txt", "not a note");
+    t.note("readme.rtf", "not a note");
     let root = std::fs::canonicalize(t.root()).unwrap();
     let root = root.to_str().unwrap();
     let server = t.serve(&[]);
@@ -347,7 +347,7 @@ async fn an_empty_vault_is_named_at_start_and_on_readyz() {
 #[test]
 fn search_without_vault_names_the_folder_or_refuses() {
     let t = TestVault::new();
-    t.note("notes.txt", "no markdown here");
+    t.note("notes.rtf", "no markdown here");
     let out = t.run(&["search", "anything"]);
     assert!(!out.status.success());
     let err = stderr(&out);
