@@ -46,12 +46,13 @@ fn example_vault_index_search_fetch() {
             .map(|k| k.as_str())
             .collect();
         assert_eq!(keys, vec!["id", "title", "url", "text"]);
-        assert!(
-            hit["url"]
-                .as_str()
-                .unwrap()
-                .starts_with("http://127.0.0.1:8765/notes/")
-        );
+        // A PDF is cited as the file at its page, a note as its page.
+        let own = if hit["id"].as_str().unwrap().ends_with(".pdf") {
+            "http://127.0.0.1:8765/files/"
+        } else {
+            "http://127.0.0.1:8765/notes/"
+        };
+        assert!(hit["url"].as_str().unwrap().starts_with(own), "{hit}");
     }
     assert_eq!(
         result_ids(&search("AeroPress"))[0],
