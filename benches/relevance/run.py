@@ -234,7 +234,10 @@ class Corpus:
             semantic = (body or {}).get("semantic") or {}
             if semantic.get("state") == "failed":
                 fail(f"semantic search failed: {semantic.get('error')}; log: {self.server.log.name}")
-            if semantic.get("state") == "ready" and semantic.get("embedded") == semantic.get("total"):
+            # Every document the lexical index holds has vectors (a vector count of an older
+            # index must not pass for the current one).
+            if (semantic.get("state") == "ready" and semantic.get("embedded") == semantic.get("total")
+                    and semantic.get("total") == (body or {}).get("notes")):
                 break
             if time.monotonic() - last_print > 60:
                 last_print = time.monotonic()

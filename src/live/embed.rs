@@ -24,8 +24,8 @@ use crate::index::writer::Changes;
 /// A message to the embedding thread.
 #[derive(Debug)]
 pub(crate) enum EmbedMsg {
-    /// A commit changed these notes.
-    Changed(Changes),
+    /// Commit number `.1` (see `Semantic::commit_coming`) changed these notes.
+    Changed(Changes, u64),
     /// Write what is pending and stop.
     Shutdown,
 }
@@ -94,8 +94,9 @@ fn run(rx: &Receiver<EmbedMsg>, semantic: Arc<Semantic>, index: VaultIndex, thre
         messages.extend(rx.try_iter());
         for msg in messages {
             let result = match msg {
-                EmbedMsg::Changed(Changes::Ids(ids)) => vectors.changed(ids),
-                EmbedMsg::Changed(Changes::All) => vectors.scan(),
+                EmbedMsg::Changed(changes, number) => {
+                    read_commit(&mut vectors, &semantic, changes, number)
+                }
                 EmbedMsg::Shutdown => {
                     if let Err(err) = vectors.settle() {
                         tracing::warn!("cannot write the vectors: {err}");
@@ -123,11 +124,8 @@ fn run(rx: &Receiver<EmbedMsg>, semantic: Arc<Semantic>, index: VaultIndex, thre
             // Wait for the next change before trying again (a full disk, say).
             match rx.recv() {
                 Ok(EmbedMsg::Shutdown) | Err(_) => return,
-                Ok(EmbedMsg::Changed(changes)) => {
-                    let _ = match changes {
-                        Changes::Ids(ids) => vectors.changed(ids),
-                        Changes::All => vectors.scan(),
-                    };
+                Ok(EmbedMsg::Changed(changes, number)) => {
+                    let _ = read_commit(&mut vectors, &semantic, changes, number);
                 }
             }
             continue;
@@ -150,4 +148,19 @@ fn run(rx: &Receiver<EmbedMsg>, semantic: Arc<Semantic>, index: VaultIndex, thre
             }
         }
     }
+}
+
+/// Queues what commit `number` changed, then counts it as read.
+fn read_commit(
+    vectors: &mut VectorIndexer,
+    semantic: &Semantic,
+    changes: Changes,
+    number: u64,
+) -> crate::error::Result<()> {
+    let result = match changes {
+        Changes::Ids(ids) => vectors.changed(ids),
+        Changes::All => vectors.scan(),
+    };
+    semantic.commit_read(number);
+    result
 }

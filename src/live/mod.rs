@@ -96,11 +96,13 @@ pub(crate) fn start(
 ) -> SyncHandle {
     indexer.set_cancel(cancel.clone());
     let (tx, rx) = crossbeam_channel::unbounded();
+    let announce = semantic.as_ref().map(|(semantic, _)| Arc::clone(semantic));
     let embed = semantic.map(|(semantic, threads)| {
+        let latest = Arc::clone(&semantic);
         let handle = embed::start(semantic, indexer.index().clone(), threads);
         let changes = handle.sender();
         indexer.set_on_changes(move |changed| {
-            let _ = changes.send(embed::EmbedMsg::Changed(changed));
+            let _ = changes.send(embed::EmbedMsg::Changed(changed, latest.latest_commit()));
         });
         handle
     });
@@ -125,7 +127,12 @@ pub(crate) fn start(
         }
     };
     let commit_status = Arc::clone(&status);
-    indexer.set_on_commit(move |notes| commit_status.committed(notes));
+    indexer.set_on_commit(move |notes| {
+        if let Some(semantic) = &announce {
+            semantic.commit_coming();
+        }
+        commit_status.committed(notes)
+    });
     let beat_status = Arc::clone(&status);
     indexer.set_heartbeat(move || beat_status.beat());
     status.beat();

@@ -125,6 +125,11 @@ pub struct Semantic {
     query_pool: EmbedPool,
     view: Mutex<Option<Arc<View>>>,
     progress: Mutex<Progress>,
+    /// Commits of the lexical index announced to the vector indexer, and the last one it read:
+    /// until it has read the latest, its counts describe an older index, and "ready" would be
+    /// a lie.
+    commits_announced: AtomicU64,
+    commits_read: AtomicU64,
 }
 
 impl std::fmt::Debug for Semantic {
@@ -174,6 +179,8 @@ impl Semantic {
             started: Instant::now(),
             query_pool: EmbedPool::new(cores.min(2), "deepvault-query", false)?,
             view: Mutex::new(None),
+            commits_announced: AtomicU64::new(0),
+            commits_read: AtomicU64::new(0),
         }))
     }
 
@@ -427,7 +434,29 @@ impl Semantic {
             progress.vectors = snapshot.rows();
             progress.vector_bytes = snapshot.bytes();
         }
+        let read = self.commits_read.load(Ordering::Acquire);
+        if progress.state == State::Ready && self.commits_announced.load(Ordering::Acquire) > read {
+            progress.state = State::Embedding;
+        }
         progress
+    }
+
+    /// The lexical index is about to publish a commit the vector indexer will be told of (called
+    /// before anyone can see the commit, so no status page calls the older vectors complete);
+    /// returns its number, for [`Semantic::commit_read`].
+    pub(crate) fn commit_coming(&self) -> u64 {
+        self.commits_announced.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The latest commit announced so far.
+    pub(crate) fn latest_commit(&self) -> u64 {
+        self.commits_announced.load(Ordering::Acquire)
+    }
+
+    /// The vector indexer has read commit `number` (and published its counts). Numbers only
+    /// grow, so a commit whose message never came (a failed reload) is covered by the next.
+    pub(crate) fn commit_read(&self, number: u64) {
+        self.commits_read.fetch_max(number, Ordering::AcqRel);
     }
 
     pub(crate) fn update_progress(&self, f: impl FnOnce(&mut Progress)) {

@@ -278,6 +278,39 @@ fn each_text_is_embedded_once_across_restarts_edits_and_deletions() {
 }
 
 #[test]
+fn vectors_are_not_called_ready_until_the_latest_commit_is_read() {
+    let (_model_dir, model) = tiny_model(TinyBert::default());
+    let mut f = Fixture::new(&[("garden.md", GARDEN)]);
+    let (semantic, mut vectors) = f.vectors(&model);
+    assert_eq!(semantic.progress(None).state, State::Ready);
+
+    // The lexical index commits a new note: between that commit becoming visible and the
+    // vector indexer reading it, the counts (1 of 1) are of the older index.
+    let first = semantic.commit_coming();
+    let ids = f.edit("coffee.md", Some(COFFEE));
+    let progress = semantic.progress(None);
+    assert_eq!(
+        (progress.embedded, progress.total, progress.state),
+        (1, 1, State::Embedding)
+    );
+    // A second commit before the first is read: reading the first is not enough.
+    let second = semantic.commit_coming();
+    semantic.commit_read(first);
+    assert_eq!(semantic.progress(None).state, State::Embedding);
+
+    vectors.changed(ids).unwrap();
+    semantic.commit_read(second);
+    while vectors.has_work() {
+        vectors.embed_next().unwrap();
+    }
+    let progress = semantic.progress(None);
+    assert_eq!(
+        (progress.embedded, progress.total, progress.state),
+        (2, 2, State::Ready)
+    );
+}
+
+#[test]
 fn a_new_model_or_chunker_rebuilds_only_the_vectors() {
     let (_d1, model) = tiny_model(TinyBert::default());
     let (_d2, other) = tiny_model(TinyBert {
