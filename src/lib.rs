@@ -9,6 +9,7 @@
 //! The modules are layers; each uses only those listed above it.
 //!
 //! - [`error`]: the library's error type, which names the path or id it concerns.
+//! - `durable`: small state files written whole or not at all (temporary file, fsync, rename).
 //! - [`vault`]: which files are documents (notes, canvases), the parallel walk, and the pure
 //!   parsers: bytes → note; PDF text extraction, in worker processes. It takes no configuration,
 //!   only arguments.
@@ -49,6 +50,7 @@
 
 pub mod cli;
 pub mod config;
+mod durable;
 pub mod error;
 pub mod index;
 pub mod live;
@@ -63,7 +65,7 @@ pub use error::{Error, Result};
 mod layering {
     /// In order: each may use only those before it.
     const LAYERS: &[&str] = &[
-        "error", "vault", "config", "index", "live", "service", "server", "cli",
+        "error", "durable", "vault", "config", "index", "live", "service", "server", "cli",
     ];
 
     fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

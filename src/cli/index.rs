@@ -277,6 +277,13 @@ fn print_summary(
                 report.skipped.len() - 20
             );
         }
+        if report.pdf_skips_remembered > 0 {
+            let _ = writeln!(
+                err,
+                "    ({} of these PDFs are unchanged since the extractor gave up on them: not tried again)",
+                group(report.pdf_skips_remembered)
+            );
+        }
     }
     if !report.warnings.is_empty() {
         let _ = writeln!(

@@ -7,15 +7,18 @@
 //! - [`queue`]: a byte budget on parsed documents waiting for tantivy's indexing threads.
 //! - [`query`], [`search`], [`snippet`]: from a query string to ranked hits with passages.
 //! - [`fetch`]: one note (or one section) by id, with its links and backlinks resolved.
+//! - [`pdf_skips`]: PDFs the extractor gave up on, remembered so they are not tried again.
 //! - [`vectors`]: semantic search: the embedding model, chunk vectors, the vector side of a
 //!   search (the [`vectors::Semantic`] handle) and their writer.
 //!
 //! On disk, an index folder holds `tantivy/` (the index itself, replaced wholesale on a rebuild),
-//! `vectors/` (the chunk vectors, rebuilt on their own when the model or chunker changes) and
-//! `writer.lock` (held by the one process allowed to write, with its pid inside).
+//! `vectors/` (the chunk vectors, rebuilt on their own when the model or chunker changes),
+//! `pdf-skips.json` (see [`pdf_skips`]) and `writer.lock` (held by the one process allowed to
+//! write, with its pid inside).
 
 pub mod analysis;
 pub(crate) mod fetch;
+pub(crate) mod pdf_skips;
 pub(crate) mod queue;
 pub mod schema;
 pub mod search;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use tantivy::{IndexWriter, Term};
 
+use super::pdf_skips::{PdfSkips, Verdict};
 use super::queue::{QueueBudget, QueuedDoc};
 use super::{
     FileFacts, FileState, Manifest, OpenOutcome, VaultIndex, WriterLock, lock_for_writing,
@@ -117,7 +118,10 @@ impl IndexerSettings {
 }
 
 /// Why a note was not indexed.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum SkipKind {
     /// Vanished between the walk and the read.
     Vanished,
@@ -180,6 +184,8 @@ pub struct ChangeReport {
     pub(crate) bytes_read: u64,
     /// Pages of the PDFs extracted.
     pub(crate) pdf_pages: u64,
+    /// Skipped PDFs not handed to the extractor again: unchanged since it gave up on them.
+    pub(crate) pdf_skips_remembered: usize,
     /// Files seen by the walk (for a reconcile).
     pub(crate) files_seen: usize,
     /// Folders the walk entered (for a reconcile): what the watcher must watch.
@@ -207,6 +213,7 @@ impl ChangeReport {
         self.warnings.extend(other.warnings);
         self.bytes_read += other.bytes_read;
         self.pdf_pages += other.pdf_pages;
+        self.pdf_skips_remembered += other.pdf_skips_remembered;
         self.files_seen += other.files_seen;
         self.folders.extend(other.folders);
         self.root_reopened |= other.root_reopened;
@@ -249,6 +256,8 @@ enum Outcome {
         kind: SkipKind,
         message: String,
         was_indexed: bool,
+        /// A PDF verdict the bytes decide, to keep (see [`PdfSkips`]), with the file's state.
+        remember: Option<FileState>,
     },
     /// Not started: the work was cancelled.
     Cancelled,
@@ -263,6 +272,8 @@ pub struct Indexer {
     queue: Arc<QueueBudget>,
     /// Loaded on first use, so that opening (and a server's start) stays fast.
     manifest: Manifest,
+    /// PDFs the extractor gave up on, not to be tried again while unchanged.
+    pdf_skips: PdfSkips,
     manifest_loaded: bool,
     settings: IndexerSettings,
     pool: rayon::ThreadPool,
@@ -324,6 +335,7 @@ impl Indexer {
                 queue: QueueBudget::new(settings.queue_budget),
                 manifest: Manifest::new(),
                 manifest_loaded: false,
+                pdf_skips: PdfSkips::load(index_dir, settings.pdf.as_deref().map(|p| p.config())),
                 settings,
                 pool,
                 last_commit: Instant::now(),
@@ -457,6 +469,7 @@ impl Indexer {
                 .push((path, SkipKind::Walk, reason.to_string()));
         }
         let seen: HashSet<&str> = walked.files.iter().map(|f| f.id.as_str()).collect();
+        self.pdf_skips.retain_seen(|id| seen.contains(id));
         let gone: Vec<String> = self
             .manifest
             .keys()
@@ -572,6 +585,7 @@ impl Indexer {
         self.writer
             .delete_term(Term::from_field_text(self.index.fields().id, id));
         self.manifest.remove(id);
+        self.pdf_skips.forget(id);
         self.uncommitted = true;
         self.note_change(id);
     }
@@ -588,6 +602,7 @@ impl Indexer {
         for id in &ids {
             self.remove(id);
         }
+        self.pdf_skips.retain_seen(|id| !id.starts_with(&prefix));
         ids.len()
     }
 
@@ -677,11 +692,12 @@ impl Indexer {
         &self,
         id: &str,
         bytes: &[u8],
-    ) -> std::result::Result<TextDocument, (SkipKind, String)> {
+    ) -> std::result::Result<TextDocument, (SkipKind, String, bool)> {
         let Some(extractor) = &self.settings.pdf else {
             return Err((
                 SkipKind::PdfFailed,
                 "PDF extraction is not available in this process".into(),
+                false,
             ));
         };
         match extractor.extract(id, bytes) {
@@ -704,7 +720,9 @@ impl Indexer {
                     PdfSkipKind::TooLarge => SkipKind::TooLarge,
                     _ => SkipKind::PdfFailed,
                 };
-                Err((kind, skip.to_string()))
+                // An extractor that could not run says nothing about the file.
+                let decided_by_bytes = skip.kind() != PdfSkipKind::Unavailable;
+                Err((kind, skip.to_string(), decided_by_bytes))
             }
         }
     }
@@ -735,7 +753,12 @@ impl Indexer {
                     self.settings.max_file_bytes / (1024 * 1024)
                 ),
                 was_indexed,
+                remember: None,
             };
+        }
+        // A PDF the extractor already gave up on, unchanged since: not even read.
+        if let Some(verdict) = self.pdf_skips.unchanged(&file.id, file.size, file.mtime) {
+            return remembered_skip(verdict, file.size, file.mtime, was_indexed);
         }
         // The one containment rule: through the root handle, symlinks followed inside the vault
         // only and to a target the rules allow, and only a regular file is read.
@@ -771,6 +794,7 @@ impl Indexer {
                     kind,
                     message,
                     was_indexed,
+                    remember: None,
                 };
             }
         };
@@ -789,6 +813,9 @@ impl Indexer {
             created: created_ns(&metadata),
             hash,
         };
+        if let Some(verdict) = self.pdf_skips.same_bytes(&file.id, &state) {
+            return remembered_skip(verdict, state.size, state.mtime, was_indexed);
+        }
         let fields = self.index.fields();
         let id_term = Term::from_field_text(fields.id, &file.id);
         if let Some(previous) = previous
@@ -817,11 +844,12 @@ impl Indexer {
         let intake = if document_kind(&file.id) == Some(DocumentKind::Pdf) {
             match self.extract_pdf(&file.id, &bytes) {
                 Ok(document) => Ok(ingest.read_text(&file.id, DocumentKind::Pdf, document)),
-                Err((kind, message)) => {
+                Err((kind, message, decided_by_bytes)) => {
                     return Outcome::Skipped {
                         kind,
                         message,
                         was_indexed,
+                        remember: decided_by_bytes.then_some(state),
                     };
                 }
             }
@@ -843,6 +871,7 @@ impl Indexer {
                     kind: SkipKind::Invalid,
                     message,
                     was_indexed,
+                    remember: None,
                 };
             }
             Err(_) => {
@@ -850,6 +879,7 @@ impl Indexer {
                     kind: SkipKind::Unreadable,
                     message: "the Markdown parser failed on this file; please report it".into(),
                     was_indexed,
+                    remember: None,
                 };
             }
         };
@@ -877,6 +907,7 @@ impl Indexer {
                 kind: SkipKind::Unreadable,
                 message: format!("the index refused it: {err}"),
                 was_indexed,
+                remember: None,
             },
         }
     }
@@ -901,6 +932,7 @@ impl Indexer {
                     report.warnings.push((file.id.clone(), warning));
                 }
                 self.manifest.insert(file.id.clone(), state);
+                self.pdf_skips.forget(&file.id);
                 self.uncommitted = true;
                 self.note_change(&file.id);
             }
@@ -914,6 +946,7 @@ impl Indexer {
             Outcome::Cancelled => report.cancelled = true,
             Outcome::Private { was_indexed } => {
                 report.private += 1;
+                self.pdf_skips.forget(&file.id);
                 if was_indexed {
                     report.removed += 1;
                     self.manifest.remove(&file.id);
@@ -925,8 +958,29 @@ impl Indexer {
                 kind,
                 message,
                 was_indexed,
+                remember,
             } => {
                 tracing::warn!(note = %file.id, "skipped: {} ({message})", kind.label());
+                match remember {
+                    Some(state) => {
+                        if self.pdf_skips.same_bytes(&file.id, &state).is_some() {
+                            report.pdf_skips_remembered += 1;
+                        }
+                        self.pdf_skips.remember(
+                            &file.id,
+                            Verdict {
+                                size: state.size,
+                                mtime: state.mtime,
+                                hash: state.hash,
+                                kind,
+                                message: message.clone(),
+                            },
+                        )
+                    }
+                    // Skipped for another reason (gone, too large, refused): whatever the
+                    // extractor said no longer holds.
+                    None => self.pdf_skips.forget(&file.id),
+                }
                 if was_indexed {
                     self.remove(&file.id);
                     report.removed += 1;
@@ -938,6 +992,8 @@ impl Indexer {
 
     /// Commits pending changes (if any) and makes them visible to searchers.
     pub fn commit(&mut self, trigger: CommitTrigger) -> Result<bool> {
+        // A verdict holds whether or not the index commits (it is about the file alone).
+        self.pdf_skips.save();
         if !self.uncommitted {
             return Ok(false);
         }
@@ -986,6 +1042,20 @@ impl Indexer {
         self.writer
             .wait_merging_threads()
             .map_err(|e| Error::tantivy(&dir, e))
+    }
+}
+
+/// The skip a remembered PDF verdict stands for, kept with the file's current state.
+fn remembered_skip(verdict: &Verdict, size: u64, mtime: i64, was_indexed: bool) -> Outcome {
+    Outcome::Skipped {
+        kind: verdict.kind,
+        message: verdict.message.clone(),
+        was_indexed,
+        remember: Some(FileState {
+            size,
+            mtime,
+            hash: verdict.hash,
+        }),
     }
 }
 

@@ -280,3 +280,62 @@ async fn pdfs_are_searched_fetched_and_cited_to_the_page() {
     let raw = reqwest::get(server.url("/files/plain.txt")).await.unwrap();
     assert_eq!(raw.status(), 404);
 }
+
+/// A PDF the extractor gave up on (encrypted, no text layer, unreadable) is not handed to it
+/// again while its bytes stay the same, even touched; it is still counted with its reason. A
+/// changed file is tried again, and a deleted one is forgotten.
+#[test]
+fn a_pdf_the_extractor_gave_up_on_is_not_tried_again_until_it_changes() {
+    use crate::common::TestVault;
+
+    let t = TestVault::new();
+    t.write_bytes("Papers/good.pdf", &testpdf::multi_page(2))
+        .write_bytes("Papers/locked.pdf", &testpdf::encrypted("secret"))
+        .write_bytes("Papers/scan.pdf", &testpdf::no_text(2))
+        .write_bytes("Papers/broken.pdf", &testpdf::garbage());
+    let index = |expect: &[&str]| {
+        let out = t.run(&["index", t.root().to_str().unwrap()]);
+        let summary = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{summary}");
+        for line in expect {
+            assert!(summary.contains(line), "{line}: {summary}");
+        }
+        summary
+    };
+    let reasons = [
+        "1 encrypted PDF",
+        "1 PDF without a text layer",
+        "1 PDF the extractor could not read",
+    ];
+    let first = index(&reasons);
+    assert!(!first.contains("not tried again"), "{first}");
+    let kept = t.index_dir().join("pdf-skips.json");
+    assert!(kept.exists(), "the verdicts are kept beside the index");
+
+    // Unchanged, and touched with the same bytes: the same reasons, without the extractor.
+    index(&[&reasons[..], &["(3 of these PDFs are unchanged since the extractor gave up on them: not tried again)"]].concat());
+    let file = std::fs::File::options()
+        .write(true)
+        .open(t.path("Papers/scan.pdf"))
+        .unwrap();
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    drop(file);
+    index(&["(3 of these PDFs are unchanged"]);
+
+    // A repaired file is read again; a deleted one is forgotten.
+    t.write_bytes("Papers/broken.pdf", &testpdf::multi_page(3));
+    std::fs::remove_file(t.path("Papers/locked.pdf")).unwrap();
+    let last = index(&[
+        "1 new",
+        "skipped 1: 1 PDF without a text layer",
+        "(1 of these PDFs are unchanged",
+    ]);
+    assert!(!last.contains("encrypted"), "{last}");
+    let kept = std::fs::read_to_string(&kept).unwrap();
+    assert!(kept.contains("Papers/scan.pdf"), "{kept}");
+    assert!(
+        !kept.contains("locked.pdf") && !kept.contains("broken.pdf"),
+        "{kept}"
+    );
+}

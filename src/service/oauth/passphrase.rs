@@ -13,7 +13,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use super::oauth_dir;
-use super::store::write_atomic;
+use crate::durable::write_atomic;
 use crate::error::{Error, Result};
 
 /// Shorter passphrases are refused by `deepvault auth passphrase`.

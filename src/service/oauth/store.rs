@@ -11,8 +11,7 @@
 //! second, so a revocation takes effect on the next request.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
@@ -20,6 +19,7 @@ use std::sync::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use super::{ClientRef, Revocation, oauth_dir, redirect_host};
+use crate::durable::write_atomic;
 use crate::error::{Error, Result};
 
 const FORMAT_VERSION: u32 = 1;
@@ -420,31 +420,4 @@ fn load(file: &Path) -> Result<(StateFile, Option<Stamp>)> {
         )),
         Err(e) => Err(Error::io(file, e)),
     }
-}
-
-/// Write to a temporary file, fsync it, rename it over the target, fsync the folder: a crash
-/// leaves the old file or the new one, never half of one. Mode 0600.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
-    let mut file = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| Error::io(&tmp, e))?;
-    // `mode` applies only when the file is created; a leftover temporary file keeps its own.
-    file.set_permissions(fs::Permissions::from_mode(0o600))
-        .map_err(|e| Error::io(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))?;
-    Ok(())
 }

@@ -222,6 +222,25 @@ impl ExtractorConfig {
         }
     }
 
+    /// What decides a verdict besides the file: this program's version (its extractor) and
+    /// every limit. A verdict reached under another stamp is not kept (see
+    /// `index::pdf_skips`).
+    pub fn stamp(&self) -> String {
+        let l = &self.limits;
+        format!(
+            "deepvault {}; limits file {} stream {} pages {} chars {}; time {:?}+{:?}/MB<={:?}; mem {} MB",
+            env!("CARGO_PKG_VERSION"),
+            l.max_file_bytes,
+            l.max_stream_bytes,
+            l.max_pages,
+            l.max_total_chars,
+            self.timeout_base,
+            self.timeout_per_mb,
+            self.timeout_max,
+            self.mem_limit_mb,
+        )
+    }
+
     /// The time limit of a file of `bytes` bytes.
     pub fn timeout_for(&self, bytes: u64) -> Duration {
         let mb = u32::try_from(bytes.div_ceil(1 << 20)).unwrap_or(u32::MAX);
