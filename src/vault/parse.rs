@@ -1220,11 +1220,15 @@ impl<'a> MarkdownPass<'a> {
                 let Some(resolved) = resolve_relative(self.id, path) else {
                     return;
                 };
-                if is_image && !super::note::is_markdown_name(&resolved) {
-                    return;
-                }
+                // `![alt](img/chart.png)` embeds an attachment: recorded as an embed of its
+                // vault path, so the attachment is a linked file (`/files/`) with a backlink.
+                let kind = if is_image && !super::note::is_markdown_name(&resolved) {
+                    LinkKind::Embed
+                } else {
+                    LinkKind::Markdown
+                };
                 self.links.push(Link {
-                    kind: LinkKind::Markdown,
+                    kind,
                     key: link_key(&resolved),
                     target: resolved,
                     fragment,
@@ -1702,6 +1706,7 @@ mod tests {
                 (LinkKind::Markdown, "A/Up Note.md", Some("sec"), "a/up note"),
                 (LinkKind::External, "https://example.com", None, ""),
                 (LinkKind::External, "https://auto.example", None, ""),
+                (LinkKind::Embed, "A/B/pic.png", None, "a/b/pic.png"),
             ]
         );
         assert!(note.plain.contains("alias"));

@@ -27,7 +27,7 @@ fn vault(outside: &std::path::Path) -> TestVault {
         "Public.md",
         "# Public\n\n![[diagram.png]]\n[the paper](files/paper.pdf)\n![[vector.svg]]\n\
          ![[Journal/scan.png]]\n![[out.png]]\n![[.hidden.png]]\n![[Archive/old.png]]\n\
-         ![[twice.png]]\n![[Secret.md]]\n",
+         ![[twice.png]]\n![[Secret.md]]\n![a chart](img/chart%20one.png)\n",
     )
     .note(
         "Secret.md",
@@ -49,6 +49,7 @@ fn vault(outside: &std::path::Path) -> TestVault {
     .write_bytes(".hidden.png", b"hidden")
     .write_bytes("secret-only.png", b"only the private note")
     .write_bytes("unlinked.png", b"nobody links here")
+    .write_bytes("img/chart one.png", b"a chart")
     .write_bytes("a/twice.png", b"twice a")
     .write_bytes("b/twice.png", b"twice b");
     std::fs::write(outside.join("out.png"), b"OUTSIDE THE VAULT").unwrap();
@@ -100,6 +101,11 @@ async fn files_serves_what_indexed_documents_reference_and_nothing_else() {
             "a Markdown link of a public note",
         ),
         ("/files/vector.svg", true, "embedded: served, as a download"),
+        (
+            "/files/img/chart%20one.png",
+            true,
+            "a Markdown image of a public note",
+        ),
         ("/files/Journal/scan.png", false, "under private_paths"),
         (
             "/files/secret-only.png",
