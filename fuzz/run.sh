@@ -47,7 +47,11 @@ printf '%s\n' '%PDF-1.4' '1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj' \
 printf '%s' "D:20240131235959+01'00'" > corpus/extract_pdf/date
 printf '%s' 'Microsoft Word - draft3.docx' > corpus/extract_pdf/title
 
-cargo fuzz build -O
+# No sanitizer: every line of deepvault is safe Rust (`forbid(unsafe_code)`), so AddressSanitizer
+# could only find faults in dependencies' unsafe code, while a panic, an overflow, a hang or a
+# memory blow-up (what these targets look for) is caught without it. Without it the smoke
+# build took 12m20s instead of 14m58s, and each target runs faster.
+cargo fuzz build -O -s none
 # secret_boundary keeps its vault and index in a temporary folder: this one, removed afterwards.
 export TMPDIR=$(mktemp -d)
 trap 'rm -rf "$TMPDIR"' EXIT
@@ -56,7 +60,7 @@ trap 'rm -rf "$TMPDIR"' EXIT
 export PDF_OXIDE_MAX_DECOMPRESS_MB=16
 for target in parse_note query secret_boundary extract_pdf; do
     echo "==> fuzzing $target for ${seconds}s"
-    cargo fuzz run -O "$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=262144 2>&1 \
+    cargo fuzz run -O -s none "$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=262144 2>&1 \
         | grep -E '^(#[0-9]+ +(DONE|INITED)|==[0-9]+==|SUMMARY|Done [0-9]+ runs)' || true
     if compgen -G "artifacts/$target/*" > /dev/null; then
         echo "FAIL: fuzzing $target found crashes:"; ls "artifacts/$target"
