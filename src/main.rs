@@ -8,9 +8,9 @@ fn main() -> std::process::ExitCode {
 /// glibc gives each thread that meets contention a heap arena of its own, up to 8 per core, and
 /// an arena keeps what it once held: the parse threads' megabyte-sized PDF buffers stayed
 /// resident across many of them, and indexing 1 GB of TeX Live PDFs peaked at 589 MB (the
-/// process and its PDF workers). One arena per core: 461 MB, and embedding is not slower.
-/// (A fixed mmap threshold also kept the memory down, but made every tensor of the embedding
-/// model a fresh mapping: 32 % slower embedding.)
+/// process and its PDF workers). One arena per core: 418 MB, and embedding is not slower
+/// (docs/pdf.md). A fixed mmap threshold also kept the memory down, but made every tensor of
+/// the embedding model a fresh mapping: 32 % slower embedding.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_heap_arenas() {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -110,7 +110,7 @@ impl NoteDoc {
 }
 
 /// What the manifest knows about one indexed file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileState {
     pub size: u64,
     pub mtime: i64,

@@ -21,14 +21,13 @@ use crate::durable::write_atomic;
 use crate::vault::pdf::ExtractorConfig;
 
 /// The file's name in the index folder.
-pub(crate) const FILE_NAME: &str = "pdf-skips.json";
+const FILE_NAME: &str = "pdf-skips.json";
 
 /// One PDF's verdict, with the state of the file it was reached on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Verdict {
-    pub(crate) size: u64,
-    pub(crate) mtime: i64,
-    pub(crate) hash: u64,
+    #[serde(flatten)]
+    pub(crate) state: FileState,
     pub(crate) kind: SkipKind,
     pub(crate) message: String,
 }
@@ -72,14 +71,14 @@ impl PdfSkips {
     pub(crate) fn unchanged(&self, id: &str, size: u64, mtime: i64) -> Option<&Verdict> {
         self.verdicts
             .get(id)
-            .filter(|v| v.size == size && v.mtime == mtime)
+            .filter(|v| v.state.size == size && v.state.mtime == mtime)
     }
 
     /// The verdict on `id` if its bytes are the ones it was reached on (a touched file).
     pub(crate) fn same_bytes(&self, id: &str, state: &FileState) -> Option<&Verdict> {
         self.verdicts
             .get(id)
-            .filter(|v| v.size == state.size && v.hash == state.hash)
+            .filter(|v| v.state.size == state.size && v.state.hash == state.hash)
     }
 
     pub(crate) fn remember(&mut self, id: &str, verdict: Verdict) {

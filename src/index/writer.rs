@@ -969,9 +969,7 @@ impl Indexer {
                         self.pdf_skips.remember(
                             &file.id,
                             Verdict {
-                                size: state.size,
-                                mtime: state.mtime,
-                                hash: state.hash,
+                                state,
                                 kind,
                                 message: message.clone(),
                             },
@@ -1054,7 +1052,7 @@ fn remembered_skip(verdict: &Verdict, size: u64, mtime: i64, was_indexed: bool) 
         remember: Some(FileState {
             size,
             mtime,
-            hash: verdict.hash,
+            hash: verdict.state.hash,
         }),
     }
 }
