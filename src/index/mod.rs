@@ -544,6 +544,14 @@ impl VaultIndex {
         payload_json(vault_root, complete, ingest)
     }
 
+    /// For a follower: whether the last commit on disk holds the complete first index, and if
+    /// so, that commit loaded for new searchers. `is_complete` reads `meta.json` afresh while the
+    /// reader may still hold an earlier, half-built commit (it follows with a delay): a follower
+    /// that said "ready" on the word of the file alone answered its first search from that.
+    pub(crate) fn catch_up_if_complete(&self) -> bool {
+        self.is_complete() && self.reload().is_ok()
+    }
+
     /// Whether the last commit says the first full index is done (see `Payload::complete`).
     pub(crate) fn is_complete(&self) -> bool {
         self.index

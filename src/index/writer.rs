@@ -352,6 +352,13 @@ impl Indexer {
         ))
     }
 
+    /// Makes each commit visible through `served` (the index a follower has been serving from,
+    /// whose reader otherwise follows commits with a delay) as it is made: both share one reader.
+    pub(crate) fn publish_through(&mut self, served: &VaultIndex) {
+        debug_assert_eq!(self.index.dir, served.dir, "the same index folder");
+        self.index.reader = served.reader.clone();
+    }
+
     pub fn index(&self) -> &VaultIndex {
         &self.index
     }
@@ -1100,6 +1107,57 @@ mod tests {
         assert_eq!((report.removed, report.cancelled), (0, true));
         assert_eq!(indexer.note_count(), 3);
         assert!(indexer.index().is_complete());
+    }
+
+    /// A follower opened while the writer's first index was half built, and asked after the
+    /// writer committed it, sees that commit at once: its reader is not left on the earlier one
+    /// while `meta.json` already says complete (a Codex session's first search came back empty).
+    #[test]
+    fn a_follower_that_finds_the_index_complete_searches_that_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let index_dir = tempfile::tempdir().unwrap();
+        for name in ["a.md", "b.md", "c.md"] {
+            std::fs::write(dir.path().join(name), format!("# {name}\n")).unwrap();
+        }
+        let vault = Vault::open(dir.path(), &[]).unwrap();
+        let settings = IndexerSettings::default();
+        let stamp = settings.ingest.stamp();
+        let (mut writer, _) = Indexer::open(vault.clone(), index_dir.path(), settings).unwrap();
+        let follower = VaultIndex::open_following(index_dir.path(), vault.root(), &stamp)
+            .unwrap()
+            .expect("the writer created the index");
+        assert!(!follower.catch_up_if_complete(), "nothing is indexed yet");
+
+        writer.reconcile(None).unwrap();
+        writer.commit(CommitTrigger::Command).unwrap();
+        assert!(follower.catch_up_if_complete());
+        assert_eq!(follower.searcher().num_docs(), 3);
+    }
+
+    /// A follower that takes over serves from the index it followed: each commit of its new
+    /// writer, and the ready flag after it, reach that index at once, not after the follower's
+    /// reload delay (the first search after a takeover came back empty).
+    #[test]
+    fn a_takeover_publishes_its_commits_through_the_followed_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let index_dir = tempfile::tempdir().unwrap();
+        for name in ["a.md", "b.md"] {
+            std::fs::write(dir.path().join(name), format!("# {name}\n")).unwrap();
+        }
+        let vault = Vault::open(dir.path(), &[]).unwrap();
+        let settings = IndexerSettings::default();
+        let stamp = settings.ingest.stamp();
+        let (first, _) = Indexer::open(vault.clone(), index_dir.path(), settings.clone()).unwrap();
+        let served = VaultIndex::open_following(index_dir.path(), vault.root(), &stamp)
+            .unwrap()
+            .expect("the first writer created the index");
+        drop(first); // it stops before its first index
+
+        let (mut takeover, _) = Indexer::open(vault, index_dir.path(), settings).unwrap();
+        takeover.publish_through(&served);
+        takeover.reconcile(None).unwrap();
+        takeover.commit(CommitTrigger::Command).unwrap();
+        assert_eq!(served.searcher().num_docs(), 2);
     }
 
     /// A note under `private_paths` is private: counted so, and removed at the next start when

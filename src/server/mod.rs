@@ -133,11 +133,8 @@ async fn serve(config: Config, vault: Vault, transport: Transport) -> anyhow::Re
         (None, Some(address)) => format!("http://{address}"),
         (None, None) => config.base_url(),
     };
-    let (index, writer) = match role {
-        Role::Writer(indexer) => (indexer.index().clone(), Some(*indexer)),
-        Role::Follower(index) => (*index, None),
-    };
-    if writer.is_none()
+    let index = role.served();
+    if matches!(role, Role::Follower(_))
         && let Some(semantic) = &semantic
     {
         // A follower reads the vectors the writer makes; it needs the model for queries.
@@ -168,7 +165,7 @@ async fn serve(config: Config, vault: Vault, transport: Transport) -> anyhow::Re
         vault: &vault,
         status: &status,
     };
-    let sync = start_sync(writer, &opened, &shutdown, &cancel, semantic.clone());
+    let sync = start_sync(role, &opened, &shutdown, &cancel, semantic.clone());
     let mut auth = Auth::new(config.auth.tokens.clone(), config.auth.oauth.clone());
     if let Some(oauth) = &oauth {
         auth = auth.with_builtin(oauth.clone());

@@ -39,6 +39,17 @@ pub(crate) enum Role {
     Follower(Box<VaultIndex>),
 }
 
+impl Role {
+    /// The index that searches and fetches read: it sees every commit as soon as the role that
+    /// writes it has made it (a follower's only after a delay, until it takes over).
+    pub(crate) fn served(&self) -> VaultIndex {
+        match self {
+            Role::Writer(indexer) => indexer.index().clone(),
+            Role::Follower(index) => VaultIndex::clone(index),
+        }
+    }
+}
+
 /// Opens the index as its writer, or, when another deepvault process writes it (a second
 /// `serve --stdio` that Codex or Claude Desktop started, say), as a follower of that process.
 pub(crate) async fn open_role(
@@ -95,10 +106,11 @@ pub(crate) async fn open_role(
                 "another deepvault process{holder} keeps this index current; serving it read-only, and taking over if it stops"
             );
             status.set_watcher(&format!("following another process{holder}"));
+            let complete = index.catch_up_if_complete();
             status.set_notes(index.searcher().num_docs() as usize);
             status.set_documents(&index.kind_counts());
             status.set_phase("following");
-            if index.is_complete() {
+            if complete {
                 status.set_ready();
             } else {
                 wait_for_first_index(index.clone(), Arc::clone(status));
@@ -116,12 +128,9 @@ fn wait_for_first_index(index: VaultIndex, status: Arc<Status>) {
     tokio::spawn(async move {
         while !status.is_ready() {
             let probe = index.clone();
-            // The reader follows commits on its own, but with a delay: load the commit that
-            // says "complete" now, so the first search after ready sees it.
-            let complete =
-                tokio::task::spawn_blocking(move || probe.is_complete() && probe.reload().is_ok())
-                    .await
-                    .unwrap_or(false);
+            let complete = tokio::task::spawn_blocking(move || probe.catch_up_if_complete())
+                .await
+                .unwrap_or(false);
             if complete {
                 status.set_notes(index.searcher().num_docs() as usize);
                 status.set_documents(&index.kind_counts());
@@ -158,7 +167,7 @@ pub(crate) struct OpenedVault<'a> {
 /// `cancel` stops the indexing in progress (a shutdown). The writer also embeds notes when
 /// `semantic` is given.
 pub(crate) fn start_sync(
-    writer: Option<Indexer>,
+    role: Role,
     vault: &OpenedVault<'_>,
     shutdown: &CancellationToken,
     cancel: &Cancel,
@@ -172,17 +181,20 @@ pub(crate) fn start_sync(
     } = *vault;
     let slot = Arc::new(std::sync::Mutex::new(None));
     let threads = config.semantic.as_ref().map_or(1, |s| s.threads);
-    if let Some(indexer) = writer {
-        let handle = crate::live::start(
-            indexer,
-            config.watch.clone(),
-            Arc::clone(status),
-            cancel.clone(),
-            semantic.map(|s| (s, threads)),
-        );
-        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
-        return SyncSlot(slot);
-    }
+    let served = match role {
+        Role::Writer(indexer) => {
+            let handle = crate::live::start(
+                *indexer,
+                config.watch.clone(),
+                Arc::clone(status),
+                cancel.clone(),
+                semantic.map(|s| (s, threads)),
+            );
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+            return SyncSlot(slot);
+        }
+        Role::Follower(index) => *index,
+    };
     let slot_task = Arc::clone(&slot);
     let (config, ingest, vault, status, shutdown, cancel) = (
         config.clone(),
@@ -206,7 +218,10 @@ pub(crate) fn start_sync(
             let opened =
                 tokio::task::spawn_blocking(move || Indexer::open(vault, &dir, settings)).await;
             match opened {
-                Ok(Ok((indexer, _))) => {
+                Ok(Ok((mut indexer, _))) => {
+                    // Its commits, and the ready flag that follows them, must reach the index
+                    // the tools have been serving from at once, not after the follower's delay.
+                    indexer.publish_through(&served);
                     tracing::info!(
                         "the other deepvault process stopped; this one now keeps the index current"
                     );
