@@ -58,6 +58,30 @@ pub(crate) fn document_kind(name: &str) -> Option<DocumentKind> {
     .map(|(_, kind)| kind)
 }
 
+/// The files of a vault by lower-cased file name ([`Rules::file_names`]).
+pub(crate) struct FileNames {
+    by_name: HashMap<String, Vec<String>>,
+}
+
+impl FileNames {
+    /// The files whose link key is `key` or ends with `/key`: the files a link written `key`
+    /// could mean (names match without regard to case, as link keys do).
+    pub(crate) fn with_key(&self, key: &str) -> Vec<&str> {
+        let name = key.rsplit('/').next().unwrap_or(key).to_lowercase();
+        let suffix = format!("/{key}");
+        self.by_name
+            .get(&name)
+            .into_iter()
+            .flatten()
+            .filter(|id| {
+                let id_key = super::note::link_key(id);
+                id_key == key || id_key.ends_with(&suffix)
+            })
+            .map(String::as_str)
+            .collect()
+    }
+}
+
 /// True for a document whose text is what deepvault serves (redacted), never its bytes: notes,
 /// drawings, canvases and plain-text files. Their file is never served as it is (`/files`);
 /// their page is.
@@ -312,13 +336,10 @@ impl Rules {
                 .is_ok_and(|target| target != id && self.is_private_path(&target))
     }
 
-    /// The files (not folders) of the vault, exclusions applied, whose link key is `key` or ends
-    /// with `/key`: the files a link written `key` could mean. At most `limit`; one thread.
-    pub(crate) fn files_with_key(&self, key: &str, limit: usize) -> Vec<String> {
-        let name = key.rsplit('/').next().unwrap_or(key).to_string();
-        let suffix = format!("/{key}");
+    /// The files (not folders) of the vault, exclusions applied, by name: what a link written
+    /// as a bare name or a path suffix could mean. One walk, on this thread.
+    pub(crate) fn file_names(&self) -> FileNames {
         let root = self.vault.root().to_path_buf();
-        let mut out = Vec::new();
         let mut builder = walk_builder(&root);
         let rules = self.clone();
         let filter_root = root.clone();
@@ -339,13 +360,9 @@ impl Rules {
                 && !rules.extra.excludes(&id, is_dir)
                 && !rules.ignore.is_ignored(&id, is_dir)
         });
+        let mut by_name: HashMap<String, Vec<String>> = HashMap::new();
         for entry in builder.build().flatten() {
-            if entry.file_type().is_some_and(|t| t.is_dir())
-                || !entry
-                    .file_name()
-                    .to_string_lossy()
-                    .eq_ignore_ascii_case(&name)
-            {
+            if entry.file_type().is_some_and(|t| t.is_dir()) {
                 continue;
             }
             let Some(id) = entry
@@ -356,15 +373,10 @@ impl Rules {
             else {
                 continue;
             };
-            let id_key = super::note::link_key(&id);
-            if id_key == key || id_key.ends_with(&suffix) {
-                out.push(id);
-                if out.len() >= limit {
-                    break;
-                }
-            }
+            let name = entry.file_name().to_string_lossy().to_lowercase();
+            by_name.entry(name).or_default().push(id);
         }
-        out
+        FileNames { by_name }
     }
 
     /// The target id of `id` through its symlinks, if it is inside the vault and not excluded:
@@ -676,17 +688,13 @@ mod tests {
             ],
             &["Templates/**"],
         );
-        let rules = Rules::load(&vault).unwrap();
-        let mut both = rules.files_with_key("diagram.png", 10);
+        let names = Rules::load(&vault).unwrap().file_names();
+        let mut both = names.with_key("diagram.png");
         both.sort();
         assert_eq!(both, ["img/Diagram.png", "other/diagram.png"]);
-        assert_eq!(
-            rules.files_with_key("img/diagram.png", 10),
-            ["img/Diagram.png"]
-        );
-        assert_eq!(rules.files_with_key("diagram.png", 1).len(), 1);
-        assert_eq!(rules.files_with_key("solo.png", 10), ["solo.png"]);
-        assert!(rules.files_with_key("g/diagram.png", 10).is_empty());
+        assert_eq!(names.with_key("img/diagram.png"), ["img/Diagram.png"]);
+        assert_eq!(names.with_key("solo.png"), ["solo.png"]);
+        assert!(names.with_key("g/diagram.png").is_empty());
     }
 
     #[test]

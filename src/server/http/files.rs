@@ -14,6 +14,8 @@
 //!   a shorter suffix of it (`![[diagram.png]]`) when no other file of the vault has that suffix,
 //!   as Obsidian resolves links. Private notes are not in the index, so what only they reference
 //!   is never served;
+//!   The vault's file names come from one walk, kept for [`FILE_NAMES_TTL`]: a client asking
+//!   for many files cannot make the server walk the vault for each;
 //! - it is a regular file, opened through the root handle ([`crate::vault::contain`]).
 //!
 //! Who may ask is decided as for note pages ([`PagesState::access`]): `public`, a signed link
@@ -28,6 +30,8 @@
 //! `Last-Modified`, `If-None-Match` and `If-Range`.
 
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -41,13 +45,48 @@ use crate::index::fetch::is_linked;
 use crate::service::tools::Tools;
 use crate::vault::Vault;
 use crate::vault::note::name_keys;
-use crate::vault::rules::{Rules, is_text_document};
+use crate::vault::rules::{FileNames, Rules, is_text_document};
 
-/// What `/files` needs: the pages' access rules and index, and the vault to open files in.
+/// What `/files` needs: the pages' access rules and index, the vault to open files in, and its
+/// file names.
 #[derive(Clone)]
 pub(crate) struct FilesState {
     pub(crate) pages: PagesState,
     pub(crate) vault: Vault,
+    pub(crate) names: Arc<FileNamesCache>,
+}
+
+/// How long one walk's file names answer "which files could this link mean": a file added or
+/// excluded since counts after this (the file asked for is always checked afresh).
+pub(crate) const FILE_NAMES_TTL: Duration = Duration::from_secs(5);
+
+/// The vault's file names from the last walk, while they are younger than the TTL.
+pub(crate) struct FileNamesCache {
+    ttl: Duration,
+    last: Mutex<Option<(Instant, Arc<FileNames>)>>,
+}
+
+impl FileNamesCache {
+    pub(crate) fn new(ttl: Duration) -> FileNamesCache {
+        FileNamesCache {
+            ttl,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The file names, walked again when older than the TTL. Blocking; the lock is held during
+    /// the walk, so that requests arriving meanwhile wait for it instead of walking too.
+    fn get(&self, rules: &Rules) -> Arc<FileNames> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match &*last {
+            Some((walked, names)) if walked.elapsed() < self.ttl => Arc::clone(names),
+            _ => {
+                let names = Arc::new(rules.file_names());
+                *last = Some((Instant::now(), Arc::clone(&names)));
+                names
+            }
+        }
+    }
 }
 
 /// Bytes read from the file per chunk of a response body.
@@ -80,8 +119,9 @@ pub(crate) async fn file(
         return denied(&state.pages, "This file");
     }
     let tools = state.pages.tools.clone();
-    let vault = state.vault.clone();
-    let opened = tokio::task::spawn_blocking(move || open_served(&tools, &vault, &id)).await;
+    let (vault, names) = (state.vault.clone(), Arc::clone(&state.names));
+    let opened =
+        tokio::task::spawn_blocking(move || open_served(&tools, &vault, &names, &id)).await;
     match opened {
         Ok(Ok(Some(opened))) => respond(opened, &method, &headers),
         Ok(Ok(None)) => not_found(),
@@ -92,7 +132,12 @@ pub(crate) async fn file(
 
 /// The file at `id` when the rules above allow it, opened; `None` otherwise (the reason is
 /// logged at debug level, never told).
-fn open_served(tools: &Tools, vault: &Vault, id: &str) -> crate::Result<Option<Opened>> {
+fn open_served(
+    tools: &Tools,
+    vault: &Vault,
+    names: &FileNamesCache,
+    id: &str,
+) -> crate::Result<Option<Opened>> {
     if !is_clean_id(id) || is_text_document(id) {
         return Ok(None);
     }
@@ -107,7 +152,7 @@ fn open_served(tools: &Tools, vault: &Vault, id: &str) -> crate::Result<Option<O
     if target != id && (is_text_document(&target) || rules.is_private_path(&target)) {
         return Ok(None);
     }
-    if !is_referenced(tools, &rules, id)? {
+    if !is_referenced(tools, &rules, names, id)? {
         return Ok(None);
     }
     match vault.dir().open_file(&target) {
@@ -135,7 +180,12 @@ fn is_clean_id(id: &str) -> bool {
 
 /// True when `id` is an indexed document (whose text held no secret), or an indexed document links to it (see the module
 /// docs for how links resolve).
-fn is_referenced(tools: &Tools, rules: &Rules, id: &str) -> crate::Result<bool> {
+fn is_referenced(
+    tools: &Tools,
+    rules: &Rules,
+    names: &FileNamesCache,
+    id: &str,
+) -> crate::Result<bool> {
     let index = &tools.index;
     let searcher = index.searcher();
     if let Some(doc) = index.load_by_id(&searcher, id)? {
@@ -147,7 +197,7 @@ fn is_referenced(tools: &Tools, rules: &Rules, id: &str) -> crate::Result<bool> 
             continue;
         }
         // The whole path names this file; a shorter suffix only when no other file has it.
-        if i == 0 || rules.files_with_key(&key, 2) == [id] {
+        if i == 0 || names.get(rules).with_key(&key) == [id] {
             return Ok(true);
         }
     }
@@ -437,6 +487,29 @@ fn disposition(inline: bool, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One walk answers every lookup while it is fresh; a stale one is walked again.
+    #[test]
+    fn file_names_are_walked_once_per_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.png"), "").unwrap();
+        let vault = Vault::open(dir.path(), &[]).unwrap();
+        let rules = Rules::load(&vault).unwrap();
+
+        let kept = FileNamesCache::new(Duration::from_secs(3600));
+        let first = kept.get(&rules);
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/a.png"), "").unwrap();
+        let second = kept.get(&rules);
+        assert!(Arc::ptr_eq(&first, &second), "walked again while fresh");
+        assert_eq!(second.with_key("a.png"), ["a.png"]);
+
+        let expiring = FileNamesCache::new(Duration::ZERO);
+        let names = expiring.get(&rules);
+        let mut both = names.with_key("a.png");
+        both.sort();
+        assert_eq!(both, ["a.png", "sub/a.png"], "a stale walk is done again");
+    }
 
     #[test]
     fn ranges() {

@@ -148,6 +148,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(files::FilesState {
             pages: state.pages.clone(),
             vault: state.vault.clone(),
+            names: Arc::new(files::FileNamesCache::new(files::FILE_NAMES_TTL)),
         });
     let mut web = Router::new()
         .route("/", get(pages::home))
