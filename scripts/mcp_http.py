@@ -98,7 +98,20 @@ class Server:
                 self.log.seek(0)
                 sys.exit(f"deepvault exited: {self.log.read()}")
             time.sleep(0.002)
-        sys.exit("deepvault did not start within 60 s")
+        # Say what it was doing: its log so far, and where each of its threads waits.
+        self.log.seek(0)
+        log = self.log.read()[-4000:]
+        stacks = ""
+        try:
+            for task in sorted(os.listdir(f"/proc/{self.process.pid}/task")):
+                with open(f"/proc/{self.process.pid}/task/{task}/comm") as f:
+                    name = f.read().strip()
+                with open(f"/proc/{self.process.pid}/task/{task}/wchan") as f:
+                    stacks += f"  {task} {name}: {f.read().strip() or 'running'}\n"
+        except OSError:
+            pass
+        self.process.kill()
+        sys.exit(f"deepvault did not start within 60 s; its log so far:\n{log}\nits threads:\n{stacks}")
 
     def ready(self):
         try:
