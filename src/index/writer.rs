@@ -765,7 +765,7 @@ impl Indexer {
         }
         // A PDF the extractor already gave up on, unchanged since: not even read.
         if let Some(verdict) = self.pdf_skips.unchanged(&file.id, file.size, file.mtime) {
-            return remembered_skip(verdict, file.size, file.mtime, was_indexed);
+            return remembered_skip(verdict, verdict.state, was_indexed);
         }
         // The one containment rule: through the root handle, symlinks followed inside the vault
         // only and to a target the rules allow, and only a regular file is read.
@@ -821,7 +821,7 @@ impl Indexer {
             hash,
         };
         if let Some(verdict) = self.pdf_skips.same_bytes(&file.id, &state) {
-            return remembered_skip(verdict, state.size, state.mtime, was_indexed);
+            return remembered_skip(verdict, state, was_indexed);
         }
         let fields = self.index.fields();
         let id_term = Term::from_field_text(fields.id, &file.id);
@@ -1051,16 +1051,12 @@ impl Indexer {
 }
 
 /// The skip a remembered PDF verdict stands for, kept with the file's current state.
-fn remembered_skip(verdict: &Verdict, size: u64, mtime: i64, was_indexed: bool) -> Outcome {
+fn remembered_skip(verdict: &Verdict, state: FileState, was_indexed: bool) -> Outcome {
     Outcome::Skipped {
         kind: verdict.kind,
         message: verdict.message.clone(),
         was_indexed,
-        remember: Some(FileState {
-            size,
-            mtime,
-            hash: verdict.state.hash,
-        }),
+        remember: Some(state),
     }
 }
 
@@ -1068,16 +1064,21 @@ fn remembered_skip(verdict: &Verdict, size: u64, mtime: i64, was_indexed: bool) 
 mod tests {
     use super::*;
 
+    /// A vault of one-line notes named `names`, and an empty folder for its index.
+    fn vault_of(names: &[&str]) -> (tempfile::TempDir, tempfile::TempDir, Vault) {
+        let dir = tempfile::tempdir().unwrap();
+        for name in names {
+            std::fs::write(dir.path().join(name), format!("# {name}\n")).unwrap();
+        }
+        let vault = Vault::open(dir.path(), &[]).unwrap();
+        (dir, tempfile::tempdir().unwrap(), vault)
+    }
+
     /// A cancelled reconcile has not seen every file: it must remove nothing and leave the index
     /// marked incomplete; the next one catches up.
     #[test]
     fn a_cancelled_reconcile_removes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let index_dir = tempfile::tempdir().unwrap();
-        for name in ["a.md", "b.md", "c.md"] {
-            std::fs::write(dir.path().join(name), format!("# {name}\n")).unwrap();
-        }
-        let vault = Vault::open(dir.path(), &[]).unwrap();
+        let (dir, index_dir, vault) = vault_of(&["a.md", "b.md", "c.md"]);
         let (mut indexer, _) =
             Indexer::open(vault.clone(), index_dir.path(), IndexerSettings::default()).unwrap();
         let cancel = Cancel::new();
@@ -1114,12 +1115,7 @@ mod tests {
     /// while `meta.json` already says complete (a Codex session's first search came back empty).
     #[test]
     fn a_follower_that_finds_the_index_complete_searches_that_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let index_dir = tempfile::tempdir().unwrap();
-        for name in ["a.md", "b.md", "c.md"] {
-            std::fs::write(dir.path().join(name), format!("# {name}\n")).unwrap();
-        }
-        let vault = Vault::open(dir.path(), &[]).unwrap();
+        let (_dir, index_dir, vault) = vault_of(&["a.md", "b.md", "c.md"]);
         let settings = IndexerSettings::default();
         let stamp = settings.ingest.stamp();
         let (mut writer, _) = Indexer::open(vault.clone(), index_dir.path(), settings).unwrap();
@@ -1139,12 +1135,7 @@ mod tests {
     /// reload delay (the first search after a takeover came back empty).
     #[test]
     fn a_takeover_publishes_its_commits_through_the_followed_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let index_dir = tempfile::tempdir().unwrap();
-        for name in ["a.md", "b.md"] {
-            std::fs::write(dir.path().join(name), format!("# {name}\n")).unwrap();
-        }
-        let vault = Vault::open(dir.path(), &[]).unwrap();
+        let (_dir, index_dir, vault) = vault_of(&["a.md", "b.md"]);
         let settings = IndexerSettings::default();
         let stamp = settings.ingest.stamp();
         let (first, _) = Indexer::open(vault.clone(), index_dir.path(), settings.clone()).unwrap();

@@ -13,9 +13,9 @@
 //!   embeds it: by its path (`[[files/a.pdf]]`, `[x](files/a.pdf)` relative to the note), or by
 //!   a shorter suffix of it (`![[diagram.png]]`) when no other file of the vault has that suffix,
 //!   as Obsidian resolves links. Private notes are not in the index, so what only they reference
-//!   is never served;
-//!   The vault's file names come from one walk, kept for [`FILE_NAMES_TTL`]: a client asking
-//!   for many files cannot make the server walk the vault for each;
+//!   is never served. Which files have a suffix is answered from one walk of the vault, kept
+//!   for [`FILE_NAMES_TTL`], so that a client asking for many files cannot make the server walk
+//!   the vault for each;
 //! - it is a regular file, opened through the root handle ([`crate::vault::contain`]).
 //!
 //! Who may ask is decided as for note pages ([`PagesState::access`]): `public`, a signed link
